@@ -1,0 +1,10 @@
+//! The projector: consumes events from Kafka and builds the read model.
+//!
+//! [`effects`] says what each event does to the read model (pure store
+//! calls, all idempotent); [`consumer`] runs the Kafka loop around it:
+//! at-least-once delivery, offsets stored only after an event's effects are
+//! written, bounded retries, and a dead-letter topic for poison events.
+
+pub mod config;
+pub mod consumer;
+pub mod effects;

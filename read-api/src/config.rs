@@ -1,0 +1,30 @@
+//! Configuration of the read API, from the environment.
+
+use shared::config::{self, ConfigError};
+use shared::readmodel::connect::ReadModelConfig;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `READ_API_ADDR`, default `127.0.0.1:8081`.
+    pub listen_addr: String,
+    pub read_model: ReadModelConfig,
+    /// `JWT_PUBLIC_KEY` (PEM) or `JWT_PUBLIC_KEY_FILE`: verifies access
+    /// tokens. The read host never holds the private key.
+    pub public_key_pem: Vec<u8>,
+    /// `JWT_ISSUER`, default `microblog`.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`, default `microblog-api`.
+    pub audience: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen_addr: config::or("READ_API_ADDR", "127.0.0.1:8081".to_owned())?,
+            read_model: ReadModelConfig::from_env()?,
+            public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
+            issuer: config::or("JWT_ISSUER", "microblog".to_owned())?,
+            audience: config::or("JWT_AUDIENCE", "microblog-api".to_owned())?,
+        })
+    }
+}

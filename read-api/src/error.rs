@@ -1,0 +1,63 @@
+//! The read API's one error type.
+
+use poem::http::StatusCode;
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
+use shared::problem::{ExtractorFailure, FieldError, Problem, classify_extractor_error};
+use shared::readmodel::StoreError;
+
+#[derive(ApiResponse, Debug)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ApiError {
+    /// The request is malformed (bad `limit`, bad `cursor`, ...).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing or invalid credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// The read model cannot be reached; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::BadRequest(Json(
+            Problem::new(StatusCode::BAD_REQUEST, format!("{field}: {message}")).with_errors(vec![
+                FieldError {
+                    field: field.to_owned(),
+                    message,
+                },
+            ]),
+        ))
+    }
+}
+
+fn bad_request(err: poem::Error) -> ApiError {
+    match classify_extractor_error(&err) {
+        ExtractorFailure::Unauthenticated => ApiError::Unauthorized(
+            Json(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "a bearer access token is required",
+            )),
+            "Bearer realm=\"microblog\"".to_owned(),
+        ),
+        ExtractorFailure::BadRequest(problem) => ApiError::BadRequest(Json(problem)),
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "read model unavailable");
+        Self::Unavailable(Json(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the feed is temporarily unavailable; retry later",
+        )))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,203 @@
+//! Paging and hydrating feeds from the read cluster.
+//!
+//! A home-feed page comes from the user's Redis sorted set while it is warm
+//! and holds enough entries, and continues from the durable store where
+//! Redis runs out, so scrolling back has no cap and no seam. A cold feed is
+//! read from the durable store and warmed. If Redis fails, pages are served
+//! from the durable store alone (slower, still correct).
+//!
+//! Hydration looks every post and author of a page up in one `MGET` each,
+//! then fetches only the misses from the durable store in one batch each,
+//! and refills the cache with them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use shared::ids::{PostId, UserId};
+use shared::readmodel::cache::HotCache;
+use shared::readmodel::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
+
+/// A hydrated feed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub post: PostRecord,
+    pub author: ProfileRecord,
+}
+
+/// One page and where the next one starts (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<FeedPosition>,
+}
+
+#[derive(Clone)]
+pub struct FeedService {
+    store: Arc<dyn FeedStore>,
+    cache: HotCache,
+}
+
+fn cache_failed(operation: &'static str, error: &StoreError) {
+    tracing::warn!(%error, operation, "redis failed; serving from the durable store");
+    metrics::counter!("read_cache_errors_total", "operation" => operation).increment(1);
+}
+
+impl FeedService {
+    pub fn new(store: Arc<dyn FeedStore>, cache: HotCache) -> Self {
+        Self { store, cache }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await?;
+        self.cache.ping().await
+    }
+
+    /// The caller's home feed after `after`, newest first.
+    pub async fn home_page(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        // One extra entry tells whether another page exists.
+        let mut entries = self.home_entries(owner, after, limit + 1).await?;
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().copied()
+        } else {
+            None
+        };
+        let items = self.hydrate(&entries).await?;
+        Ok(Page { items, next })
+    }
+
+    async fn home_entries(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        wanted: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let hot = match self.cache.feed_page(owner, after, wanted).await {
+            Ok(hot) => hot,
+            Err(e) => {
+                cache_failed("feed_page", &e);
+                metrics::counter!("read_feed_source_total", "source" => "durable_fallback").increment(1);
+                return self.store.feed_page(owner, after, wanted).await;
+            }
+        };
+        match hot {
+            Some(mut entries) => {
+                if entries.len() < wanted {
+                    let from = entries.last().copied().or(after);
+                    let rest = self.store.feed_page(owner, from, wanted - entries.len()).await?;
+                    let source = if rest.is_empty() { "cache" } else { "cache_then_durable" };
+                    metrics::counter!("read_feed_source_total", "source" => source).increment(1);
+                    entries.extend(rest);
+                } else {
+                    metrics::counter!("read_feed_source_total", "source" => "cache").increment(1);
+                }
+                Ok(entries)
+            }
+            None => {
+                metrics::counter!("read_feed_source_total", "source" => "durable_cold").increment(1);
+                if after.is_some() {
+                    return self.store.feed_page(owner, after, wanted).await;
+                }
+                // A cold first page: load what the cache keeps, warm it, serve from it.
+                let newest = self
+                    .store
+                    .feed_page(owner, None, self.cache.feed_cap().max(wanted))
+                    .await?;
+                if let Err(e) = self.cache.warm(owner, &newest).await {
+                    cache_failed("warm", &e);
+                }
+                Ok(newest.into_iter().take(wanted).collect())
+            }
+        }
+    }
+
+    /// Turns entries into items, in order, dropping posts that no longer exist.
+    pub async fn hydrate(&self, entries: &[FeedPosition]) -> Result<Vec<Item>, StoreError> {
+        let post_ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
+        let posts = self.posts(&post_ids).await?;
+        let mut author_ids: Vec<UserId> = posts.values().map(|p| p.author_id).collect();
+        author_ids.sort_unstable();
+        author_ids.dedup();
+        let authors = self.profiles(&author_ids).await?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| {
+                let post = posts.get(&e.post_id)?;
+                let author = authors.get(&post.author_id)?;
+                Some(Item {
+                    post: post.clone(),
+                    author: author.clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn posts(&self, ids: &[PostId]) -> Result<HashMap<PostId, PostRecord>, StoreError> {
+        read_through(
+            "post",
+            ids,
+            self.cache.posts(ids).await,
+            |p: &PostRecord| p.id,
+            async |missing| self.store.posts(missing).await,
+            async |loaded| self.cache.put_posts(loaded).await,
+        )
+        .await
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<HashMap<UserId, ProfileRecord>, StoreError> {
+        read_through(
+            "profile",
+            ids,
+            self.cache.profiles(ids).await,
+            |p: &ProfileRecord| p.id,
+            async |missing| self.store.profiles(missing).await,
+            async |loaded| self.cache.put_profiles(loaded).await,
+        )
+        .await
+    }
+}
+
+/// Cache-aside lookup of `ids`: takes what the cache had, loads the misses
+/// from the durable store in one batch and puts them back in the cache. A
+/// failing cache counts as all misses.
+async fn read_through<K, V>(
+    kind: &'static str,
+    ids: &[K],
+    cached: Result<Vec<Option<V>>, StoreError>,
+    key: impl Fn(&V) -> K,
+    load: impl AsyncFnOnce(&[K]) -> Result<Vec<V>, StoreError>,
+    refill: impl AsyncFnOnce(&[V]) -> Result<(), StoreError>,
+) -> Result<HashMap<K, V>, StoreError>
+where
+    K: Copy + Eq + std::hash::Hash,
+    V: Clone,
+{
+    let cached = cached.unwrap_or_else(|e| {
+        cache_failed("hydrate", &e);
+        vec![None; ids.len()]
+    });
+    let missing: Vec<K> = ids
+        .iter()
+        .zip(&cached)
+        .filter(|(_, c)| c.is_none())
+        .map(|(&id, _)| id)
+        .collect();
+    metrics::counter!("read_hydration_total", "kind" => kind, "result" => "hit")
+        .increment((ids.len() - missing.len()) as u64);
+    let mut found: HashMap<K, V> = cached.into_iter().flatten().map(|v| (key(&v), v)).collect();
+    if !missing.is_empty() {
+        metrics::counter!("read_hydration_total", "kind" => kind, "result" => "miss")
+            .increment(missing.len() as u64);
+        let loaded = load(&missing).await?;
+        if let Err(e) = refill(&loaded).await {
+            cache_failed("refill", &e);
+        }
+        found.extend(loaded.into_iter().map(|v| (key(&v), v)));
+    }
+    Ok(found)
+}

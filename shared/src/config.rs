@@ -1,0 +1,108 @@
+//! Reading configuration from environment variables.
+//!
+//! Each service parses its whole configuration once at start-up into a
+//! typed struct through these helpers; a missing or malformed value stops
+//! start-up with an error that names the variable.
+
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is required")]
+    Missing { name: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+fn raw(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A required variable.
+pub fn required<T>(name: &'static str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    let value = raw(name).ok_or(ConfigError::Missing { name })?;
+    parse(name, value)
+}
+
+/// An optional variable with a default.
+pub fn or<T>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match raw(name) {
+        Some(value) => parse(name, value),
+        None => Ok(default),
+    }
+}
+
+/// An optional variable with no default.
+pub fn optional<T>(name: &'static str) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    raw(name).map(|value| parse(name, value)).transpose()
+}
+
+/// A duration in milliseconds.
+pub fn millis(name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+    or(name, default_ms).map(Duration::from_millis)
+}
+
+/// A number that must lie in `range`.
+pub fn in_range<T>(
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Display + Copy,
+    T::Err: Display,
+{
+    let value = or(name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: format!("must be between {} and {}", range.start(), range.end()),
+        })
+    }
+}
+
+/// Reads a PEM key given either inline (`inline_var`) or as a file path (`file_var`).
+pub fn pem(inline_var: &'static str, file_var: &'static str) -> Result<Vec<u8>, ConfigError> {
+    if let Some(pem) = raw(inline_var) {
+        return Ok(pem.into_bytes());
+    }
+    let path: String = required(file_var)?;
+    std::fs::read(&path).map_err(|e| ConfigError::Invalid {
+        name: file_var,
+        value: path,
+        reason: e.to_string(),
+    })
+}
+
+fn parse<T>(name: &'static str, value: String) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+        value,
+    })
+}

@@ -1,0 +1,238 @@
+//! Events that cross Kafka, from the write side's outbox to the projector.
+//!
+//! Every record on the events topic is an [`Envelope`] serialised as JSON:
+//! a unique event id (consumers deduplicate on it), the event type and its
+//! schema version, when it happened, and the type-specific `data`. The JSON
+//! schemas in `schema/events/` describe each type; this module is their Rust
+//! form. Consumers ignore unknown fields, and an unknown event type decodes
+//! to [`Decoded::Unknown`] so that an old projector skips events that a newer
+//! writer added instead of stalling on them.
+//!
+//! Records are keyed by the id of the author whose fan-out they change (see
+//! [`Event::partition_key`]) so that one author's posts and follower changes
+//! arrive in order.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::{PostId, UserId};
+
+/// The wire form of every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique per event; redeliveries carry the same id.
+    pub id: Uuid,
+    /// Event type, e.g. `post.created`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Schema version of `data` for this type.
+    pub version: u16,
+    pub occurred_at: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+/// A new account. Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new post. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostCreated {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `follower_id` now follows `followee_id`. Key: the followee's id, because
+/// it changes the followee's fan-out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowCreated {
+    pub follower_id: UserId,
+    pub followee_id: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The typed events this build knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    UserCreated(UserCreated),
+    PostCreated(PostCreated),
+    FollowCreated(FollowCreated),
+}
+
+/// What a consumer gets from a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Known(Envelope, Event),
+    /// A type (or a newer major version) this build does not know: skip it.
+    Unknown(Envelope),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("record is not a valid event envelope: {0}")]
+    Envelope(serde_json::Error),
+    #[error("`{event_type}` v{version} has invalid data: {source}")]
+    Data {
+        event_type: String,
+        version: u16,
+        source: serde_json::Error,
+    },
+}
+
+impl Event {
+    pub const USER_CREATED: &'static str = "user.created";
+    pub const POST_CREATED: &'static str = "post.created";
+    pub const FOLLOW_CREATED: &'static str = "follow.created";
+
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::UserCreated(_) => Self::USER_CREATED,
+            Event::PostCreated(_) => Self::POST_CREATED,
+            Event::FollowCreated(_) => Self::FOLLOW_CREATED,
+        }
+    }
+
+    /// Schema version of this build's form of the event.
+    pub fn version(&self) -> u16 {
+        1
+    }
+
+    /// The Kafka record key: the author whose fan-out the event changes.
+    pub fn partition_key(&self) -> UserId {
+        match self {
+            Event::UserCreated(e) => e.user_id,
+            Event::PostCreated(e) => e.author_id,
+            Event::FollowCreated(e) => e.followee_id,
+        }
+    }
+
+    /// The aggregate the event belongs to, as (type, id), for the outbox.
+    pub fn aggregate(&self) -> (&'static str, i64) {
+        match self {
+            Event::UserCreated(e) => ("user", e.user_id.0),
+            Event::PostCreated(e) => ("post", e.post_id.0),
+            Event::FollowCreated(e) => ("user", e.followee_id.0),
+        }
+    }
+
+    pub fn data(&self) -> serde_json::Value {
+        let value = match self {
+            Event::UserCreated(e) => serde_json::to_value(e),
+            Event::PostCreated(e) => serde_json::to_value(e),
+            Event::FollowCreated(e) => serde_json::to_value(e),
+        };
+        value.expect("event payloads are plain data and always serialise")
+    }
+}
+
+impl Envelope {
+    pub fn new(id: Uuid, occurred_at: DateTime<Utc>, event: &Event) -> Self {
+        Self {
+            id,
+            event_type: event.event_type().to_owned(),
+            version: event.version(),
+            occurred_at,
+            data: event.data(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an envelope always serialises")
+    }
+
+    /// Decodes a record. Unknown types and versions are not errors.
+    pub fn decode(bytes: &[u8]) -> Result<Decoded, EventError> {
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(EventError::Envelope)?;
+        if envelope.version != 1 {
+            return Ok(Decoded::Unknown(envelope));
+        }
+        let data = envelope.data.clone();
+        let parsed = match envelope.event_type.as_str() {
+            Event::USER_CREATED => serde_json::from_value(data).map(Event::UserCreated),
+            Event::POST_CREATED => serde_json::from_value(data).map(Event::PostCreated),
+            Event::FOLLOW_CREATED => serde_json::from_value(data).map(Event::FollowCreated),
+            _ => return Ok(Decoded::Unknown(envelope)),
+        };
+        match parsed {
+            Ok(event) => Ok(Decoded::Known(envelope, event)),
+            Err(source) => Err(EventError::Data {
+                event_type: envelope.event_type,
+                version: envelope.version,
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post() -> Event {
+        Event::PostCreated(PostCreated {
+            post_id: PostId(7),
+            author_id: UserId(3),
+            text: "hello".into(),
+            created_at: "2026-11-22T10:00:00.123Z".parse().unwrap(),
+        })
+    }
+
+    #[test]
+    fn round_trips_through_the_wire_form() {
+        let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), &post());
+        let decoded = Envelope::decode(&envelope.to_bytes()).unwrap();
+        assert_eq!(decoded, Decoded::Known(envelope, post()));
+    }
+
+    #[test]
+    fn tolerates_unknown_fields_types_and_versions() {
+        let with_extra = serde_json::json!({
+            "id": Uuid::nil(), "type": "post.created", "version": 1,
+            "occurred_at": "2026-11-22T10:00:00Z", "trace": "x",
+            "data": {"post_id": "7", "author_id": "3", "text": "hello",
+                     "created_at": "2026-11-22T10:00:00.123Z", "lang": "en"}
+        });
+        let decoded = Envelope::decode(with_extra.to_string().as_bytes()).unwrap();
+        assert!(matches!(decoded, Decoded::Known(_, Event::PostCreated(_))));
+
+        for (ty, version) in [("post.liked", 1), ("post.created", 2)] {
+            let other = serde_json::json!({
+                "id": Uuid::nil(), "type": ty, "version": version,
+                "occurred_at": "2026-11-22T10:00:00Z", "data": {}
+            });
+            let decoded = Envelope::decode(other.to_string().as_bytes()).unwrap();
+            assert!(matches!(decoded, Decoded::Unknown(_)), "{ty} v{version}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_and_bad_data() {
+        assert!(matches!(Envelope::decode(b"{not json"), Err(EventError::Envelope(_))));
+        let bad = serde_json::json!({
+            "id": Uuid::nil(), "type": "post.created", "version": 1,
+            "occurred_at": "2026-11-22T10:00:00Z", "data": {"post_id": "x"}
+        });
+        assert!(matches!(
+            Envelope::decode(bad.to_string().as_bytes()),
+            Err(EventError::Data { .. })
+        ));
+    }
+
+    #[test]
+    fn follows_are_keyed_by_the_followee() {
+        let follow = Event::FollowCreated(FollowCreated {
+            follower_id: UserId(1),
+            followee_id: UserId(2),
+            created_at: Utc::now(),
+        });
+        assert_eq!(follow.partition_key(), UserId(2));
+    }
+}

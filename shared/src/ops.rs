@@ -1,0 +1,108 @@
+//! Operational HTTP routes every process serves: `GET /health` (the process
+//! is alive), `GET /ready` (its dependencies answer) and `GET /metrics`
+//! (Prometheus text), plus the request middleware shared by both APIs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use metrics_exporter_prometheus::PrometheusHandle;
+use poem::http::StatusCode;
+use poem::web::Json;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+
+/// A dependency check behind `GET /ready`.
+#[async_trait]
+pub trait Readiness: Send + Sync + 'static {
+    /// `Err` names what is not ready.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Adds the operational routes to `route`.
+pub fn attach(route: Route, metrics: PrometheusHandle, readiness: Arc<dyn Readiness>) -> Route {
+    route
+        .at("/health", get(health))
+        .at("/ready", get(ready).data(readiness))
+        .at("/metrics", get(render_metrics).data(metrics))
+}
+
+#[handler]
+fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[handler]
+async fn ready(readiness: poem::web::Data<&Arc<dyn Readiness>>) -> Response {
+    match readiness.check().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "not ready", "reason": reason})),
+        )
+            .into_response(),
+    }
+}
+
+#[handler]
+fn render_metrics(handle: poem::web::Data<&PrometheusHandle>) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}
+
+/// Records `http_requests_total` and `http_request_duration_seconds` by
+/// operation, method and status. The operation is poem-openapi's operation
+/// id (stable, low-cardinality), or `other` for routes outside the API.
+pub async fn record_http_metrics<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let operation = response
+        .data::<poem_openapi::OperationId>()
+        .map(|id| id.0.to_owned())
+        .unwrap_or_else(|| "other".to_owned());
+    let status = response.status().as_u16().to_string();
+    let labels = [
+        ("operation", operation),
+        ("method", method),
+        ("status", status),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+/// Serves `app` on `addr` until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn serve(addr: &str, app: impl Endpoint + 'static) -> std::io::Result<()> {
+    let listener = poem::listener::TcpListener::bind(addr);
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(
+            app,
+            shutdown_signal(),
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Wraps an API with the shared middleware: request ids, metrics and
+/// problem+json errors.
+pub fn with_middleware(app: impl Endpoint + 'static) -> impl Endpoint {
+    app.around(crate::problem::render_errors)
+        .around(record_http_metrics)
+        .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use))
+}

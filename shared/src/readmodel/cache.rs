@@ -1,0 +1,275 @@
+//! The Redis tier of the read model.
+//!
+//! Keys (all under a configurable prefix, so tests and tenants can share a server):
+//! - `feed:{user}`: sorted set of the newest home-feed entries; score is the
+//!   post's creation time in ms (exact in a double up to 2^53), member the
+//!   post id zero-padded to 20 digits so that equal scores order by id.
+//! - `feed:{user}:warm`: present while `feed:{user}` is known to hold the
+//!   newest entries. Fan-out adds to every follower's set, warm or not, but
+//!   a set without the marker may be a fragment (it expired, then received
+//!   new entries), so readers trust a set only with its marker and otherwise
+//!   read the durable store and warm the set. Warming *adds* entries, so an
+//!   entry that fan-out wrote meanwhile is kept.
+//! - `post:{id}`, `user:{id}`: JSON for hydration, with a TTL.
+//!
+//! Sets are trimmed to [`HotCache::feed_cap`] entries; older entries live in
+//! the durable store, where the read side continues without a seam.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
+use fred::types::{Expiration, ExpireOptions};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{FeedPosition, PostRecord, ProfileRecord, StoreError};
+use crate::ids::{PostId, UserId};
+
+#[derive(Clone)]
+pub struct HotCache {
+    pool: Pool,
+    prefix: String,
+    feed_cap: usize,
+    feed_ttl: Duration,
+    object_ttl: Duration,
+}
+
+/// How the hot cache behaves.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Prefix of every key.
+    pub prefix: String,
+    /// Entries kept per home feed.
+    pub feed_cap: usize,
+    /// A feed nobody reads or writes for this long expires.
+    pub feed_ttl: Duration,
+    /// Lifetime of cached posts and profiles.
+    pub object_ttl: Duration,
+}
+
+fn member(id: PostId) -> String {
+    format!("{:020}", id.0)
+}
+
+impl HotCache {
+    pub async fn connect(url: &str, pool_size: usize, settings: CacheSettings) -> Result<Self, StoreError> {
+        let config = Config::from_url(url)?;
+        let pool = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = Duration::from_secs(2);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .build_pool(pool_size)?;
+        pool.init().await?;
+        Ok(Self {
+            pool,
+            prefix: settings.prefix,
+            feed_cap: settings.feed_cap,
+            feed_ttl: settings.feed_ttl,
+            object_ttl: settings.object_ttl,
+        })
+    }
+
+    pub fn feed_cap(&self) -> usize {
+        self.feed_cap
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.pool.ping(None).await?;
+        Ok(())
+    }
+
+    fn feed_key(&self, owner: UserId) -> String {
+        format!("{}feed:{}", self.prefix, owner.0)
+    }
+
+    fn warm_key(&self, owner: UserId) -> String {
+        format!("{}feed:{}:warm", self.prefix, owner.0)
+    }
+
+    fn post_key(&self, id: PostId) -> String {
+        format!("{}post:{}", self.prefix, id.0)
+    }
+
+    fn user_key(&self, id: UserId) -> String {
+        format!("{}user:{}", self.prefix, id.0)
+    }
+
+    fn ttl_secs(ttl: Duration) -> i64 {
+        i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX)
+    }
+
+    /// Adds `entry` to each owner's hot feed, trimming to the cap, in one
+    /// pipelined round trip. A feed without a TTL gets one, so sets of
+    /// users who never read expire.
+    pub async fn fan_out(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.pool.next().pipeline();
+        let trim_to = -(self.feed_cap as i64) - 1;
+        for &owner in owners {
+            let key = self.feed_key(owner);
+            let _: () = pipeline
+                .zadd(&key, None, None, false, false, (entry.created_at_ms as f64, member(entry.post_id)))
+                .await?;
+            let _: () = pipeline.zremrangebyrank(&key, 0, trim_to).await?;
+            let _: () = pipeline
+                .expire(&key, Self::ttl_secs(self.feed_ttl), Some(ExpireOptions::NX))
+                .await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// A page of `owner`'s hot feed strictly after `after`, newest first.
+    /// `None` when the set is not warm and must not be trusted. Reading
+    /// extends the feed's life.
+    pub async fn feed_page(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Option<Vec<FeedPosition>>, StoreError> {
+        let key = self.feed_key(owner);
+        let warm_key = self.warm_key(owner);
+        let ttl = Self::ttl_secs(self.feed_ttl);
+        let warm: bool = self.pool.expire(&warm_key, ttl, None).await?;
+        if !warm {
+            return Ok(None);
+        }
+        let _: bool = self.pool.expire(&key, ttl, None).await?;
+
+        let max = match after {
+            Some(p) => ZRange {
+                kind: ZRangeKind::Inclusive,
+                range: ZRangeBound::Score(p.created_at_ms as f64),
+            },
+            None => ZRange {
+                kind: ZRangeKind::Inclusive,
+                range: ZRangeBound::InfiniteScore,
+            },
+        };
+        let min = ZRange {
+            kind: ZRangeKind::Inclusive,
+            range: ZRangeBound::NegInfiniteScore,
+        };
+        // Entries that share the cursor's millisecond but are not after it
+        // are skipped; fetch in batches until the page is full.
+        let batch = (limit + 16) as i64;
+        let mut offset = 0i64;
+        let mut page = Vec::with_capacity(limit);
+        loop {
+            let rows: Vec<(String, f64)> = self
+                .pool
+                .zrange(
+                    &key,
+                    max.clone(),
+                    min.clone(),
+                    Some(fred::types::sorted_sets::ZSort::ByScore),
+                    true,
+                    Some((offset, batch)),
+                    true,
+                )
+                .await?;
+            let fetched = rows.len();
+            for (member, score) in rows {
+                let post_id = member
+                    .parse()
+                    .map(PostId)
+                    .map_err(|_| StoreError::Corrupt(format!("feed member {member:?}")))?;
+                let position = FeedPosition {
+                    created_at_ms: score as i64,
+                    post_id,
+                };
+                if after.is_none_or(|a| position < a) {
+                    page.push(position);
+                    if page.len() == limit {
+                        return Ok(Some(page));
+                    }
+                }
+            }
+            if (fetched as i64) < batch {
+                return Ok(Some(page));
+            }
+            offset += batch;
+        }
+    }
+
+    /// Loads the newest durable entries into a cold feed and marks it warm.
+    pub async fn warm(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
+        let key = self.feed_key(owner);
+        let ttl = Self::ttl_secs(self.feed_ttl);
+        let pipeline = self.pool.next().pipeline();
+        if !entries.is_empty() {
+            let values: Vec<(f64, String)> = entries
+                .iter()
+                .map(|e| (e.created_at_ms as f64, member(e.post_id)))
+                .collect();
+            let _: () = pipeline.zadd(&key, None, None, false, false, values).await?;
+            let _: () = pipeline
+                .zremrangebyrank(&key, 0, -(self.feed_cap as i64) - 1)
+                .await?;
+            let _: () = pipeline.expire(&key, ttl, None).await?;
+        }
+        let _: () = pipeline
+            .set(self.warm_key(owner), 1, Some(Expiration::EX(ttl)), None, false)
+            .await?;
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, keys: Vec<String>) -> Result<Vec<Option<T>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<String>> = self.pool.mget(keys).await?;
+        Ok(values
+            .into_iter()
+            .map(|v| {
+                v.and_then(|json| {
+                    serde_json::from_str(&json)
+                        .inspect_err(|e| tracing::warn!(error = %e, "unreadable cache entry"))
+                        .ok()
+                })
+            })
+            .collect())
+    }
+
+    async fn put_json<T: Serialize>(&self, items: Vec<(String, &T)>) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let ttl = Self::ttl_secs(self.object_ttl);
+        let pipeline = self.pool.next().pipeline();
+        for (key, item) in items {
+            let json = serde_json::to_string(item).expect("records always serialise");
+            let _: () = pipeline.set(key, json, Some(Expiration::EX(ttl)), None, false).await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Cached posts, one slot per id, `None` where missing.
+    pub async fn posts(&self, ids: &[PostId]) -> Result<Vec<Option<PostRecord>>, StoreError> {
+        self.get_json(ids.iter().map(|&id| self.post_key(id)).collect()).await
+    }
+
+    pub async fn put_posts(&self, posts: &[PostRecord]) -> Result<(), StoreError> {
+        self.put_json(posts.iter().map(|p| (self.post_key(p.id), p)).collect()).await
+    }
+
+    /// Cached profiles, one slot per id, `None` where missing.
+    pub async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Option<ProfileRecord>>, StoreError> {
+        self.get_json(ids.iter().map(|&id| self.user_key(id)).collect()).await
+    }
+
+    pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
+        self.put_json(profiles.iter().map(|p| (self.user_key(p.id), p)).collect()).await
+    }
+}

@@ -1,0 +1,361 @@
+//! [`FeedStore`] on Cassandra / ScyllaDB through the `scylla` driver.
+//!
+//! Tables are in `schema/cassandra/`. Every statement is prepared once at
+//! start-up. Reads by many ids and writes to many feeds are issued as
+//! concurrent single-partition statements (bounded by
+//! [`CONCURRENCY`]) rather than multi-partition `IN` queries or batches,
+//! which would make one coordinator wait on many replicas.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::statement::prepared::PreparedStatement;
+
+use super::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
+use crate::ids::{PostId, UserId};
+
+/// In-flight statements per call when writing to or reading from many partitions.
+pub const CONCURRENCY: usize = 64;
+
+const SCHEMA: &str = include_str!("../../../schema/cassandra/0001_read_model.cql");
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Cassandra(e.to_string())
+}
+
+struct Statements {
+    put_post: PreparedStatement,
+    get_post: PreparedStatement,
+    put_profile: PreparedStatement,
+    get_profile: PreparedStatement,
+    add_follower: PreparedStatement,
+    followers: PreparedStatement,
+    add_feed: PreparedStatement,
+    feed_first: PreparedStatement,
+    feed_after: PreparedStatement,
+    add_timeline: PreparedStatement,
+    timeline_first: PreparedStatement,
+    timeline_after: PreparedStatement,
+}
+
+#[derive(Clone)]
+pub struct CassandraStore {
+    session: Arc<Session>,
+    st: Arc<Statements>,
+}
+
+impl CassandraStore {
+    /// Connects, creates the keyspace and tables if missing, and prepares
+    /// every statement. `replication` is a CQL replication map, e.g.
+    /// `{'class': 'NetworkTopologyStrategy', 'replication_factor': 3}`.
+    pub async fn connect(
+        nodes: &[String],
+        keyspace: &str,
+        replication: &str,
+    ) -> Result<Self, StoreError> {
+        let valid_name = !keyspace.is_empty()
+            && keyspace.len() <= 48
+            && keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(StoreError::Cassandra(format!("invalid keyspace name {keyspace:?}")));
+        }
+        let session = SessionBuilder::new()
+            .known_nodes(nodes)
+            .build()
+            .await
+            .map_err(err)?;
+        session
+            .query_unpaged(
+                format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"),
+                (),
+            )
+            .await
+            .map_err(err)?;
+        session.use_keyspace(keyspace, false).await.map_err(err)?;
+        for statement in SCHEMA.split(";\n").map(strip_comments).filter(|s| !s.is_empty()) {
+            session.query_unpaged(statement, ()).await.map_err(err)?;
+        }
+        session.await_schema_agreement().await.map_err(err)?;
+
+        let prepare = |cql: &'static str| {
+            let session = &session;
+            async move { session.prepare(cql).await.map_err(err) }
+        };
+        let st = Statements {
+            put_post: prepare(
+                "INSERT INTO posts (id, author_id, text, created_at, edited_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .await?,
+            get_post: prepare("SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ?")
+                .await?,
+            put_profile: prepare(
+                "INSERT INTO profiles (id, username, display_name, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .await?,
+            get_profile: prepare(
+                "SELECT id, username, display_name, created_at FROM profiles WHERE id = ?",
+            )
+            .await?,
+            add_follower: prepare("INSERT INTO followers (followee_id, follower_id) VALUES (?, ?)")
+                .await?,
+            followers: prepare(
+                "SELECT follower_id FROM followers WHERE followee_id = ? AND follower_id > ? LIMIT ?",
+            )
+            .await?,
+            add_feed: prepare(
+                "INSERT INTO home_feed (owner_id, created_at_ms, post_id) VALUES (?, ?, ?)",
+            )
+            .await?,
+            feed_first: prepare(
+                "SELECT created_at_ms, post_id FROM home_feed WHERE owner_id = ? LIMIT ?",
+            )
+            .await?,
+            feed_after: prepare(
+                "SELECT created_at_ms, post_id FROM home_feed
+                 WHERE owner_id = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
+            )
+            .await?,
+            add_timeline: prepare(
+                "INSERT INTO timeline (author_id, created_at_ms, post_id) VALUES (?, ?, ?)",
+            )
+            .await?,
+            timeline_first: prepare(
+                "SELECT created_at_ms, post_id FROM timeline WHERE author_id = ? LIMIT ?",
+            )
+            .await?,
+            timeline_after: prepare(
+                "SELECT created_at_ms, post_id FROM timeline
+                 WHERE author_id = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
+            )
+            .await?,
+        };
+        Ok(Self {
+            session: Arc::new(session),
+            st: Arc::new(st),
+        })
+    }
+
+    async fn page(
+        &self,
+        first: &PreparedStatement,
+        after_stmt: &PreparedStatement,
+        key: i64,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let result = match after {
+            None => self.session.execute_unpaged(first, (key, limit)).await,
+            Some(p) => {
+                self.session
+                    .execute_unpaged(after_stmt, (key, p.created_at_ms, p.post_id.0, limit))
+                    .await
+            }
+        }
+        .map_err(err)?;
+        let rows = result.into_rows_result().map_err(err)?;
+        rows.rows::<(i64, i64)>()
+            .map_err(err)?
+            .map(|row| {
+                row.map(|(created_at_ms, id)| FeedPosition {
+                    created_at_ms,
+                    post_id: PostId(id),
+                })
+                .map_err(err)
+            })
+            .collect()
+    }
+}
+
+fn strip_comments(statement: &str) -> String {
+    statement
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .trim_end_matches(';')
+        .to_owned()
+}
+
+type PostRow = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
+type ProfileRow = (i64, String, String, DateTime<Utc>);
+
+#[async_trait]
+impl FeedStore for CassandraStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.session
+            .query_unpaged("SELECT release_version FROM system.local", ())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(
+                &self.st.put_post,
+                (post.id.0, post.author_id.0, &post.text, post.created_at, post.edited_at),
+            )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
+        let found: Vec<Option<PostRow>> = stream::iter(ids.iter().copied())
+            .map(|id| async move {
+                let result = self
+                    .session
+                    .execute_unpaged(&self.st.get_post, (id.0,))
+                    .await
+                    .map_err(err)?;
+                result
+                    .into_rows_result()
+                    .map_err(err)?
+                    .maybe_first_row::<PostRow>()
+                    .map_err(err)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|(id, author_id, text, created_at, edited_at)| PostRecord {
+                id: PostId(id),
+                author_id: UserId(author_id),
+                text,
+                created_at,
+                edited_at,
+            })
+            .collect())
+    }
+
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(
+                &self.st.put_profile,
+                (profile.id.0, &profile.username, &profile.display_name, profile.created_at),
+            )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError> {
+        let found: Vec<Option<ProfileRow>> = stream::iter(ids.iter().copied())
+            .map(|id| async move {
+                let result = self
+                    .session
+                    .execute_unpaged(&self.st.get_profile, (id.0,))
+                    .await
+                    .map_err(err)?;
+                result
+                    .into_rows_result()
+                    .map_err(err)?
+                    .maybe_first_row::<ProfileRow>()
+                    .map_err(err)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|(id, username, display_name, created_at)| ProfileRecord {
+                id: UserId(id),
+                username,
+                display_name,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.st.add_follower, (followee.0, follower.0))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn followers(
+        &self,
+        followee: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let result = self
+            .session
+            .execute_unpaged(
+                &self.st.followers,
+                (followee.0, after.map_or(i64::MIN, |u| u.0), limit),
+            )
+            .await
+            .map_err(err)?;
+        let rows = result.into_rows_result().map_err(err)?;
+        rows.rows::<(i64,)>()
+            .map_err(err)?
+            .map(|row| row.map(|(id,)| UserId(id)).map_err(err))
+            .collect()
+    }
+
+    async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
+        stream::iter(owners.iter().copied())
+            .map(|owner| async move {
+                self.session
+                    .execute_unpaged(
+                        &self.st.add_feed,
+                        (owner.0, entry.created_at_ms, entry.post_id.0),
+                    )
+                    .await
+                    .map_err(err)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    }
+
+    async fn feed_page(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        self.page(&self.st.feed_first, &self.st.feed_after, owner.0, after, limit)
+            .await
+    }
+
+    async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(
+                &self.st.add_timeline,
+                (author.0, entry.created_at_ms, entry.post_id.0),
+            )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn timeline_page(
+        &self,
+        author: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        self.page(
+            &self.st.timeline_first,
+            &self.st.timeline_after,
+            author.0,
+            after,
+            limit,
+        )
+        .await
+    }
+}

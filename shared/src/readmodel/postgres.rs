@@ -1,0 +1,213 @@
+//! [`FeedStore`] on a PostgreSQL read database (schema in `schema/read/`):
+//! the stand-in for Cassandra on a single machine.
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+
+use super::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
+use crate::ids::{PostId, UserId};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/read");
+
+#[derive(Clone)]
+pub struct PgFeedStore {
+    pool: PgPool,
+}
+
+impl PgFeedStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn positions(rows: Vec<(i64, i64)>) -> Vec<FeedPosition> {
+    rows.into_iter()
+        .map(|(created_at_ms, id)| FeedPosition {
+            created_at_ms,
+            post_id: PostId(id),
+        })
+        .collect()
+}
+
+/// Bounds for a newest-first page after `after`: rows strictly below it.
+fn page_bounds(after: Option<FeedPosition>) -> (i64, i64) {
+    after.map_or((i64::MAX, i64::MAX), |p| (p.created_at_ms, p.post_id.0))
+}
+
+#[async_trait]
+impl FeedStore for PgFeedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, created_at, edited_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, edited_at = EXCLUDED.edited_at",
+        )
+        .bind(post.id.0)
+        .bind(post.author_id.0)
+        .bind(&post.text)
+        .bind(post.created_at)
+        .bind(post.edited_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let rows: Vec<(i64, i64, String, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> =
+            sqlx::query_as(
+                "SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, author_id, text, created_at, edited_at)| PostRecord {
+                id: PostId(id),
+                author_id: UserId(author_id),
+                text,
+                created_at,
+                edited_at,
+            })
+            .collect())
+    }
+
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO profiles (id, username, display_name, created_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name",
+        )
+        .bind(profile.id.0)
+        .bind(&profile.username)
+        .bind(&profile.display_name)
+        .bind(profile.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let rows: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT id, username, display_name, created_at FROM profiles WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, username, display_name, created_at)| ProfileRecord {
+                id: UserId(id),
+                username,
+                display_name,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO followers (followee_id, follower_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(followee.0)
+        .bind(follower.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn followers(
+        &self,
+        followee: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT follower_id FROM followers WHERE followee_id = $1 AND follower_id > $2
+             ORDER BY follower_id LIMIT $3",
+        )
+        .bind(followee.0)
+        .bind(after.map_or(i64::MIN, |u| u.0))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+
+    async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
+        let owners: Vec<i64> = owners.iter().map(|u| u.0).collect();
+        sqlx::query(
+            "INSERT INTO home_feed (owner_id, created_at_ms, post_id)
+             SELECT owner, $2, $3 FROM unnest($1::bigint[]) AS owner
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&owners)
+        .bind(entry.created_at_ms)
+        .bind(entry.post_id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn feed_page(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let (ms, id) = page_bounds(after);
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT created_at_ms, post_id FROM home_feed
+             WHERE owner_id = $1 AND (created_at_ms, post_id) < ($2, $3)
+             ORDER BY created_at_ms DESC, post_id DESC LIMIT $4",
+        )
+        .bind(owner.0)
+        .bind(ms)
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(positions(rows))
+    }
+
+    async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO timeline (author_id, created_at_ms, post_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(author.0)
+        .bind(entry.created_at_ms)
+        .bind(entry.post_id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn timeline_page(
+        &self,
+        author: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let (ms, id) = page_bounds(after);
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT created_at_ms, post_id FROM timeline
+             WHERE author_id = $1 AND (created_at_ms, post_id) < ($2, $3)
+             ORDER BY created_at_ms DESC, post_id DESC LIMIT $4",
+        )
+        .bind(author.0)
+        .bind(ms)
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(positions(rows))
+    }
+}

@@ -1,0 +1,53 @@
+//! Helpers for tests against the real services that `deploy/stack test`
+//! starts. Each test gets its own database, key prefix or topic, so tests
+//! run in parallel without seeing each other.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+/// Admin DSN of the test PostgreSQL server (`TEST_DATABASE_URL`).
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:54320/postgres".to_owned())
+}
+
+/// URL of the test Redis server (`TEST_REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63790".to_owned())
+}
+
+/// Bootstrap servers of the test broker (`TEST_KAFKA_BROKERS`).
+pub fn kafka_brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
+}
+
+/// A name no other test uses: `{prefix}_{random}`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates an empty database named `t_{random}` and returns its DSN.
+/// `deploy/stack test` drops leftovers of earlier runs.
+pub async fn fresh_database_url() -> String {
+    let admin: PgConnectOptions = pg_admin_url().parse().expect("TEST_DATABASE_URL is a DSN");
+    let name = unique("t");
+    let mut conn = admin.connect().await.expect("the test PostgreSQL server answers");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("a test database can be created");
+    conn.close().await.ok();
+    admin.database(&name).to_url_lossy().to_string()
+}
+
+/// A fresh database with `migrator` applied.
+pub async fn fresh_database(migrator: &sqlx::migrate::Migrator) -> (PgPool, String) {
+    let url = fresh_database_url().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(5)
+        .connect(&url)
+        .await
+        .expect("the fresh database accepts connections");
+    migrator.run(&pool).await.expect("migrations apply");
+    (pool, url)
+}

@@ -1,0 +1,178 @@
+//! Accounts: registration rules, creation and credential checks.
+
+use chrono::{DateTime, Utc};
+use shared::events::{Event, UserCreated};
+use shared::ids::UserId;
+use shared::problem::FieldError;
+use sqlx::PgPool;
+
+use crate::outbox;
+
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// A registration whose fields all passed validation.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+fn field(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Usernames are 3-30 of `[a-z0-9_]`; input is lower-cased first, so
+/// `Alice` registers as `alice` and uniqueness ignores case.
+pub fn normalize_username(raw: &str) -> Option<String> {
+    let name = raw.trim().to_lowercase();
+    let valid = (3..=30).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    valid.then_some(name)
+}
+
+/// A syntactic check: one `@`, a non-empty local part, a dotted domain,
+/// no spaces or control characters, at most 254 bytes.
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn is_common_password(password: &str) -> bool {
+    let lowered = password.to_lowercase();
+    COMMON_PASSWORDS.lines().any(|p| p == lowered)
+}
+
+/// Checks every field and reports every problem at once.
+pub fn validate(username: &str, email: &str, password: &str) -> Result<NewAccount, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let username = normalize_username(username);
+    if username.is_none() {
+        errors.push(field("username", "must be 3-30 characters of a-z, 0-9 and _"));
+    }
+    let email = email.trim().to_owned();
+    if !valid_email(&email) {
+        errors.push(field("email", "must be a valid email address"));
+    }
+    let length = password.chars().count();
+    if !(10..=128).contains(&length) {
+        errors.push(field("password", "must be 10-128 characters"));
+    } else if is_common_password(password) {
+        errors.push(field("password", "is too common; choose another"));
+    }
+    match username {
+        Some(username) if errors.is_empty() => Ok(NewAccount {
+            username,
+            email,
+            password: password.to_owned(),
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("taken")]
+    Taken(Vec<FieldError>),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Creates the account and its `user.created` event in one transaction.
+pub async fn create(
+    db: &PgPool,
+    account: &NewAccount,
+    password_hash: &str,
+) -> Result<(UserId, DateTime<Utc>), CreateError> {
+    let mut tx = db.begin().await?;
+    let inserted: Result<(i64, DateTime<Utc>), sqlx::Error> = sqlx::query_as(
+        "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)
+         RETURNING id, created_at",
+    )
+    .bind(&account.username)
+    .bind(&account.email)
+    .bind(password_hash)
+    .fetch_one(&mut *tx)
+    .await;
+    let (id, created_at) = match inserted {
+        Ok(row) => row,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            let which = match e.constraint() {
+                Some("users_email_key") => field("email", "is already registered"),
+                _ => field("username", "is already taken"),
+            };
+            return Err(CreateError::Taken(vec![which]));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let user_id = UserId(id);
+    let event = Event::UserCreated(UserCreated {
+        user_id,
+        username: account.username.clone(),
+        display_name: String::new(),
+        created_at,
+    });
+    outbox::append(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok((user_id, created_at))
+}
+
+/// The id and password hash of the account named `username`, if any.
+pub async fn credentials(db: &PgPool, username: &str) -> Result<Option<(UserId, String)>, sqlx::Error> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(username) = lower($1)")
+            .bind(username)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(id, hash)| (UserId(id), hash)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_bad_field() {
+        let errors = validate("a!", "nope", "short").unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["username", "email", "password"]);
+    }
+
+    #[test]
+    fn usernames_are_lowercased_and_limited() {
+        assert_eq!(normalize_username(" Alice_01 ").as_deref(), Some("alice_01"));
+        assert_eq!(normalize_username("ab"), None);
+        assert_eq!(normalize_username(&"a".repeat(31)), None);
+        assert_eq!(normalize_username("héllo"), None);
+    }
+
+    #[test]
+    fn rejects_common_passwords_regardless_of_case() {
+        let errors = validate("alice", "a@b.co", "PASSWORD123").unwrap_err();
+        assert_eq!(errors[0].message, "is too common; choose another");
+        assert!(validate("alice", "a@b.co", "a fine long passphrase").is_ok());
+    }
+
+    #[test]
+    fn emails_are_checked_syntactically() {
+        for good in ["a@b.co", "first.last+tag@example.org"] {
+            assert!(valid_email(good), "{good}");
+        }
+        for bad in ["", "a", "@b.co", "a@b", "a@.b.co", "a@b.co.", "a b@c.de", "a@b@c.de", "a@b..co"] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Configuration of the write API and the relay, from the environment.
+
+use std::time::Duration;
+
+use shared::config::{self, ConfigError};
+use shared::kafka::KafkaConfig;
+
+/// Settings of the write API.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `WRITE_API_ADDR`, default `127.0.0.1:8080`.
+    pub listen_addr: String,
+    /// `DATABASE_URL`: the write database (required).
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`, default 16.
+    pub max_connections: u32,
+    /// `RUN_MIGRATIONS`, default true: apply `schema/write` at start-up.
+    pub run_migrations: bool,
+    /// `JWT_PRIVATE_KEY` (PEM) or `JWT_PRIVATE_KEY_FILE` (path): Ed25519 signing key.
+    pub private_key_pem: Vec<u8>,
+    /// `JWT_PUBLIC_KEY` or `JWT_PUBLIC_KEY_FILE`: the matching public key.
+    pub public_key_pem: Vec<u8>,
+    /// `JWT_ISSUER`, default `microblog`.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`, default `microblog-api`.
+    pub audience: String,
+    /// `ACCESS_TOKEN_TTL_SECS`, default 900 (at most 900).
+    pub access_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS`, default 30 days.
+    pub refresh_ttl: Duration,
+    /// `PASSWORD_HASH_CONCURRENCY`, default: the number of CPUs.
+    pub hash_concurrency: usize,
+    /// `MAX_BODY_BYTES`, default 16384.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            listen_addr: config::or("WRITE_API_ADDR", "127.0.0.1:8080".to_owned())?,
+            database_url: config::required("DATABASE_URL")?,
+            max_connections: config::in_range("DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?,
+            run_migrations: config::or("RUN_MIGRATIONS", true)?,
+            private_key_pem: config::pem("JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE")?,
+            public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
+            issuer: config::or("JWT_ISSUER", "microblog".to_owned())?,
+            audience: config::or("JWT_AUDIENCE", "microblog-api".to_owned())?,
+            access_ttl: Duration::from_secs(config::in_range("ACCESS_TOKEN_TTL_SECS", 900, 30..=900)?),
+            refresh_ttl: Duration::from_secs(config::in_range(
+                "REFRESH_TOKEN_TTL_SECS",
+                30 * 24 * 3600,
+                60..=365 * 24 * 3600,
+            )?),
+            hash_concurrency: config::in_range("PASSWORD_HASH_CONCURRENCY", cpus, 1..=256)?,
+            max_body_bytes: config::in_range("MAX_BODY_BYTES", 16 * 1024, 1024..=1024 * 1024)?,
+        })
+    }
+}
+
+/// Settings of the outbox relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// `RELAY_ADDR`, default `127.0.0.1:9101`: health, readiness and metrics.
+    pub listen_addr: String,
+    /// `DATABASE_URL`: the write database (required).
+    pub database_url: String,
+    pub kafka: KafkaConfig,
+    /// `RELAY_BATCH_SIZE`, default 500.
+    pub batch_size: i64,
+    /// `RELAY_POLL_INTERVAL_MS`, default 500: the fallback when no notification arrives.
+    pub poll_interval: Duration,
+    /// `RELAY_RETENTION_SECS`, default 7 days: published rows older than this are deleted.
+    pub retention: Duration,
+}
+
+impl RelayConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen_addr: config::or("RELAY_ADDR", "127.0.0.1:9101".to_owned())?,
+            database_url: config::required("DATABASE_URL")?,
+            kafka: KafkaConfig::from_env()?,
+            batch_size: config::in_range("RELAY_BATCH_SIZE", 500, 1..=10_000)?,
+            poll_interval: config::millis("RELAY_POLL_INTERVAL_MS", 500)?,
+            retention: Duration::from_secs(config::in_range(
+                "RELAY_RETENTION_SECS",
+                7 * 24 * 3600,
+                60..=365 * 24 * 3600,
+            )?),
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! The write API's one error type: every failure a handler can return,
+//! with its status code and problem+json body.
+
+use poem::http::StatusCode;
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
+use shared::problem::{ExtractorFailure, FieldError, Problem, classify_extractor_error};
+
+#[derive(ApiResponse, Debug)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ApiError {
+    /// The request is malformed.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing or invalid credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// The target does not exist.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with existing data.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request is well-formed but some fields are invalid.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Invalid(Json<Problem>),
+    /// The server failed.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency is unavailable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(StatusCode::UNAUTHORIZED, detail)),
+            "Bearer realm=\"microblog\"".to_owned(),
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, detail)))
+    }
+
+    pub fn conflict(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{} {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, detail).with_errors(errors)))
+    }
+
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = format!("{} field(s) are invalid", errors.len());
+        Self::Invalid(Json(
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_errors(errors),
+        ))
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// Turns extractor failures (bad JSON, bad path or header values, a
+/// missing bearer token) into problem bodies that name the field.
+fn bad_request(err: poem::Error) -> ApiError {
+    match classify_extractor_error(&err) {
+        ExtractorFailure::Unauthenticated => {
+            ApiError::unauthorized("a bearer access token is required")
+        }
+        ExtractorFailure::BadRequest(problem) => ApiError::BadRequest(Json(problem)),
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        tracing::error!(error = %err, "database error");
+        let unavailable = matches!(
+            err,
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+        );
+        if unavailable {
+            Self::Unavailable(Json(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; retry later",
+            )))
+        } else {
+            Self::Internal(Json(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server could not complete the request",
+            )))
+        }
+    }
+}
+
+impl From<crate::passwords::HashError> for ApiError {
+    fn from(err: crate::passwords::HashError) -> Self {
+        tracing::error!(error = %err, "password hashing failed");
+        Self::Internal(Json(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server could not complete the request",
+        )))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,19 @@
+//! The command side of the microblog.
+//!
+//! Every command validates its input ([`accounts`], [`posts`],
+//! [`follows`]), then writes its rows and one outbox event ([`outbox`]) in a
+//! single PostgreSQL transaction. The [`relay`] publishes outbox rows to
+//! Kafka. HTTP handlers in [`routes`] stay thin.
+
+pub mod accounts;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod follows;
+pub mod outbox;
+pub mod passwords;
+pub mod posts;
+pub mod relay;
+pub mod routes;
+pub mod sessions;
+pub mod tokens;

@@ -1,0 +1,47 @@
+//! `write-api`: serves the command side over HTTP.
+
+use anyhow::Context;
+use shared::auth::TokenVerifier;
+use sqlx::postgres::PgPoolOptions;
+use write_api::app::{self, AppState};
+use write_api::config::Config;
+use write_api::passwords::PasswordHasherPool;
+use write_api::tokens::TokenIssuer;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/write");
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init_logging("write-api");
+    let config = Config::from_env().context("invalid configuration")?;
+    let metrics = shared::telemetry::init_metrics("write-api");
+    let db = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect(&config.database_url)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    if config.run_migrations {
+        MIGRATOR.run(&db).await.context("migrations failed")?;
+    }
+    let issuer = TokenIssuer::new(
+        &config.private_key_pem,
+        config.issuer.clone(),
+        config.audience.clone(),
+        config.access_ttl,
+    )
+    .context("JWT_PRIVATE_KEY is not an Ed25519 private key in PEM form")?;
+    let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
+        .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;
+    let state = AppState {
+        db,
+        hasher: PasswordHasherPool::new(config.hash_concurrency),
+        issuer,
+        refresh_ttl: config.refresh_ttl,
+    };
+    let server_url = format!("http://{}", config.listen_addr);
+    let app = app::build(state, verifier, metrics, config.max_body_bytes, &server_url);
+    tracing::info!(addr = %config.listen_addr, "write-api listening");
+    shared::ops::serve(&config.listen_addr, app).await?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! The outbox relay: publishes outbox rows to Kafka in order, at least
+//! once, and marks them published.
+//!
+//! Ordering and completeness:
+//! - Rows are read in `(txid, seq)` order and only when their transaction
+//!   is older than the oldest one still running (`txid < xmin` of the
+//!   current snapshot). Sequence values are handed out before commit, so a
+//!   plain `seq > last_seen` cursor skips a transaction that commits after
+//!   a later one; this never does.
+//! - One relay is the leader at a time (a session-level advisory lock), so
+//!   extra relays are hot standbys and never interleave their publishes.
+//! - The producer is idempotent with `acks=all`. A row is marked published
+//!   only after the broker acknowledged it, and only as part of the longest
+//!   acknowledged prefix of its batch: if a record fails, it and everything
+//!   after it is sent again, so a key's records are never published out of
+//!   order (duplicates are possible and consumers tolerate them).
+//!
+//! Wake-ups come from `LISTEN outbox` (a trigger notifies at commit), with
+//! polling as the fallback.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use shared::events::Envelope;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::config::RelayConfig;
+
+/// The advisory lock key of the relay leader ("outbox" in ASCII).
+const LEADER_LOCK: i64 = 0x6f75_7462_6f78;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("broker: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    seq: i64,
+    event_id: Uuid,
+    event_type: String,
+    event_version: i16,
+    key: String,
+    payload: serde_json::Value,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub struct Relay {
+    db: PgPool,
+    producer: FutureProducer,
+    config: RelayConfig,
+}
+
+impl Relay {
+    pub fn new(db: PgPool, config: RelayConfig) -> Result<Self, RelayError> {
+        let producer: FutureProducer = config.kafka.producer().create()?;
+        Ok(Self {
+            db,
+            producer,
+            config,
+        })
+    }
+
+    /// Runs until `stop` turns true: waits to become leader, then publishes.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) -> Result<(), RelayError> {
+        let mut backoff = Duration::from_millis(100);
+        while !*stop.borrow() {
+            match self.lead(&mut stop).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    metrics::counter!("relay_errors_total").increment(1);
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn lead(&self, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+        let mut lock_conn = self.db.acquire().await?;
+        loop {
+            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+                .bind(LEADER_LOCK)
+                .fetch_one(&mut *lock_conn)
+                .await?;
+            if got {
+                break;
+            }
+            metrics::gauge!("relay_leader").set(0.0);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return Ok(()),
+            }
+        }
+        metrics::gauge!("relay_leader").set(1.0);
+        tracing::info!("relay is the leader");
+        let result = self.publish_loop(&mut lock_conn, stop).await;
+        metrics::gauge!("relay_leader").set(0.0);
+        // Closing the connection would release the lock too; unlocking
+        // explicitly hands leadership over without waiting for the pool.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LEADER_LOCK)
+            .execute(&mut *lock_conn)
+            .await;
+        result
+    }
+
+    async fn publish_loop(
+        &self,
+        lock_conn: &mut PgConnection,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
+        let mut listener = PgListener::connect_with(&self.db).await?;
+        listener.listen("outbox").await?;
+        let mut last_cleanup = Instant::now() - Duration::from_secs(3600);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            // Proves we still hold the lock's connection; if it died, the
+            // lock is gone and another relay may lead, so stop publishing.
+            sqlx::query("SELECT 1").execute(&mut *lock_conn).await?;
+            self.report_backlog().await?;
+            if last_cleanup.elapsed() > Duration::from_secs(60) {
+                self.delete_published().await?;
+                last_cleanup = Instant::now();
+            }
+            let (fetched, published) = self.publish_batch().await?;
+            if published < fetched {
+                // The broker refused part of the batch: back off, then resend.
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            backoff = Duration::from_millis(50);
+            if fetched as i64 == self.config.batch_size {
+                continue;
+            }
+            tokio::select! {
+                notification = listener.recv() => { notification?; }
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = stop.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Publishes one batch; returns (rows fetched, rows marked published).
+    async fn publish_batch(&self) -> Result<(usize, usize), RelayError> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT seq, event_id, event_type, event_version, key, payload, created_at
+             FROM outbox
+             WHERE published_at IS NULL
+               AND txid < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY txid, seq
+             LIMIT $1",
+        )
+        .bind(self.config.batch_size)
+        .fetch_all(&self.db)
+        .await?;
+        if rows.is_empty() {
+            return Ok((0, 0));
+        }
+        let started = Instant::now();
+        let payloads: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|row| {
+                Envelope {
+                    id: row.event_id,
+                    event_type: row.event_type.clone(),
+                    version: row.event_version as u16,
+                    occurred_at: row.created_at,
+                    data: row.payload.clone(),
+                }
+                .to_bytes()
+            })
+            .collect();
+        let topic = &self.config.kafka.events_topic;
+        let deliveries = rows.iter().zip(&payloads).map(|(row, payload)| {
+            let event_id = row.event_id.to_string();
+            let headers = OwnedHeaders::new()
+                .insert(Header { key: "event_type", value: Some(row.event_type.as_str()) })
+                .insert(Header { key: "event_id", value: Some(event_id.as_str()) });
+            let record = FutureRecord::to(topic)
+                .key(row.key.as_str())
+                .payload(payload.as_slice())
+                .headers(headers);
+            self.producer.send(record, Duration::from_secs(30))
+        });
+        let results = join_all(deliveries).await;
+        let acknowledged = results.iter().take_while(|r| r.is_ok()).count();
+        if let Some(Err((e, _))) = results.get(acknowledged) {
+            metrics::counter!("relay_publish_errors_total").increment(1);
+            tracing::warn!(error = %e, acknowledged, batch = rows.len(), "publish failed");
+        }
+        if acknowledged > 0 {
+            let seqs: Vec<i64> = rows[..acknowledged].iter().map(|r| r.seq).collect();
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)")
+                .bind(&seqs)
+                .execute(&self.db)
+                .await?;
+            let now = chrono::Utc::now();
+            for row in &rows[..acknowledged] {
+                let lag = (now - row.created_at).to_std().unwrap_or_default();
+                metrics::histogram!("relay_commit_to_publish_seconds").record(lag.as_secs_f64());
+            }
+            metrics::counter!("relay_published_total").increment(acknowledged as u64);
+            metrics::histogram!("relay_batch_publish_seconds").record(started.elapsed().as_secs_f64());
+        }
+        Ok((rows.len(), acknowledged))
+    }
+
+    async fn report_backlog(&self) -> Result<(), RelayError> {
+        let (rows, oldest): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.db)
+        .await?;
+        metrics::gauge!("outbox_backlog_rows").set(rows as f64);
+        metrics::gauge!("outbox_oldest_unpublished_age_seconds").set(oldest.unwrap_or(0.0));
+        Ok(())
+    }
+
+    async fn delete_published(&self) -> Result<(), RelayError> {
+        let deleted = sqlx::query(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+        )
+        .bind(self.config.retention.as_secs_f64())
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        if deleted > 0 {
+            tracing::info!(deleted, "deleted published outbox rows past retention");
+        }
+        Ok(())
+    }
+}

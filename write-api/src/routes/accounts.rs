@@ -1,0 +1,71 @@
+use std::sync::Arc;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::Tag;
+use crate::accounts::{self, CreateError};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub struct AccountsApi(pub Arc<AppState>);
+
+/// A registration.
+#[derive(Object)]
+#[oai(example)]
+struct CreateAccount {
+    /// 3-30 characters of a-z, 0-9 and _, unique regardless of case.
+    #[oai(validator(max_length = 64))]
+    username: String,
+    #[oai(validator(max_length = 320))]
+    email: String,
+    /// 10-128 characters, not one of the most common passwords.
+    #[oai(validator(max_length = 512))]
+    password: String,
+}
+
+impl poem_openapi::types::Example for CreateAccount {
+    fn example() -> Self {
+        Self {
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+/// The new account.
+#[derive(Object)]
+struct AccountCreated {
+    /// Account id (a string: ids exceed JavaScript's safe integers).
+    id: String,
+    username: String,
+}
+
+#[derive(ApiResponse)]
+enum CreateAccountResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<AccountCreated>),
+}
+
+#[OpenApi(tag = "Tag::Accounts")]
+impl AccountsApi {
+    /// Register an account.
+    #[oai(path = "/v1/accounts", method = "post", operation_id = "create_account")]
+    async fn create(&self, body: Json<CreateAccount>) -> ApiResult<CreateAccountResponse> {
+        let account = accounts::validate(&body.username, &body.email, &body.password)
+            .map_err(ApiError::invalid)?;
+        let hash = self.0.hasher.hash(account.password.clone()).await?;
+        let (id, _) = accounts::create(&self.0.db, &account, &hash)
+            .await
+            .map_err(|e| match e {
+                CreateError::Taken(errors) => ApiError::conflict(errors),
+                CreateError::Db(e) => e.into(),
+            })?;
+        Ok(CreateAccountResponse::Created(Json(AccountCreated {
+            id: id.to_string(),
+            username: account.username,
+        })))
+    }
+}

@@ -1,0 +1,39 @@
+//! HTTP handlers of the write API: parse, call the domain, shape the reply.
+
+mod accounts;
+mod follows;
+mod posts;
+mod sessions;
+
+use std::sync::Arc;
+
+use crate::app::AppState;
+
+/// The OpenAPI tags grouping the routes in the documentation.
+#[derive(poem_openapi::Tags)]
+enum Tag {
+    /// Registering accounts.
+    Accounts,
+    /// Logging in and out.
+    Sessions,
+    /// Writing posts.
+    Posts,
+    /// Following accounts.
+    Follows,
+}
+
+pub fn api(
+    state: Arc<AppState>,
+) -> (
+    accounts::AccountsApi,
+    sessions::SessionsApi,
+    posts::PostsApi,
+    follows::FollowsApi,
+) {
+    (
+        accounts::AccountsApi(state.clone()),
+        sessions::SessionsApi(state.clone()),
+        posts::PostsApi(state.clone()),
+        follows::FollowsApi(state),
+    )
+}
