@@ -1,1 +1,153 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Harness for end-to-end tests: starts write-api, relay, projector and
+//! read-api as separate processes from the built binaries, each stack with
+//! its own write and read databases, topic, consumer group and Redis key
+//! prefix, so stacks run side by side. Processes are killed when the
+//! [`Stack`] drops; their logs are kept under `target/e2e-logs/` and the
+//! tail of each is printed when a test fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+pub struct Service {
+    pub name: &'static str,
+    pub url: String,
+    log: PathBuf,
+    child: Child,
+}
+
+pub struct Stack {
+    pub write_url: String,
+    pub read_url: String,
+    pub services: Vec<Service>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::var_os("E2E_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"))
+}
+
+fn key_file(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} must name a key file (deploy/stack test sets it)")
+    })
+}
+
+impl Stack {
+    /// Starts the four services and waits until each reports ready.
+    pub async fn start() -> Stack {
+        let write_db = shared::testing::fresh_database_url().await;
+        let read_db = shared::testing::fresh_database_url().await;
+        let id = shared::testing::unique("e2e");
+        let common: Vec<(&str, String)> = vec![
+            ("DATABASE_URL", write_db),
+            ("READ_DATABASE_URL", read_db),
+            ("REDIS_URL", shared::testing::redis_url()),
+            ("REDIS_KEY_PREFIX", format!("{id}:")),
+            ("KAFKA_BROKERS", shared::testing::kafka_brokers()),
+            ("KAFKA_EVENTS_TOPIC", format!("{id}.events")),
+            ("KAFKA_EVENTS_PARTITIONS", "3".into()),
+            ("PROJECTOR_GROUP", format!("{id}.projector")),
+            ("JWT_PUBLIC_KEY_FILE", key_file("TEST_JWT_PUBLIC_KEY_FILE")),
+            ("RUST_LOG", "info".into()),
+            ("RELAY_POLL_INTERVAL_MS", "200".into()),
+            ("DATABASE_MAX_CONNECTIONS", "4".into()),
+            ("READ_DATABASE_MAX_CONNECTIONS", "4".into()),
+        ];
+        let log_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
+        std::fs::create_dir_all(&log_dir).expect("the log folder can be created");
+
+        let mut services = Vec::new();
+        // Order matters: write-api migrates the write database, the projector
+        // creates the topics and the read schema.
+        for (name, addr_var, extra) in [
+            ("write-api", "WRITE_API_ADDR", vec![("JWT_PRIVATE_KEY_FILE", key_file("TEST_JWT_PRIVATE_KEY_FILE"))]),
+            ("projector", "PROJECTOR_ADDR", vec![]),
+            ("relay", "RELAY_ADDR", vec![]),
+            ("read-api", "READ_API_ADDR", vec![]),
+        ] {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let log = log_dir.join(format!("{id}-{name}.log"));
+            let out = std::fs::File::create(&log).expect("the log file can be created");
+            let child = Command::new(bin_dir().join(name))
+                .envs(common.iter().map(|(k, v)| (*k, v.as_str())))
+                .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+                .env(addr_var, &addr)
+                .stdout(Stdio::from(out.try_clone().unwrap()))
+                .stderr(Stdio::from(out))
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {name} from {:?}: {e}", bin_dir()));
+            let mut service = Service {
+                name,
+                url: format!("http://{addr}"),
+                log,
+                child,
+            };
+            service.wait_ready().await;
+            services.push(service);
+        }
+        Stack {
+            write_url: services[0].url.clone(),
+            read_url: services[3].url.clone(),
+            services,
+        }
+    }
+
+    pub fn service(&self, name: &str) -> &Service {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .expect("a service of the stack")
+    }
+}
+
+impl Service {
+    async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited with {status}:\n{}", self.name, self.log_tail());
+            }
+            let ready = client
+                .get(format!("{}/ready", self.url))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} is not ready after 60 s:\n{}", self.name, self.log_tail());
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for service in &self.services {
+                eprintln!("---- {} ({}) ----\n{}", service.name, service.log.display(), service.log_tail());
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! One contract, every durable store: each case below runs against the
+//! PostgreSQL read store and, when `CASSANDRA_NODES` names a cluster,
+//! against Cassandra / ScyllaDB (each test in its own keyspace). Without it
+//! the Cassandra cases print that they were skipped and pass.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use shared::ids::{PostId, UserId};
+use shared::readmodel::cassandra::CassandraStore;
+use shared::readmodel::postgres::{MIGRATOR, PgFeedStore};
+use shared::readmodel::{FeedPosition, FeedStore, PostRecord, ProfileRecord};
+
+async fn postgres() -> Arc<dyn FeedStore> {
+    let (pool, _) = shared::testing::fresh_database(&MIGRATOR).await;
+    Arc::new(PgFeedStore::new(pool))
+}
+
+async fn cassandra() -> Option<Arc<dyn FeedStore>> {
+    let Ok(nodes) = std::env::var("CASSANDRA_NODES") else {
+        eprintln!("SKIPPED: CASSANDRA_NODES is not set, so the Cassandra contract run is skipped");
+        return None;
+    };
+    let nodes: Vec<String> = nodes.split(',').map(str::to_owned).collect();
+    let keyspace = shared::testing::unique("contract");
+    let store = CassandraStore::connect(
+        &nodes,
+        &keyspace,
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    )
+    .await
+    .expect("the Cassandra cluster named by CASSANDRA_NODES answers");
+    Some(Arc::new(store))
+}
+
+fn pos(ms: i64, id: i64) -> FeedPosition {
+    FeedPosition {
+        created_at_ms: ms,
+        post_id: PostId(id),
+    }
+}
+
+fn post(id: i64, author: i64, ms: i64) -> PostRecord {
+    PostRecord {
+        id: PostId(id),
+        author_id: UserId(author),
+        text: format!("post {id}"),
+        created_at: Utc.timestamp_millis_opt(ms).unwrap(),
+        edited_at: None,
+    }
+}
+
+async fn posts_round_trip_and_upsert(store: Arc<dyn FeedStore>) {
+    store.put_post(&post(1, 10, 1_000)).await.unwrap();
+    store.put_post(&post(2, 10, 2_000)).await.unwrap();
+    let mut edited = post(1, 10, 1_000);
+    edited.text = "edited".into();
+    edited.edited_at = Some(Utc.timestamp_millis_opt(5_000).unwrap());
+    store.put_post(&edited).await.unwrap();
+    store.put_post(&edited).await.unwrap();
+
+    let mut got = store.posts(&[PostId(1), PostId(2), PostId(99)]).await.unwrap();
+    got.sort_by_key(|p| p.id);
+    assert_eq!(got, vec![edited, post(2, 10, 2_000)]);
+    assert!(store.posts(&[]).await.unwrap().is_empty());
+}
+
+async fn profiles_round_trip(store: Arc<dyn FeedStore>) {
+    let alice = ProfileRecord {
+        id: UserId(1),
+        username: "alice".into(),
+        display_name: "Alice".into(),
+        created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
+    };
+    store.put_profile(&alice).await.unwrap();
+    store.put_profile(&alice).await.unwrap();
+    assert_eq!(store.profiles(&[UserId(1), UserId(2)]).await.unwrap(), vec![alice]);
+}
+
+async fn followers_page_in_id_order(store: Arc<dyn FeedStore>) {
+    for follower in [5, 3, 9, 7, 3] {
+        store.add_follower(UserId(1), UserId(follower)).await.unwrap();
+    }
+    store.add_follower(UserId(2), UserId(4)).await.unwrap();
+    let first = store.followers(UserId(1), None, 2).await.unwrap();
+    assert_eq!(first, vec![UserId(3), UserId(5)]);
+    let second = store.followers(UserId(1), first.last().copied(), 2).await.unwrap();
+    assert_eq!(second, vec![UserId(7), UserId(9)]);
+    assert!(store.followers(UserId(1), Some(UserId(9)), 2).await.unwrap().is_empty());
+}
+
+async fn feed_pages_are_newest_first_and_strictly_after(store: Arc<dyn FeedStore>) {
+    let owners = [UserId(1), UserId(2)];
+    // Two entries share a millisecond: the id breaks the tie.
+    for entry in [pos(1_000, 1), pos(3_000, 3), pos(2_000, 2), pos(2_000, 4), pos(3_000, 3)] {
+        store.add_to_feeds(&owners, entry).await.unwrap();
+    }
+    store.add_to_feeds(&[UserId(3)], pos(9_000, 9)).await.unwrap();
+
+    let all = vec![pos(3_000, 3), pos(2_000, 4), pos(2_000, 2), pos(1_000, 1)];
+    assert_eq!(store.feed_page(UserId(1), None, 10).await.unwrap(), all);
+    assert_eq!(store.feed_page(UserId(2), None, 10).await.unwrap(), all);
+
+    let first = store.feed_page(UserId(1), None, 2).await.unwrap();
+    assert_eq!(first, all[..2]);
+    let rest = store.feed_page(UserId(1), first.last().copied(), 10).await.unwrap();
+    assert_eq!(rest, all[2..]);
+    // A position that is not itself an entry still pages correctly.
+    assert_eq!(
+        store.feed_page(UserId(1), Some(pos(2_000, 3)), 10).await.unwrap(),
+        vec![pos(2_000, 2), pos(1_000, 1)]
+    );
+    assert!(store.feed_page(UserId(4), None, 10).await.unwrap().is_empty());
+}
+
+async fn timelines_page_like_feeds(store: Arc<dyn FeedStore>) {
+    for entry in [pos(1_000, 1), pos(2_000, 2), pos(2_000, 2)] {
+        store.add_to_timeline(UserId(7), entry).await.unwrap();
+    }
+    assert_eq!(
+        store.timeline_page(UserId(7), None, 10).await.unwrap(),
+        vec![pos(2_000, 2), pos(1_000, 1)]
+    );
+    assert_eq!(
+        store.timeline_page(UserId(7), Some(pos(2_000, 2)), 10).await.unwrap(),
+        vec![pos(1_000, 1)]
+    );
+}
+
+async fn ping_answers(store: Arc<dyn FeedStore>) {
+    store.ping().await.unwrap();
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::postgres().await).await;
+                }
+            )*
+        }
+        mod on_cassandra {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    if let Some(store) = super::cassandra().await {
+                        super::$case(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    posts_round_trip_and_upsert,
+    profiles_round_trip,
+    followers_page_in_id_order,
+    feed_pages_are_newest_first_and_strictly_after,
+    timelines_page_like_feeds,
+    ping_answers,
+);
