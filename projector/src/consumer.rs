@@ -54,7 +54,10 @@ impl EventConsumer {
     }
 
     /// Consumes until `stop` turns true, then commits what was processed.
-    pub async fn run(&self, mut stop: watch::Receiver<bool>) -> Result<(), rdkafka::error::KafkaError> {
+    pub async fn run(
+        &self,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), rdkafka::error::KafkaError> {
         loop {
             let message = tokio::select! {
                 _ = stop.changed() => break,
@@ -76,19 +79,28 @@ impl EventConsumer {
                 Outcome::Skipped => "skipped",
                 Outcome::DeadLettered => "dead_lettered",
             };
-            let event_type = header(&message, "event_type").unwrap_or("unknown").to_owned();
+            let event_type = header(&message, "event_type")
+                .unwrap_or("unknown")
+                .to_owned();
             metrics::counter!("projector_events_total", "type" => event_type, "outcome" => label)
                 .increment(1);
             self.consumer.store_offset_from_message(&message)?;
         }
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => Ok(()),
+            Ok(())
+            | Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            )) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     /// Applies one record; `None` if asked to stop before it was done.
-    async fn process(&self, message: &BorrowedMessage<'_>, stop: &mut watch::Receiver<bool>) -> Option<Outcome> {
+    async fn process(
+        &self,
+        message: &BorrowedMessage<'_>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Outcome> {
         let started = Instant::now();
         let payload = message.payload().unwrap_or_default();
         let event = match Envelope::decode(payload) {
@@ -134,17 +146,33 @@ impl EventConsumer {
         let offset = message.offset().to_string();
         loop {
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "error", value: Some(error) })
-                .insert(Header { key: "source_topic", value: Some(message.topic()) })
-                .insert(Header { key: "source_partition", value: Some(partition.as_str()) })
-                .insert(Header { key: "source_offset", value: Some(offset.as_str()) });
+                .insert(Header {
+                    key: "error",
+                    value: Some(error),
+                })
+                .insert(Header {
+                    key: "source_topic",
+                    value: Some(message.topic()),
+                })
+                .insert(Header {
+                    key: "source_partition",
+                    value: Some(partition.as_str()),
+                })
+                .insert(Header {
+                    key: "source_offset",
+                    value: Some(offset.as_str()),
+                });
             let mut record = FutureRecord::to(&self.dead_letter_topic)
                 .payload(message.payload().unwrap_or_default())
                 .headers(headers);
             if let Some(key) = message.key() {
                 record = record.key(key);
             }
-            match self.dead_letters.send(record, Duration::from_secs(10)).await {
+            match self
+                .dead_letters
+                .send(record, Duration::from_secs(10))
+                .await
+            {
                 Ok(_) => {
                     tracing::error!(%error, %partition, %offset, "event dead-lettered");
                     metrics::counter!("projector_dead_lettered_total").increment(1);

@@ -78,7 +78,10 @@ impl Effects {
         let mut delivered = 0usize;
         let mut after = None;
         loop {
-            let page = self.store.followers(author, after, self.fanout_page).await?;
+            let page = self
+                .store
+                .followers(author, after, self.fanout_page)
+                .await?;
             if page.is_empty() {
                 break;
             }
@@ -91,7 +94,8 @@ impl Effects {
             }
         }
         metrics::histogram!("projector_fanout_size").record(delivered as f64);
-        metrics::histogram!("projector_fanout_duration_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("projector_fanout_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         Ok(())
     }
 

@@ -28,15 +28,24 @@ async fn main() -> anyhow::Result<()> {
         .durable_store(true)
         .await
         .context("cannot open the durable read store")?;
-    let cache = config.read_model.hot_cache().await.context("cannot connect to REDIS_URL")?;
+    let cache = config
+        .read_model
+        .hot_cache()
+        .await
+        .context("cannot connect to REDIS_URL")?;
     let effects = Effects::new(store, cache, config.fanout_page);
     config
         .kafka
         .ensure_topics()
         .await
         .context("cannot create the Kafka topics")?;
-    let consumer = EventConsumer::new(&config.kafka, &config.group, effects.clone(), config.max_attempts)
-        .context("cannot create the Kafka consumer")?;
+    let consumer = EventConsumer::new(
+        &config.kafka,
+        &config.group,
+        effects.clone(),
+        config.max_attempts,
+    )
+    .context("cannot create the Kafka consumer")?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ops = shared::ops::attach(poem::Route::new(), metrics, Arc::new(StoresReady(effects)));

@@ -34,7 +34,9 @@ pub fn build(
         "Microblog read API",
         env!("CARGO_PKG_VERSION"),
     )
-    .description("The query side: home feeds, timelines, profiles and posts, from the read cluster.")
+    .description(
+        "The query side: home feeds, timelines, profiles and posts, from the read cluster.",
+    )
     .server(server_url);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -42,8 +44,6 @@ pub fn build(
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api);
-    let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds)))
-        .data(Arc::new(verifier))
-        .with(poem::middleware::SizeLimit::new(16 * 1024));
-    ops::with_middleware(app)
+    let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds))).data(Arc::new(verifier));
+    ops::with_middleware(app, 16 * 1024)
 }

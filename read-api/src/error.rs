@@ -3,21 +3,17 @@
 use poem::http::StatusCode;
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;
-use shared::problem::{ExtractorFailure, FieldError, Problem, classify_extractor_error};
+use shared::problem::{FieldError, Problem};
 use shared::readmodel::StoreError;
 
 #[derive(ApiResponse, Debug)]
-#[oai(bad_request_handler = "bad_request")]
 pub enum ApiError {
     /// The request is malformed (bad `limit`, bad `cursor`, ...).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing or invalid credentials.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// The read model cannot be reached; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
@@ -34,19 +30,6 @@ impl ApiError {
                 },
             ]),
         ))
-    }
-}
-
-fn bad_request(err: poem::Error) -> ApiError {
-    match classify_extractor_error(&err) {
-        ExtractorFailure::Unauthenticated => ApiError::Unauthorized(
-            Json(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "a bearer access token is required",
-            )),
-            "Bearer realm=\"microblog\"".to_owned(),
-        ),
-        ExtractorFailure::BadRequest(problem) => ApiError::BadRequest(Json(problem)),
     }
 }
 

@@ -81,7 +81,8 @@ impl FeedService {
             Ok(hot) => hot,
             Err(e) => {
                 cache_failed("feed_page", &e);
-                metrics::counter!("read_feed_source_total", "source" => "durable_fallback").increment(1);
+                metrics::counter!("read_feed_source_total", "source" => "durable_fallback")
+                    .increment(1);
                 return self.store.feed_page(owner, after, wanted).await;
             }
         };
@@ -89,8 +90,15 @@ impl FeedService {
             Some(mut entries) => {
                 if entries.len() < wanted {
                     let from = entries.last().copied().or(after);
-                    let rest = self.store.feed_page(owner, from, wanted - entries.len()).await?;
-                    let source = if rest.is_empty() { "cache" } else { "cache_then_durable" };
+                    let rest = self
+                        .store
+                        .feed_page(owner, from, wanted - entries.len())
+                        .await?;
+                    let source = if rest.is_empty() {
+                        "cache"
+                    } else {
+                        "cache_then_durable"
+                    };
                     metrics::counter!("read_feed_source_total", "source" => source).increment(1);
                     entries.extend(rest);
                 } else {
@@ -99,7 +107,8 @@ impl FeedService {
                 Ok(entries)
             }
             None => {
-                metrics::counter!("read_feed_source_total", "source" => "durable_cold").increment(1);
+                metrics::counter!("read_feed_source_total", "source" => "durable_cold")
+                    .increment(1);
                 if after.is_some() {
                     return self.store.feed_page(owner, after, wanted).await;
                 }

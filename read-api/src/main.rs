@@ -15,11 +15,20 @@ async fn main() -> anyhow::Result<()> {
         .durable_store(false)
         .await
         .context("cannot open the durable read store")?;
-    let cache = config.read_model.hot_cache().await.context("cannot connect to REDIS_URL")?;
+    let cache = config
+        .read_model
+        .hot_cache()
+        .await
+        .context("cannot connect to REDIS_URL")?;
     let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
         .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;
     let server_url = format!("http://{}", config.listen_addr);
-    let app = read_api::app::build(FeedService::new(store, cache), verifier, metrics, &server_url);
+    let app = read_api::app::build(
+        FeedService::new(store, cache),
+        verifier,
+        metrics,
+        &server_url,
+    );
     tracing::info!(addr = %config.listen_addr, "read-api listening");
     shared::ops::serve(&config.listen_addr, app).await?;
     Ok(())

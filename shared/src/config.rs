@@ -100,9 +100,12 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
-        value,
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+            value,
+        })
 }

@@ -151,10 +151,16 @@ mod tests {
     fn rejects_truncated_foreign_and_garbage() {
         let cursor = Cursor {
             scope: home(5),
-            after: FeedPosition { created_at_ms: 1, post_id: PostId(2) },
+            after: FeedPosition {
+                created_at_ms: 1,
+                post_id: PostId(2),
+            },
         };
         let text = cursor.encode();
-        assert_eq!(Cursor::decode(&text[..text.len() - 3], home(5)), Err(CursorError::Corrupt));
+        let bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        let shorter = URL_SAFE_NO_PAD.encode(&bytes[..LEN - 1]);
+        assert_eq!(Cursor::decode(&shorter, home(5)), Err(CursorError::Corrupt));
+        assert!(Cursor::decode(&text[..text.len() - 3], home(5)).is_err());
         assert_eq!(Cursor::decode(&text, home(6)), Err(CursorError::Foreign));
         assert_eq!(
             Cursor::decode(&text, Scope::Timeline(UserId(5))),

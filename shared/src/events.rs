@@ -215,7 +215,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_bad_data() {
-        assert!(matches!(Envelope::decode(b"{not json"), Err(EventError::Envelope(_))));
+        assert!(matches!(
+            Envelope::decode(b"{not json"),
+            Err(EventError::Envelope(_))
+        ));
         let bad = serde_json::json!({
             "id": Uuid::nil(), "type": "post.created", "version": 1,
             "occurred_at": "2026-11-22T10:00:00Z", "data": {"post_id": "x"}

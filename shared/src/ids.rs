@@ -68,7 +68,10 @@ mod tests {
     fn ids_are_strings_on_the_wire_and_accept_numbers() {
         let id = PostId(9_007_199_254_740_993);
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"9007199254740993\"");
-        assert_eq!(serde_json::from_str::<PostId>("\"42\"").unwrap(), PostId(42));
+        assert_eq!(
+            serde_json::from_str::<PostId>("\"42\"").unwrap(),
+            PostId(42)
+        );
         assert_eq!(serde_json::from_str::<PostId>("42").unwrap(), PostId(42));
         assert!(serde_json::from_str::<PostId>("\"4x\"").is_err());
     }

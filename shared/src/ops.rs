@@ -99,10 +99,49 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-/// Wraps an API with the shared middleware: request ids, metrics and
-/// problem+json errors.
-pub fn with_middleware(app: impl Endpoint + 'static) -> impl Endpoint {
-    app.around(crate::problem::render_errors)
+/// Rejects request bodies over `max_bytes` with 413: by the declared
+/// `Content-Length` before reading anything, and by counting while reading
+/// a body sent without one. Requests without a body pass untouched.
+pub async fn limit_body<E: Endpoint>(
+    ep: E,
+    mut req: Request,
+    max_bytes: usize,
+) -> poem::Result<Response> {
+    let too_large = || {
+        poem::Error::from_string(
+            format!("the request body exceeds {max_bytes} bytes"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    };
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_bytes as u64 => return Err(too_large()),
+        Some(_) => {}
+        None if req
+            .headers()
+            .contains_key(poem::http::header::TRANSFER_ENCODING) =>
+        {
+            let body = req
+                .take_body()
+                .into_bytes_limit(max_bytes)
+                .await
+                .map_err(|_| too_large())?;
+            req.set_body(body);
+        }
+        None => {}
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Wraps an API with the shared middleware: request ids, metrics,
+/// problem+json errors, and a request-body limit.
+pub fn with_middleware(app: impl Endpoint + 'static, max_body_bytes: usize) -> impl Endpoint {
+    app.around(move |ep, req| limit_body(ep, req, max_body_bytes))
+        .around(crate::problem::render_errors)
         .around(record_http_metrics)
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use))
 }

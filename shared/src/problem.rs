@@ -70,18 +70,25 @@ impl poem_openapi::types::Example for Problem {
     }
 }
 
-/// Renders every error response that is not already problem+json (poem's
-/// plain-text 404, 405 and 413, a failed extractor) as one, keeping its status
-/// and headers. Server-side details are logged, never sent.
+/// Renders every error response that is not already problem+json as one:
+/// extractor failures (bad JSON, bad parameters, a missing bearer token)
+/// name the field at fault; poem's plain-text 404, 405 and 413 keep their
+/// status and headers. Server-side details are logged, never sent.
 pub async fn render_errors<E: Endpoint>(ep: E, req: poem::Request) -> poem::Result<Response> {
     let response = match ep.call(req).await {
         Ok(response) => response.into_response(),
-        Err(err) => {
-            if err.status().is_server_error() {
-                tracing::error!(error = %err, "request failed");
+        Err(err) => match classify_extractor_error(&err) {
+            Some(ExtractorFailure::Unauthenticated) => {
+                crate::auth::unauthorized("a bearer access token is required").into_response()
             }
-            err.into_response()
-        }
+            Some(ExtractorFailure::BadRequest(problem)) => problem.into_response(),
+            None => {
+                if err.status().is_server_error() {
+                    tracing::error!(error = %err, "request failed");
+                }
+                err.into_response()
+            }
+        },
     };
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
@@ -108,28 +115,28 @@ pub async fn render_errors<E: Endpoint>(ep: E, req: poem::Request) -> poem::Resu
 
 /// What an extractor failure (bad JSON body, bad path, query or header
 /// value, missing bearer token) means for the client.
-pub enum ExtractorFailure {
+enum ExtractorFailure {
     /// No usable credentials: answer 401.
     Unauthenticated,
     /// A 400 problem naming the field.
     BadRequest(Problem),
 }
 
-/// Classifies an error raised before a handler ran.
-pub fn classify_extractor_error(err: &poem::Error) -> ExtractorFailure {
+/// Classifies an error raised before a handler ran; `None` for other errors.
+fn classify_extractor_error(err: &poem::Error) -> Option<ExtractorFailure> {
     use poem_openapi::error::{AuthorizationError, ParseParamError, ParseRequestPayloadError};
     if err.is::<AuthorizationError>() {
-        return ExtractorFailure::Unauthenticated;
+        return Some(ExtractorFailure::Unauthenticated);
     }
     let (field, message) = if let Some(e) = err.downcast_ref::<ParseParamError>() {
         (e.name.to_owned(), e.reason.clone())
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         ("body".to_owned(), e.reason.clone())
     } else {
-        ("request".to_owned(), err.to_string())
+        return None;
     };
-    ExtractorFailure::BadRequest(
+    Some(ExtractorFailure::BadRequest(
         Problem::new(StatusCode::BAD_REQUEST, format!("{field}: {message}"))
             .with_errors(vec![FieldError { field, message }]),
-    )
+    ))
 }

@@ -31,7 +31,10 @@ pub fn unique(prefix: &str) -> String {
 pub async fn fresh_database_url() -> String {
     let admin: PgConnectOptions = pg_admin_url().parse().expect("TEST_DATABASE_URL is a DSN");
     let name = unique("t");
-    let mut conn = admin.connect().await.expect("the test PostgreSQL server answers");
+    let mut conn = admin
+        .connect()
+        .await
+        .expect("the test PostgreSQL server answers");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await

@@ -59,7 +59,10 @@ async fn posts_round_trip_and_upsert(store: Arc<dyn FeedStore>) {
     store.put_post(&edited).await.unwrap();
     store.put_post(&edited).await.unwrap();
 
-    let mut got = store.posts(&[PostId(1), PostId(2), PostId(99)]).await.unwrap();
+    let mut got = store
+        .posts(&[PostId(1), PostId(2), PostId(99)])
+        .await
+        .unwrap();
     got.sort_by_key(|p| p.id);
     assert_eq!(got, vec![edited, post(2, 10, 2_000)]);
     assert!(store.posts(&[]).await.unwrap().is_empty());
@@ -74,28 +77,52 @@ async fn profiles_round_trip(store: Arc<dyn FeedStore>) {
     };
     store.put_profile(&alice).await.unwrap();
     store.put_profile(&alice).await.unwrap();
-    assert_eq!(store.profiles(&[UserId(1), UserId(2)]).await.unwrap(), vec![alice]);
+    assert_eq!(
+        store.profiles(&[UserId(1), UserId(2)]).await.unwrap(),
+        vec![alice]
+    );
 }
 
 async fn followers_page_in_id_order(store: Arc<dyn FeedStore>) {
     for follower in [5, 3, 9, 7, 3] {
-        store.add_follower(UserId(1), UserId(follower)).await.unwrap();
+        store
+            .add_follower(UserId(1), UserId(follower))
+            .await
+            .unwrap();
     }
     store.add_follower(UserId(2), UserId(4)).await.unwrap();
     let first = store.followers(UserId(1), None, 2).await.unwrap();
     assert_eq!(first, vec![UserId(3), UserId(5)]);
-    let second = store.followers(UserId(1), first.last().copied(), 2).await.unwrap();
+    let second = store
+        .followers(UserId(1), first.last().copied(), 2)
+        .await
+        .unwrap();
     assert_eq!(second, vec![UserId(7), UserId(9)]);
-    assert!(store.followers(UserId(1), Some(UserId(9)), 2).await.unwrap().is_empty());
+    assert!(
+        store
+            .followers(UserId(1), Some(UserId(9)), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn feed_pages_are_newest_first_and_strictly_after(store: Arc<dyn FeedStore>) {
     let owners = [UserId(1), UserId(2)];
     // Two entries share a millisecond: the id breaks the tie.
-    for entry in [pos(1_000, 1), pos(3_000, 3), pos(2_000, 2), pos(2_000, 4), pos(3_000, 3)] {
+    for entry in [
+        pos(1_000, 1),
+        pos(3_000, 3),
+        pos(2_000, 2),
+        pos(2_000, 4),
+        pos(3_000, 3),
+    ] {
         store.add_to_feeds(&owners, entry).await.unwrap();
     }
-    store.add_to_feeds(&[UserId(3)], pos(9_000, 9)).await.unwrap();
+    store
+        .add_to_feeds(&[UserId(3)], pos(9_000, 9))
+        .await
+        .unwrap();
 
     let all = vec![pos(3_000, 3), pos(2_000, 4), pos(2_000, 2), pos(1_000, 1)];
     assert_eq!(store.feed_page(UserId(1), None, 10).await.unwrap(), all);
@@ -103,14 +130,26 @@ async fn feed_pages_are_newest_first_and_strictly_after(store: Arc<dyn FeedStore
 
     let first = store.feed_page(UserId(1), None, 2).await.unwrap();
     assert_eq!(first, all[..2]);
-    let rest = store.feed_page(UserId(1), first.last().copied(), 10).await.unwrap();
+    let rest = store
+        .feed_page(UserId(1), first.last().copied(), 10)
+        .await
+        .unwrap();
     assert_eq!(rest, all[2..]);
     // A position that is not itself an entry still pages correctly.
     assert_eq!(
-        store.feed_page(UserId(1), Some(pos(2_000, 3)), 10).await.unwrap(),
+        store
+            .feed_page(UserId(1), Some(pos(2_000, 3)), 10)
+            .await
+            .unwrap(),
         vec![pos(2_000, 2), pos(1_000, 1)]
     );
-    assert!(store.feed_page(UserId(4), None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .feed_page(UserId(4), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn timelines_page_like_feeds(store: Arc<dyn FeedStore>) {
@@ -122,7 +161,10 @@ async fn timelines_page_like_feeds(store: Arc<dyn FeedStore>) {
         vec![pos(2_000, 2), pos(1_000, 1)]
     );
     assert_eq!(
-        store.timeline_page(UserId(7), Some(pos(2_000, 2)), 10).await.unwrap(),
+        store
+            .timeline_page(UserId(7), Some(pos(2_000, 2)), 10)
+            .await
+            .unwrap(),
         vec![pos(1_000, 1)]
     );
 }

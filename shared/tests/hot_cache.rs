@@ -37,7 +37,10 @@ async fn a_feed_is_trusted_only_once_warmed() {
     // Fan-out alone may have written a fragment of an expired feed.
     assert_eq!(cache.feed_page(alice, None, 10).await.unwrap(), None);
 
-    cache.warm(alice, &[pos(1_000, 1), pos(2_000, 2)]).await.unwrap();
+    cache
+        .warm(alice, &[pos(1_000, 1), pos(2_000, 2)])
+        .await
+        .unwrap();
     // Warming adds to what fan-out wrote meanwhile instead of replacing it.
     assert_eq!(
         cache.feed_page(alice, None, 10).await.unwrap(),
@@ -45,7 +48,10 @@ async fn a_feed_is_trusted_only_once_warmed() {
     );
     // An empty warmed feed is a real answer, not a miss.
     cache.warm(UserId(2), &[]).await.unwrap();
-    assert_eq!(cache.feed_page(UserId(2), None, 10).await.unwrap(), Some(vec![]));
+    assert_eq!(
+        cache.feed_page(UserId(2), None, 10).await.unwrap(),
+        Some(vec![])
+    );
 }
 
 #[tokio::test]
@@ -70,7 +76,11 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
     assert_eq!(seen, expected);
     // Ids are zero-padded members, so 10 sorts after 9 within one millisecond.
     assert_eq!(
-        cache.feed_page(owner, Some(pos(1_001, 11)), 2).await.unwrap().unwrap(),
+        cache
+            .feed_page(owner, Some(pos(1_001, 11)), 2)
+            .await
+            .unwrap()
+            .unwrap(),
         vec![pos(1_001, 10), pos(1_000, 9)]
     );
 }
@@ -81,7 +91,10 @@ async fn feeds_keep_only_the_newest_entries() {
     let owner = UserId(1);
     cache.warm(owner, &[]).await.unwrap();
     for id in 1..=5 {
-        cache.fan_out(&[owner, UserId(2)], pos(id * 1_000, id)).await.unwrap();
+        cache
+            .fan_out(&[owner, UserId(2)], pos(id * 1_000, id))
+            .await
+            .unwrap();
     }
     assert_eq!(
         cache.feed_page(owner, None, 10).await.unwrap(),
@@ -106,11 +119,17 @@ async fn posts_and_profiles_come_back_slot_for_slot() {
         created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
     };
     cache.put_posts(std::slice::from_ref(&post)).await.unwrap();
-    cache.put_profiles(std::slice::from_ref(&profile)).await.unwrap();
+    cache
+        .put_profiles(std::slice::from_ref(&profile))
+        .await
+        .unwrap();
     assert_eq!(
         cache.posts(&[PostId(8), PostId(7)]).await.unwrap(),
         vec![None, Some(post)]
     );
-    assert_eq!(cache.profiles(&[UserId(1)]).await.unwrap(), vec![Some(profile)]);
+    assert_eq!(
+        cache.profiles(&[UserId(1)]).await.unwrap(),
+        vec![Some(profile)]
+    );
     assert!(cache.posts(&[]).await.unwrap().is_empty());
 }

@@ -31,7 +31,9 @@ async fn produce(config: &KafkaConfig, count: usize, keys: usize) {
         .collect();
     let sends = payloads.iter().map(|(key, value)| {
         producer.send(
-            FutureRecord::to(&config.events_topic).key(key).payload(value),
+            FutureRecord::to(&config.events_topic)
+                .key(key)
+                .payload(value),
             Duration::from_secs(30),
         )
     });
@@ -82,7 +84,10 @@ async fn resumes_exactly_at_the_committed_offset_inside_a_batch() {
 async fn keeps_each_keys_records_in_order_across_partitions() {
     let config = config(3);
     config.ensure_topics().await.unwrap();
-    config.ensure_topics().await.expect("creating existing topics is harmless");
+    config
+        .ensure_topics()
+        .await
+        .expect("creating existing topics is harmless");
     produce(&config, 300, 10).await;
 
     let consumer: StreamConsumer = config
@@ -94,7 +99,10 @@ async fn keeps_each_keys_records_in_order_across_partitions() {
     for _ in 0..300 {
         let message = next(&consumer).await;
         let key = message.key().unwrap().to_vec();
-        let value: i64 = std::str::from_utf8(message.payload().unwrap()).unwrap().parse().unwrap();
+        let value: i64 = std::str::from_utf8(message.payload().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap();
         if let Some(&(partition, previous)) = last_by_key.get(&key) {
             assert_eq!(partition, message.partition(), "one key, one partition");
             assert!(value > previous, "records of one key arrive in order");

@@ -39,9 +39,8 @@ fn bin_dir() -> PathBuf {
 }
 
 fn key_file(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} must name a key file (deploy/stack test sets it)")
-    })
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} must name a key file (deploy/stack test sets it)"))
 }
 
 impl Stack {
@@ -72,7 +71,14 @@ impl Stack {
         // Order matters: write-api migrates the write database, the projector
         // creates the topics and the read schema.
         for (name, addr_var, extra) in [
-            ("write-api", "WRITE_API_ADDR", vec![("JWT_PRIVATE_KEY_FILE", key_file("TEST_JWT_PRIVATE_KEY_FILE"))]),
+            (
+                "write-api",
+                "WRITE_API_ADDR",
+                vec![(
+                    "JWT_PRIVATE_KEY_FILE",
+                    key_file("TEST_JWT_PRIVATE_KEY_FILE"),
+                )],
+            ),
             ("projector", "PROJECTOR_ADDR", vec![]),
             ("relay", "RELAY_ADDR", vec![]),
             ("read-api", "READ_API_ADDR", vec![]),
@@ -132,7 +138,11 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{} is not ready after 60 s:\n{}", self.name, self.log_tail());
+        panic!(
+            "{} is not ready after 60 s:\n{}",
+            self.name,
+            self.log_tail()
+        );
     }
 
     pub fn log_tail(&self) -> String {
@@ -146,7 +156,12 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if std::thread::panicking() {
             for service in &self.services {
-                eprintln!("---- {} ({}) ----\n{}", service.name, service.log.display(), service.log_tail());
+                eprintln!(
+                    "---- {} ({}) ----\n{}",
+                    service.name,
+                    service.log.display(),
+                    service.log_tail()
+                );
             }
         }
     }

@@ -30,7 +30,9 @@ fn field(field: &str, message: &str) -> FieldError {
 pub fn normalize_username(raw: &str) -> Option<String> {
     let name = raw.trim().to_lowercase();
     let valid = (3..=30).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     valid.then_some(name)
 }
 
@@ -57,11 +59,18 @@ fn is_common_password(password: &str) -> bool {
 }
 
 /// Checks every field and reports every problem at once.
-pub fn validate(username: &str, email: &str, password: &str) -> Result<NewAccount, Vec<FieldError>> {
+pub fn validate(
+    username: &str,
+    email: &str,
+    password: &str,
+) -> Result<NewAccount, Vec<FieldError>> {
     let mut errors = Vec::new();
     let username = normalize_username(username);
     if username.is_none() {
-        errors.push(field("username", "must be 3-30 characters of a-z, 0-9 and _"));
+        errors.push(field(
+            "username",
+            "must be 3-30 characters of a-z, 0-9 and _",
+        ));
     }
     let email = email.trim().to_owned();
     if !valid_email(&email) {
@@ -131,7 +140,10 @@ pub async fn create(
 }
 
 /// The id and password hash of the account named `username`, if any.
-pub async fn credentials(db: &PgPool, username: &str) -> Result<Option<(UserId, String)>, sqlx::Error> {
+pub async fn credentials(
+    db: &PgPool,
+    username: &str,
+) -> Result<Option<(UserId, String)>, sqlx::Error> {
     let row: Option<(i64, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(username) = lower($1)")
             .bind(username)
@@ -153,7 +165,10 @@ mod tests {
 
     #[test]
     fn usernames_are_lowercased_and_limited() {
-        assert_eq!(normalize_username(" Alice_01 ").as_deref(), Some("alice_01"));
+        assert_eq!(
+            normalize_username(" Alice_01 ").as_deref(),
+            Some("alice_01")
+        );
         assert_eq!(normalize_username("ab"), None);
         assert_eq!(normalize_username(&"a".repeat(31)), None);
         assert_eq!(normalize_username("héllo"), None);
@@ -171,7 +186,9 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@example.org"] {
             assert!(valid_email(good), "{good}");
         }
-        for bad in ["", "a", "@b.co", "a@b", "a@.b.co", "a@b.co.", "a b@c.de", "a@b@c.de", "a@b..co"] {
+        for bad in [
+            "", "a", "@b.co", "a@b", "a@.b.co", "a@b.co.", "a b@c.de", "a@b@c.de", "a@b..co",
+        ] {
             assert!(!valid_email(bad), "{bad}");
         }
     }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shared::telemetry::PrometheusHandle;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use shared::auth::TokenVerifier;
 use shared::ops::{self, Readiness};
+use shared::telemetry::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::passwords::PasswordHasherPool;
@@ -58,8 +58,6 @@ pub fn build(
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api);
-    let app = ops::attach(route, metrics, Arc::new(DbReady(db)))
-        .data(Arc::new(verifier))
-        .with(poem::middleware::SizeLimit::new(max_body_bytes));
-    ops::with_middleware(app)
+    let app = ops::attach(route, metrics, Arc::new(DbReady(db))).data(Arc::new(verifier));
+    ops::with_middleware(app, max_body_bytes)
 }

@@ -46,7 +46,11 @@ impl Config {
             public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
             issuer: config::or("JWT_ISSUER", "microblog".to_owned())?,
             audience: config::or("JWT_AUDIENCE", "microblog-api".to_owned())?,
-            access_ttl: Duration::from_secs(config::in_range("ACCESS_TOKEN_TTL_SECS", 900, 30..=900)?),
+            access_ttl: Duration::from_secs(config::in_range(
+                "ACCESS_TOKEN_TTL_SECS",
+                900,
+                30..=900,
+            )?),
             refresh_ttl: Duration::from_secs(config::in_range(
                 "REFRESH_TOKEN_TTL_SECS",
                 30 * 24 * 3600,

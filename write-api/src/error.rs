@@ -4,20 +4,16 @@
 use poem::http::StatusCode;
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;
-use shared::problem::{ExtractorFailure, FieldError, Problem, classify_extractor_error};
+use shared::problem::{FieldError, Problem};
 
 #[derive(ApiResponse, Debug)]
-#[oai(bad_request_handler = "bad_request")]
 pub enum ApiError {
     /// The request is malformed.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing or invalid credentials.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(
-        Json<Problem>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// The target does not exist.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
@@ -53,7 +49,9 @@ impl ApiError {
             .map(|e| format!("{} {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, detail).with_errors(errors)))
+        Self::Conflict(Json(
+            Problem::new(StatusCode::CONFLICT, detail).with_errors(errors),
+        ))
     }
 
     pub fn invalid(errors: Vec<FieldError>) -> Self {
@@ -68,17 +66,6 @@ impl ApiError {
             field: field.to_owned(),
             message: message.into(),
         }])
-    }
-}
-
-/// Turns extractor failures (bad JSON, bad path or header values, a
-/// missing bearer token) into problem bodies that name the field.
-fn bad_request(err: poem::Error) -> ApiError {
-    match classify_extractor_error(&err) {
-        ExtractorFailure::Unauthenticated => {
-            ApiError::unauthorized("a bearer access token is required")
-        }
-        ExtractorFailure::BadRequest(problem) => ApiError::BadRequest(Json(problem)),
     }
 }
 

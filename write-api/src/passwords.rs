@@ -44,7 +44,11 @@ impl PasswordHasherPool {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         tokio::task::spawn_blocking(move || {
             argon2()
                 .hash_password(password.as_bytes())
@@ -57,12 +61,18 @@ impl PasswordHasherPool {
     /// Checks `password` against `hash`, or against a dummy hash when there
     /// is no account, always doing the same work.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let exists = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
         tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| HashError::Argon2(e.to_string()))?;
-            let ok = argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+            let ok = argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
             Ok(ok && exists)
         })
         .await?
@@ -78,8 +88,22 @@ mod tests {
         let pool = PasswordHasherPool::new(2);
         let hash = pool.hash("correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(pool.verify("correct horse battery".into(), Some(hash.clone())).await.unwrap());
-        assert!(!pool.verify("wrong horse battery".into(), Some(hash)).await.unwrap());
-        assert!(!pool.verify("dummy password for timing equality".into(), None).await.unwrap());
+        assert!(
+            pool.verify("correct horse battery".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !pool
+                .verify("wrong horse battery".into(), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !pool
+                .verify("dummy password for timing equality".into(), None)
+                .await
+                .unwrap()
+        );
     }
 }

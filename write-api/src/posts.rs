@@ -28,7 +28,11 @@ pub fn validate_text(raw: &str) -> Result<String, &'static str> {
 
 /// Creates a post, bumps the author's post count and appends
 /// `post.created`, in one transaction.
-pub async fn create(db: &PgPool, author: UserId, text: &str) -> Result<(PostId, DateTime<Utc>), sqlx::Error> {
+pub async fn create(
+    db: &PgPool,
+    author: UserId,
+    text: &str,
+) -> Result<(PostId, DateTime<Utc>), sqlx::Error> {
     let mut tx = db.begin().await?;
     let (id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
         "INSERT INTO posts (author_id, text) VALUES ($1, $2) RETURNING id, created_at",

@@ -195,8 +195,14 @@ impl Relay {
         let deliveries = rows.iter().zip(&payloads).map(|(row, payload)| {
             let event_id = row.event_id.to_string();
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "event_type", value: Some(row.event_type.as_str()) })
-                .insert(Header { key: "event_id", value: Some(event_id.as_str()) });
+                .insert(Header {
+                    key: "event_type",
+                    value: Some(row.event_type.as_str()),
+                })
+                .insert(Header {
+                    key: "event_id",
+                    value: Some(event_id.as_str()),
+                });
             let record = FutureRecord::to(topic)
                 .key(row.key.as_str())
                 .payload(payload.as_slice())
@@ -221,7 +227,8 @@ impl Relay {
                 metrics::histogram!("relay_commit_to_publish_seconds").record(lag.as_secs_f64());
             }
             metrics::counter!("relay_published_total").increment(acknowledged as u64);
-            metrics::histogram!("relay_batch_publish_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("relay_batch_publish_seconds")
+                .record(started.elapsed().as_secs_f64());
         }
         Ok((rows.len(), acknowledged))
     }

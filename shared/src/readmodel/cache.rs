@@ -53,7 +53,11 @@ fn member(id: PostId) -> String {
 }
 
 impl HotCache {
-    pub async fn connect(url: &str, pool_size: usize, settings: CacheSettings) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &str,
+        pool_size: usize,
+        settings: CacheSettings,
+    ) -> Result<Self, StoreError> {
         let config = Config::from_url(url)?;
         let pool = Builder::from_config(config)
             .with_connection_config(|c| {
@@ -116,7 +120,14 @@ impl HotCache {
         for &owner in owners {
             let key = self.feed_key(owner);
             let _: () = pipeline
-                .zadd(&key, None, None, false, false, (entry.created_at_ms as f64, member(entry.post_id)))
+                .zadd(
+                    &key,
+                    None,
+                    None,
+                    false,
+                    false,
+                    (entry.created_at_ms as f64, member(entry.post_id)),
+                )
                 .await?;
             let _: () = pipeline.zremrangebyrank(&key, 0, trim_to).await?;
             let _: () = pipeline
@@ -211,20 +222,31 @@ impl HotCache {
                 .iter()
                 .map(|e| (e.created_at_ms as f64, member(e.post_id)))
                 .collect();
-            let _: () = pipeline.zadd(&key, None, None, false, false, values).await?;
+            let _: () = pipeline
+                .zadd(&key, None, None, false, false, values)
+                .await?;
             let _: () = pipeline
                 .zremrangebyrank(&key, 0, -(self.feed_cap as i64) - 1)
                 .await?;
             let _: () = pipeline.expire(&key, ttl, None).await?;
         }
         let _: () = pipeline
-            .set(self.warm_key(owner), 1, Some(Expiration::EX(ttl)), None, false)
+            .set(
+                self.warm_key(owner),
+                1,
+                Some(Expiration::EX(ttl)),
+                None,
+                false,
+            )
             .await?;
         let _: Vec<Value> = pipeline.all().await?;
         Ok(())
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, keys: Vec<String>) -> Result<Vec<Option<T>>, StoreError> {
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -249,7 +271,9 @@ impl HotCache {
         let pipeline = self.pool.next().pipeline();
         for (key, item) in items {
             let json = serde_json::to_string(item).expect("records always serialise");
-            let _: () = pipeline.set(key, json, Some(Expiration::EX(ttl)), None, false).await?;
+            let _: () = pipeline
+                .set(key, json, Some(Expiration::EX(ttl)), None, false)
+                .await?;
         }
         let _: Vec<Value> = pipeline.all().await?;
         Ok(())
@@ -257,19 +281,23 @@ impl HotCache {
 
     /// Cached posts, one slot per id, `None` where missing.
     pub async fn posts(&self, ids: &[PostId]) -> Result<Vec<Option<PostRecord>>, StoreError> {
-        self.get_json(ids.iter().map(|&id| self.post_key(id)).collect()).await
+        self.get_json(ids.iter().map(|&id| self.post_key(id)).collect())
+            .await
     }
 
     pub async fn put_posts(&self, posts: &[PostRecord]) -> Result<(), StoreError> {
-        self.put_json(posts.iter().map(|p| (self.post_key(p.id), p)).collect()).await
+        self.put_json(posts.iter().map(|p| (self.post_key(p.id), p)).collect())
+            .await
     }
 
     /// Cached profiles, one slot per id, `None` where missing.
     pub async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Option<ProfileRecord>>, StoreError> {
-        self.get_json(ids.iter().map(|&id| self.user_key(id)).collect()).await
+        self.get_json(ids.iter().map(|&id| self.user_key(id)).collect())
+            .await
     }
 
     pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
-        self.put_json(profiles.iter().map(|p| (self.user_key(p.id), p)).collect()).await
+        self.put_json(profiles.iter().map(|p| (self.user_key(p.id), p)).collect())
+            .await
     }
 }

@@ -59,9 +59,13 @@ impl CassandraStore {
     ) -> Result<Self, StoreError> {
         let valid_name = !keyspace.is_empty()
             && keyspace.len() <= 48
-            && keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            && keyspace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
-            return Err(StoreError::Cassandra(format!("invalid keyspace name {keyspace:?}")));
+            return Err(StoreError::Cassandra(format!(
+                "invalid keyspace name {keyspace:?}"
+            )));
         }
         let session = SessionBuilder::new()
             .known_nodes(nodes)
@@ -70,13 +74,19 @@ impl CassandraStore {
             .map_err(err)?;
         session
             .query_unpaged(
-                format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"),
+                format!(
+                    "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"
+                ),
                 (),
             )
             .await
             .map_err(err)?;
         session.use_keyspace(keyspace, false).await.map_err(err)?;
-        for statement in SCHEMA.split(";\n").map(strip_comments).filter(|s| !s.is_empty()) {
+        for statement in SCHEMA
+            .split(";\n")
+            .map(strip_comments)
+            .filter(|s| !s.is_empty())
+        {
             session.query_unpaged(statement, ()).await.map_err(err)?;
         }
         session.await_schema_agreement().await.map_err(err)?;
@@ -199,7 +209,13 @@ impl FeedStore for CassandraStore {
         self.session
             .execute_unpaged(
                 &self.st.put_post,
-                (post.id.0, post.author_id.0, &post.text, post.created_at, post.edited_at),
+                (
+                    post.id.0,
+                    post.author_id.0,
+                    &post.text,
+                    post.created_at,
+                    post.edited_at,
+                ),
             )
             .await
             .map_err(err)?;
@@ -240,7 +256,12 @@ impl FeedStore for CassandraStore {
         self.session
             .execute_unpaged(
                 &self.st.put_profile,
-                (profile.id.0, &profile.username, &profile.display_name, profile.created_at),
+                (
+                    profile.id.0,
+                    &profile.username,
+                    &profile.display_name,
+                    profile.created_at,
+                ),
             )
             .await
             .map_err(err)?;
@@ -328,8 +349,14 @@ impl FeedStore for CassandraStore {
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.page(&self.st.feed_first, &self.st.feed_after, owner.0, after, limit)
-            .await
+        self.page(
+            &self.st.feed_first,
+            &self.st.feed_after,
+            owner.0,
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {

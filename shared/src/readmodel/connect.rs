@@ -46,7 +46,11 @@ impl ReadModelConfig {
         let nodes: Option<String> = config::optional("CASSANDRA_NODES")?;
         let durable = match nodes {
             Some(nodes) => DurableConfig::Cassandra {
-                nodes: nodes.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect(),
+                nodes: nodes
+                    .split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
                 keyspace: config::or("CASSANDRA_KEYSPACE", "microblog".to_owned())?,
                 replication: config::or(
                     "CASSANDRA_REPLICATION",

@@ -59,13 +59,18 @@ impl FeedStore for PgFeedStore {
 
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        let rows: Vec<(i64, i64, String, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> =
-            sqlx::query_as(
-                "SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ANY($1)",
-            )
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<(
+            i64,
+            i64,
+            String,
+            chrono::DateTime<chrono::Utc>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        )> = sqlx::query_as(
+            "SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(id, author_id, text, created_at, edited_at)| PostRecord {

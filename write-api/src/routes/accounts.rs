@@ -52,7 +52,11 @@ enum CreateAccountResponse {
 #[OpenApi(tag = "Tag::Accounts")]
 impl AccountsApi {
     /// Register an account.
-    #[oai(path = "/v1/accounts", method = "post", operation_id = "create_account")]
+    #[oai(
+        path = "/v1/accounts",
+        method = "post",
+        operation_id = "create_account"
+    )]
     async fn create(&self, body: Json<CreateAccount>) -> ApiResult<CreateAccountResponse> {
         let account = accounts::validate(&body.username, &body.email, &body.password)
             .map_err(ApiError::invalid)?;

@@ -38,8 +38,13 @@ enum CreatePostResponse {
 impl PostsApi {
     /// Publish a post.
     #[oai(path = "/v1/posts", method = "post", operation_id = "create_post")]
-    async fn create(&self, auth: BearerAuth, body: Json<CreatePost>) -> ApiResult<CreatePostResponse> {
-        let text = posts::validate_text(&body.text).map_err(|m| ApiError::invalid_field("text", m))?;
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        body: Json<CreatePost>,
+    ) -> ApiResult<CreatePostResponse> {
+        let text =
+            posts::validate_text(&body.text).map_err(|m| ApiError::invalid_field("text", m))?;
         let (id, created_at) = posts::create(&self.0.db, auth.0, &text).await?;
         Ok(CreatePostResponse::Created(Json(PostCreated {
             id: id.to_string(),
