@@ -104,7 +104,7 @@ impl EventConsumer {
         let started = Instant::now();
         let payload = message.payload().unwrap_or_default();
         let event = match Envelope::decode(payload) {
-            Ok(Decoded::Known(_, event)) => event,
+            Ok(Decoded::Known { event, .. }) => event,
             Ok(Decoded::Unknown(envelope)) => {
                 tracing::info!(event_type = %envelope.event_type, version = envelope.version, "skipping an event this build does not know");
                 return Some(Outcome::Skipped);

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use shared::events::{Event, FollowCreated, PostCreated, UserCreated};
+use shared::events::{Event, FollowCreated, PostCreated, UserSnapshot};
 use shared::ids::UserId;
 use shared::readmodel::cache::HotCache;
-use shared::readmodel::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
+use shared::readmodel::{FeedPosition, FeedStore, PostRecord, StoreError};
 
 #[derive(Clone)]
 pub struct Effects {
@@ -37,21 +37,20 @@ impl Effects {
 
     pub async fn apply(&self, event: &Event) -> Result<(), StoreError> {
         match event {
-            Event::UserCreated(e) => self.user_created(e).await,
-            Event::PostCreated(e) => self.post_created(e).await,
-            Event::FollowCreated(e) => self.follow_created(e).await,
+            Event::UserCreated(_) | Event::UserUpdated(_) => {}
+            Event::PostCreated(e) => self.post_created(e).await?,
+            Event::FollowCreated(e) => self.follow_created(e).await?,
         }
+        self.put_profiles(event.user_snapshots()).await
     }
 
-    async fn user_created(&self, e: &UserCreated) -> Result<(), StoreError> {
-        let profile = ProfileRecord {
-            id: e.user_id,
-            username: e.username.clone(),
-            display_name: e.display_name.clone(),
-            created_at: e.created_at,
-        };
-        self.store.put_profile(&profile).await?;
-        self.cache.put_profiles(&[profile]).await
+    /// Keeps the newest snapshot of each user; older ones change nothing.
+    async fn put_profiles(&self, snapshots: Vec<&UserSnapshot>) -> Result<(), StoreError> {
+        for snapshot in &snapshots {
+            self.store.put_profile(snapshot).await?;
+        }
+        let owned: Vec<UserSnapshot> = snapshots.into_iter().cloned().collect();
+        self.cache.put_profiles(&owned).await
     }
 
     async fn post_created(&self, e: &PostCreated) -> Result<(), StoreError> {

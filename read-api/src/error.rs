@@ -14,12 +14,19 @@ pub enum ApiError {
     /// Missing or invalid credentials.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// No such resource.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
     /// The read model cannot be reached; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }
 
 impl ApiError {
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, detail)))
+    }
+
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::BadRequest(Json(

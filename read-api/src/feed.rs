@@ -125,6 +125,21 @@ impl FeedService {
         }
     }
 
+    /// A profile by id, through the cache.
+    pub async fn profile(&self, id: UserId) -> Result<Option<ProfileRecord>, StoreError> {
+        Ok(self.profiles(&[id]).await?.remove(&id))
+    }
+
+    /// A profile by username. Usernames are stored lower-case.
+    pub async fn profile_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        self.store
+            .profile_by_username(&username.to_lowercase())
+            .await
+    }
+
     /// Turns entries into items, in order, dropping posts that no longer exist.
     pub async fn hydrate(&self, entries: &[FeedPosition]) -> Result<Vec<Item>, StoreError> {
         let post_ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();

@@ -32,13 +32,33 @@ pub struct Envelope {
     pub data: serde_json::Value,
 }
 
+/// A user's public profile as of one change to it. `version` grows with
+/// every change to the account row (profile edits, counts), so a consumer
+/// keeps the snapshot with the highest version and events from different
+/// partitions can arrive in any order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSnapshot {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub followers_count: i64,
+    pub following_count: i64,
+    pub posts_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub version: i64,
+}
+
 /// A new account. Key: the account's id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserCreated {
-    pub user_id: UserId,
-    pub username: String,
-    pub display_name: String,
-    pub created_at: DateTime<Utc>,
+    pub user: UserSnapshot,
+}
+
+/// A profile changed (display name, bio). Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserUpdated {
+    pub user: UserSnapshot,
 }
 
 /// A new post. Key: the author's id.
@@ -48,6 +68,8 @@ pub struct PostCreated {
     pub author_id: UserId,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// The author after the post (its post count).
+    pub author: UserSnapshot,
 }
 
 /// `follower_id` now follows `followee_id`. Key: the followee's id, because
@@ -57,12 +79,16 @@ pub struct FollowCreated {
     pub follower_id: UserId,
     pub followee_id: UserId,
     pub created_at: DateTime<Utc>,
+    /// Both accounts after the follow (their counts).
+    pub follower: UserSnapshot,
+    pub followee: UserSnapshot,
 }
 
 /// The typed events this build knows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     UserCreated(UserCreated),
+    UserUpdated(UserUpdated),
     PostCreated(PostCreated),
     FollowCreated(FollowCreated),
 }
@@ -70,7 +96,8 @@ pub enum Event {
 /// What a consumer gets from a record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
-    Known(Envelope, Event),
+    /// An event this build knows, with its envelope's id.
+    Known { id: Uuid, event: Box<Event> },
     /// A type (or a newer major version) this build does not know: skip it.
     Unknown(Envelope),
 }
@@ -89,12 +116,14 @@ pub enum EventError {
 
 impl Event {
     pub const USER_CREATED: &'static str = "user.created";
+    pub const USER_UPDATED: &'static str = "user.updated";
     pub const POST_CREATED: &'static str = "post.created";
     pub const FOLLOW_CREATED: &'static str = "follow.created";
 
     pub fn event_type(&self) -> &'static str {
         match self {
             Event::UserCreated(_) => Self::USER_CREATED,
+            Event::UserUpdated(_) => Self::USER_UPDATED,
             Event::PostCreated(_) => Self::POST_CREATED,
             Event::FollowCreated(_) => Self::FOLLOW_CREATED,
         }
@@ -108,7 +137,9 @@ impl Event {
     /// The Kafka record key: the author whose fan-out the event changes.
     pub fn partition_key(&self) -> UserId {
         match self {
-            Event::UserCreated(e) => e.user_id,
+            Event::UserCreated(UserCreated { user }) | Event::UserUpdated(UserUpdated { user }) => {
+                user.id
+            }
             Event::PostCreated(e) => e.author_id,
             Event::FollowCreated(e) => e.followee_id,
         }
@@ -117,15 +148,29 @@ impl Event {
     /// The aggregate the event belongs to, as (type, id), for the outbox.
     pub fn aggregate(&self) -> (&'static str, i64) {
         match self {
-            Event::UserCreated(e) => ("user", e.user_id.0),
+            Event::UserCreated(UserCreated { user }) | Event::UserUpdated(UserUpdated { user }) => {
+                ("user", user.id.0)
+            }
             Event::PostCreated(e) => ("post", e.post_id.0),
             Event::FollowCreated(e) => ("user", e.followee_id.0),
+        }
+    }
+
+    /// The user snapshots the event carries, for the profile read model.
+    pub fn user_snapshots(&self) -> Vec<&UserSnapshot> {
+        match self {
+            Event::UserCreated(UserCreated { user }) | Event::UserUpdated(UserUpdated { user }) => {
+                vec![user]
+            }
+            Event::PostCreated(e) => vec![&e.author],
+            Event::FollowCreated(e) => vec![&e.follower, &e.followee],
         }
     }
 
     pub fn data(&self) -> serde_json::Value {
         let value = match self {
             Event::UserCreated(e) => serde_json::to_value(e),
+            Event::UserUpdated(e) => serde_json::to_value(e),
             Event::PostCreated(e) => serde_json::to_value(e),
             Event::FollowCreated(e) => serde_json::to_value(e),
         };
@@ -157,12 +202,16 @@ impl Envelope {
         let data = envelope.data.clone();
         let parsed = match envelope.event_type.as_str() {
             Event::USER_CREATED => serde_json::from_value(data).map(Event::UserCreated),
+            Event::USER_UPDATED => serde_json::from_value(data).map(Event::UserUpdated),
             Event::POST_CREATED => serde_json::from_value(data).map(Event::PostCreated),
             Event::FOLLOW_CREATED => serde_json::from_value(data).map(Event::FollowCreated),
             _ => return Ok(Decoded::Unknown(envelope)),
         };
         match parsed {
-            Ok(event) => Ok(Decoded::Known(envelope, event)),
+            Ok(event) => Ok(Decoded::Known {
+                id: envelope.id,
+                event: Box::new(event),
+            }),
             Err(source) => Err(EventError::Data {
                 event_type: envelope.event_type,
                 version: envelope.version,
@@ -176,12 +225,27 @@ impl Envelope {
 mod tests {
     use super::*;
 
+    fn snapshot(id: i64) -> UserSnapshot {
+        UserSnapshot {
+            id: UserId(id),
+            username: format!("user{id}"),
+            display_name: String::new(),
+            bio: String::new(),
+            followers_count: 0,
+            following_count: 0,
+            posts_count: 1,
+            created_at: "2026-11-22T09:00:00Z".parse().unwrap(),
+            version: 2,
+        }
+    }
+
     fn post() -> Event {
         Event::PostCreated(PostCreated {
             post_id: PostId(7),
             author_id: UserId(3),
             text: "hello".into(),
             created_at: "2026-11-22T10:00:00.123Z".parse().unwrap(),
+            author: snapshot(3),
         })
     }
 
@@ -189,7 +253,13 @@ mod tests {
     fn round_trips_through_the_wire_form() {
         let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), &post());
         let decoded = Envelope::decode(&envelope.to_bytes()).unwrap();
-        assert_eq!(decoded, Decoded::Known(envelope, post()));
+        assert_eq!(
+            decoded,
+            Decoded::Known {
+                id: envelope.id,
+                event: Box::new(post())
+            }
+        );
     }
 
     #[test]
@@ -198,10 +268,13 @@ mod tests {
             "id": Uuid::nil(), "type": "post.created", "version": 1,
             "occurred_at": "2026-11-22T10:00:00Z", "trace": "x",
             "data": {"post_id": "7", "author_id": "3", "text": "hello",
-                     "created_at": "2026-11-22T10:00:00.123Z", "lang": "en"}
+                     "created_at": "2026-11-22T10:00:00.123Z", "lang": "en",
+                     "author": serde_json::to_value(snapshot(3)).unwrap()}
         });
         let decoded = Envelope::decode(with_extra.to_string().as_bytes()).unwrap();
-        assert!(matches!(decoded, Decoded::Known(_, Event::PostCreated(_))));
+        assert!(
+            matches!(decoded, Decoded::Known { event, .. } if matches!(*event, Event::PostCreated(_)))
+        );
 
         for (ty, version) in [("post.liked", 1), ("post.created", 2)] {
             let other = serde_json::json!({
@@ -235,6 +308,8 @@ mod tests {
             follower_id: UserId(1),
             followee_id: UserId(2),
             created_at: Utc::now(),
+            follower: snapshot(1),
+            followee: snapshot(2),
         });
         assert_eq!(follow.partition_key(), UserId(2));
     }

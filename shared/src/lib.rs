@@ -6,7 +6,8 @@
 //! feed cursors ([`cursor`]), error bodies ([`problem`]), configuration
 //! parsing ([`config`]), telemetry and operational routes ([`telemetry`],
 //! [`ops`]), broker settings ([`kafka`]) and the read model that the
-//! projector writes and the read API serves ([`readmodel`]).
+//! projector writes and the read API serves ([`readmodel`]), and the
+//! response bodies both hosts return ([`views`]).
 
 pub mod auth;
 pub mod config;
@@ -20,3 +21,4 @@ pub mod readmodel;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod views;

@@ -68,18 +68,47 @@ async fn posts_round_trip_and_upsert(store: Arc<dyn FeedStore>) {
     assert!(store.posts(&[]).await.unwrap().is_empty());
 }
 
-async fn profiles_round_trip(store: Arc<dyn FeedStore>) {
-    let alice = ProfileRecord {
-        id: UserId(1),
-        username: "alice".into(),
-        display_name: "Alice".into(),
+fn profile(id: i64, name: &str, version: i64) -> ProfileRecord {
+    ProfileRecord {
+        id: UserId(id),
+        username: name.to_owned(),
+        display_name: format!("{name} v{version}"),
+        bio: String::new(),
+        followers_count: version,
+        following_count: 0,
+        posts_count: 0,
         created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
-    };
+        version,
+    }
+}
+
+async fn profiles_round_trip(store: Arc<dyn FeedStore>) {
+    let alice = profile(1, "alice", 1);
     store.put_profile(&alice).await.unwrap();
     store.put_profile(&alice).await.unwrap();
     assert_eq!(
         store.profiles(&[UserId(1), UserId(2)]).await.unwrap(),
-        vec![alice]
+        vec![alice.clone()]
+    );
+    assert_eq!(
+        store.profile_by_username("alice").await.unwrap(),
+        Some(alice)
+    );
+    assert_eq!(store.profile_by_username("bob").await.unwrap(), None);
+}
+
+async fn profiles_keep_the_newest_version(store: Arc<dyn FeedStore>) {
+    store.put_profile(&profile(1, "alice", 3)).await.unwrap();
+    store.put_profile(&profile(1, "alice", 2)).await.unwrap();
+    store.put_profile(&profile(1, "alice", 3)).await.unwrap();
+    assert_eq!(
+        store.profiles(&[UserId(1)]).await.unwrap(),
+        vec![profile(1, "alice", 3)]
+    );
+    store.put_profile(&profile(1, "alice", 5)).await.unwrap();
+    assert_eq!(
+        store.profile_by_username("alice").await.unwrap(),
+        Some(profile(1, "alice", 5))
     );
 }
 
@@ -199,6 +228,7 @@ macro_rules! contract {
 contract!(
     posts_round_trip_and_upsert,
     profiles_round_trip,
+    profiles_keep_the_newest_version,
     followers_page_in_id_order,
     feed_pages_are_newest_first_and_strictly_after,
     timelines_page_like_feeds,

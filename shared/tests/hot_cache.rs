@@ -102,6 +102,36 @@ async fn feeds_keep_only_the_newest_entries() {
     );
 }
 
+fn profile(version: i64) -> ProfileRecord {
+    ProfileRecord {
+        id: UserId(1),
+        username: "alice".into(),
+        display_name: format!("Alice v{version}"),
+        bio: String::new(),
+        followers_count: 0,
+        following_count: 0,
+        posts_count: 0,
+        created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
+        version,
+    }
+}
+
+#[tokio::test]
+async fn a_cached_profile_never_goes_back_to_an_older_version() {
+    let cache = cache(10).await;
+    cache.put_profiles(&[profile(3)]).await.unwrap();
+    cache.put_profiles(&[profile(2)]).await.unwrap();
+    assert_eq!(
+        cache.profiles(&[UserId(1)]).await.unwrap(),
+        vec![Some(profile(3))]
+    );
+    cache.put_profiles(&[profile(4)]).await.unwrap();
+    assert_eq!(
+        cache.profiles(&[UserId(1)]).await.unwrap(),
+        vec![Some(profile(4))]
+    );
+}
+
 #[tokio::test]
 async fn posts_and_profiles_come_back_slot_for_slot() {
     let cache = cache(10).await;
@@ -112,12 +142,7 @@ async fn posts_and_profiles_come_back_slot_for_slot() {
         created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
         edited_at: None,
     };
-    let profile = ProfileRecord {
-        id: UserId(1),
-        username: "alice".into(),
-        display_name: "Alice".into(),
-        created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
-    };
+    let profile = profile(2);
     cache.put_posts(std::slice::from_ref(&post)).await.unwrap();
     cache
         .put_profiles(std::slice::from_ref(&profile))

@@ -46,6 +46,11 @@ fn key_file(var: &str) -> String {
 impl Stack {
     /// Starts the four services and waits until each reports ready.
     pub async fn start() -> Stack {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Stack::start`], with extra environment for every service.
+    pub async fn start_with(overrides: &[(&str, &str)]) -> Stack {
         let write_db = shared::testing::fresh_database_url().await;
         let read_db = shared::testing::fresh_database_url().await;
         let id = shared::testing::unique("e2e");
@@ -89,6 +94,7 @@ impl Stack {
             let child = Command::new(bin_dir().join(name))
                 .envs(common.iter().map(|(k, v)| (*k, v.as_str())))
                 .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+                .envs(overrides.iter().copied())
                 .env(addr_var, &addr)
                 .stdout(Stdio::from(out.try_clone().unwrap()))
                 .stderr(Stdio::from(out))
@@ -163,6 +169,96 @@ impl Drop for Stack {
                     service.log_tail()
                 );
             }
+        }
+    }
+}
+
+/// Tokens of a logged-in test account.
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub const PASSWORD: &str = "a long enough passphrase";
+
+impl Stack {
+    pub fn write(&self, path: &str) -> String {
+        format!("{}{path}", self.write_url)
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        format!("{}{path}", self.read_url)
+    }
+
+    /// Registers `username` (password [`PASSWORD`]) and logs in.
+    pub async fn account(&self, http: &reqwest::Client, username: &str) -> Account {
+        let response = http
+            .post(self.write("/v1/accounts"))
+            .json(&serde_json::json!({
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "password": PASSWORD,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let body: serde_json::Value = response.json().await.unwrap();
+        let id = body["id"].as_str().expect("ids are strings").to_owned();
+        assert_eq!(body["username"], username);
+        let tokens = self.login(http, username, PASSWORD).await;
+        assert_eq!(tokens.status(), reqwest::StatusCode::OK);
+        let tokens: serde_json::Value = tokens.json().await.unwrap();
+        assert_eq!(tokens["token_type"], "Bearer");
+        Account {
+            id,
+            username: username.to_owned(),
+            access: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn login(
+        &self,
+        http: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        http.post(self.write("/v1/sessions"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `url` (authenticated as `token` if given) until `done` holds
+    /// for its JSON body, for at most 20 s.
+    pub async fn eventually(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        token: Option<&str>,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut request = http.get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            if status.is_success() && done(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{url} never reached the expected state: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

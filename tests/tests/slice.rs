@@ -3,71 +3,17 @@
 //! travels outbox → relay → broker → projector → Redis and the durable
 //! store; the follower's home feed on the read host shows it hydrated.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use e2e::Stack;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-async fn register(http: &Client, stack: &Stack, username: &str) -> (String, String) {
-    let response = http
-        .post(format!("{}/v1/accounts", stack.write_url))
-        .json(&json!({
-            "username": username,
-            "email": format!("{username}@example.com"),
-            "password": "a long enough passphrase",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    let id = body["id"].as_str().expect("ids are strings").to_owned();
-    assert_eq!(body["username"], username);
-
-    let response = http
-        .post(format!("{}/v1/sessions", stack.write_url))
-        .json(&json!({"username": username, "password": "a long enough passphrase"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let tokens: Value = response.json().await.unwrap();
-    assert_eq!(tokens["token_type"], "Bearer");
-    assert!(
-        tokens["refresh_token"]
-            .as_str()
-            .is_some_and(|t| t.len() >= 43)
-    );
-    (id, tokens["access_token"].as_str().unwrap().to_owned())
-}
-
-async fn feed(http: &Client, stack: &Stack, token: &str) -> Value {
-    let response = http
-        .get(format!("{}/v1/feed", stack.read_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-async fn wait_for_items(http: &Client, stack: &Stack, token: &str, count: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let page = feed(http, stack, token).await;
-        if page["items"]
+fn has_items(count: usize) -> impl Fn(&Value) -> bool {
+    move |page| {
+        page["items"]
             .as_array()
             .is_some_and(|items| items.len() >= count)
-        {
-            return page;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the feed did not get {count} item(s): {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -75,12 +21,12 @@ async fn wait_for_items(http: &Client, stack: &Stack, token: &str, count: usize)
 async fn a_post_reaches_a_followers_home_feed_hydrated() {
     let stack = Stack::start().await;
     let http = Client::new();
-    let (alice_id, alice) = register(&http, &stack, "alice").await;
-    let (_, bob) = register(&http, &stack, "bob").await;
+    let alice = stack.account(&http, "alice").await;
+    let bob = stack.account(&http, "bob").await;
 
     let response = http
-        .put(format!("{}/v1/users/{alice_id}/follow", stack.write_url))
-        .bearer_auth(&bob)
+        .put(stack.write(&format!("/v1/users/{}/follow", alice.id)))
+        .bearer_auth(&bob.access)
         .send()
         .await
         .unwrap();
@@ -88,8 +34,8 @@ async fn a_post_reaches_a_followers_home_feed_hydrated() {
 
     let posted_at = Instant::now();
     let response = http
-        .post(format!("{}/v1/posts", stack.write_url))
-        .bearer_auth(&alice)
+        .post(stack.write("/v1/posts"))
+        .bearer_auth(&alice.access)
         .json(&json!({"text": "  hello, followers  "}))
         .send()
         .await
@@ -98,7 +44,14 @@ async fn a_post_reaches_a_followers_home_feed_hydrated() {
     let created: Value = response.json().await.unwrap();
     let post_id = created["id"].as_str().unwrap().to_owned();
 
-    let page = wait_for_items(&http, &stack, &bob, 1).await;
+    let page = stack
+        .eventually(
+            &http,
+            &stack.read("/v1/feed"),
+            Some(&bob.access),
+            has_items(1),
+        )
+        .await;
     eprintln!(
         "post visible in the follower's feed after {:?}",
         posted_at.elapsed()
@@ -108,13 +61,20 @@ async fn a_post_reaches_a_followers_home_feed_hydrated() {
     assert_eq!(item["post"]["text"], "hello, followers");
     assert_eq!(item["post"]["created_at"], created["created_at"]);
     assert_eq!(item["post"]["edited_at"], Value::Null);
-    assert_eq!(item["author"]["id"], alice_id.as_str());
+    assert_eq!(item["author"]["id"], alice.id.as_str());
     assert_eq!(item["author"]["username"], "alice");
     assert_eq!(item["author"]["display_name"], "");
     assert!(page.get("next_cursor").is_none_or(Value::is_null));
 
     // The author sees their own post too.
-    let own = wait_for_items(&http, &stack, &alice, 1).await;
+    let own = stack
+        .eventually(
+            &http,
+            &stack.read("/v1/feed"),
+            Some(&alice.access),
+            has_items(1),
+        )
+        .await;
     assert_eq!(own["items"][0]["post"]["id"], post_id.as_str());
 }
 
@@ -147,7 +107,7 @@ async fn every_service_serves_its_operational_routes() {
         assert!(docs.text().await.unwrap().contains("swagger"));
     }
     let metrics = http
-        .get(format!("{}/metrics", stack.write_url))
+        .get(stack.write("/metrics"))
         .send()
         .await
         .unwrap()
@@ -163,7 +123,7 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
     let http = Client::new();
 
     let response = http
-        .post(format!("{}/v1/accounts", stack.write_url))
+        .post(stack.write("/v1/accounts"))
         .json(&json!({"username": "x", "email": "nope", "password": "short"}))
         .send()
         .await
@@ -182,24 +142,26 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         .collect();
     assert_eq!(fields, ["username", "email", "password"]);
 
-    let response = http
-        .post(format!("{}/v1/accounts", stack.write_url))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    for body in [
+        "{not json",
+        r#"{"username": "alice"}"#,
+        r#"{"username": {"a": 1}, "email": "a@b.co", "password": "x"}"#,
+    ] {
+        let response = http
+            .post(stack.write("/v1/accounts"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
 
-    let response = http
-        .get(format!("{}/v1/feed", stack.read_url))
-        .send()
-        .await
-        .unwrap();
+    let response = http.get(stack.read("/v1/feed")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().contains_key("www-authenticate"));
     assert_eq!(
@@ -207,15 +169,7 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         "application/problem+json"
     );
 
-    let response = http
-        .get(format!("{}/v1/feed", stack.read_url))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-
-    let (_, token) = register(&http, &stack, "carol").await;
+    let carol = stack.account(&http, "carol").await;
     for query in [
         "limit=0",
         "limit=101",
@@ -224,8 +178,8 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         "cursor=AAAA",
     ] {
         let response = http
-            .get(format!("{}/v1/feed?{query}", stack.read_url))
-            .bearer_auth(&token)
+            .get(stack.read(&format!("/v1/feed?{query}")))
+            .bearer_auth(&carol.access)
             .send()
             .await
             .unwrap();
@@ -237,11 +191,7 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         assert!(query.starts_with(field), "{query} names {field}");
     }
 
-    let response = http
-        .get(format!("{}/nowhere", stack.write_url))
-        .send()
-        .await
-        .unwrap();
+    let response = http.get(stack.write("/nowhere")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         response.headers()["content-type"],
@@ -249,11 +199,15 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
     );
 
     let response = http
-        .post(format!("{}/v1/posts", stack.write_url))
-        .bearer_auth(&token)
+        .post(stack.write("/v1/posts"))
+        .bearer_auth(&carol.access)
         .json(&json!({"text": "x".repeat(20_000)}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 }

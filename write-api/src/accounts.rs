@@ -1,12 +1,13 @@
 //! Accounts: registration rules, creation and credential checks.
 
-use chrono::{DateTime, Utc};
-use shared::events::{Event, UserCreated};
+use shared::events::{Event, UserCreated, UserSnapshot, UserUpdated};
 use shared::ids::UserId;
 use shared::problem::FieldError;
 use sqlx::PgPool;
 
 use crate::outbox;
+use crate::snapshot_columns;
+use crate::users::SnapshotRow;
 
 const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
@@ -105,19 +106,19 @@ pub async fn create(
     db: &PgPool,
     account: &NewAccount,
     password_hash: &str,
-) -> Result<(UserId, DateTime<Utc>), CreateError> {
+) -> Result<UserSnapshot, CreateError> {
     let mut tx = db.begin().await?;
-    let inserted: Result<(i64, DateTime<Utc>), sqlx::Error> = sqlx::query_as(
-        "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)
-         RETURNING id, created_at",
-    )
+    let inserted: Result<SnapshotRow, sqlx::Error> = sqlx::query_as(concat!(
+        "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING ",
+        snapshot_columns!()
+    ))
     .bind(&account.username)
     .bind(&account.email)
     .bind(password_hash)
     .fetch_one(&mut *tx)
     .await;
-    let (id, created_at) = match inserted {
-        Ok(row) => row,
+    let user = match inserted {
+        Ok(row) => UserSnapshot::from(row),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             let which = match e.constraint() {
                 Some("users_email_key") => field("email", "is already registered"),
@@ -127,16 +128,98 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    let user_id = UserId(id);
-    let event = Event::UserCreated(UserCreated {
-        user_id,
-        username: account.username.clone(),
-        display_name: String::new(),
-        created_at,
-    });
-    outbox::append(&mut tx, &event).await?;
+    outbox::append(
+        &mut tx,
+        &Event::UserCreated(UserCreated { user: user.clone() }),
+    )
+    .await?;
     tx.commit().await?;
-    Ok((user_id, created_at))
+    Ok(user)
+}
+
+/// Most characters in a display name and in a bio.
+pub const MAX_DISPLAY_NAME: usize = 50;
+pub const MAX_BIO: usize = 160;
+
+/// A validated profile change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+fn check_text(
+    name: &str,
+    value: Option<&str>,
+    max: usize,
+    newlines: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value?.trim();
+    if value.chars().count() > max {
+        errors.push(FieldError {
+            field: name.to_owned(),
+            message: format!("must be at most {max} characters"),
+        });
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !(newlines && c == '\n'))
+    {
+        errors.push(field(name, "must not contain control characters"));
+    }
+    Some(value.to_owned())
+}
+
+/// Checks a profile change: display name at most 50 characters, bio at
+/// most 160, both trimmed, no control characters (the bio may have newlines).
+pub fn validate_profile(
+    display_name: Option<&str>,
+    bio: Option<&str>,
+) -> Result<ProfileChange, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let change = ProfileChange {
+        display_name: check_text(
+            "display_name",
+            display_name,
+            MAX_DISPLAY_NAME,
+            false,
+            &mut errors,
+        ),
+        bio: check_text("bio", bio, MAX_BIO, true, &mut errors),
+    };
+    if errors.is_empty() {
+        Ok(change)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Applies a profile change and appends `user.updated`, in one transaction.
+pub async fn update_profile(
+    db: &PgPool,
+    user: UserId,
+    change: &ProfileChange,
+) -> Result<UserSnapshot, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let row: SnapshotRow = sqlx::query_as(concat!(
+        "UPDATE users SET display_name = coalesce($2, display_name), bio = coalesce($3, bio),
+             version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING ",
+        snapshot_columns!()
+    ))
+    .bind(user.0)
+    .bind(change.display_name.as_deref())
+    .bind(change.bio.as_deref())
+    .fetch_one(&mut *tx)
+    .await?;
+    let user = UserSnapshot::from(row);
+    outbox::append(
+        &mut tx,
+        &Event::UserUpdated(UserUpdated { user: user.clone() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// The id and password hash of the account named `username`, if any.
@@ -179,6 +262,18 @@ mod tests {
         let errors = validate("alice", "a@b.co", "PASSWORD123").unwrap_err();
         assert_eq!(errors[0].message, "is too common; choose another");
         assert!(validate("alice", "a@b.co", "a fine long passphrase").is_ok());
+    }
+
+    #[test]
+    fn profile_fields_are_trimmed_and_limited() {
+        let change = validate_profile(Some("  Alice  "), None).unwrap();
+        assert_eq!(change.display_name.as_deref(), Some("Alice"));
+        assert_eq!(change.bio, None);
+        assert!(validate_profile(Some(&"é".repeat(50)), Some(&"b".repeat(160))).is_ok());
+        let errors = validate_profile(Some(&"a".repeat(51)), Some(&"b".repeat(161))).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert!(validate_profile(None, Some("line\nbreak")).is_ok());
+        assert!(validate_profile(Some("line\nbreak"), None).is_err());
     }
 
     #[test]

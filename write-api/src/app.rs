@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use crate::passwords::PasswordHasherPool;
 use crate::routes;
+use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
 
 /// What every handler needs.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub hasher: PasswordHasherPool,
     pub issuer: TokenIssuer,
     pub refresh_ttl: std::time::Duration,
+    pub throttle: LoginThrottle,
+    pub trust_forwarded_for: bool,
 }
 
 struct DbReady(PgPool);

@@ -5,6 +5,8 @@ use std::time::Duration;
 use shared::config::{self, ConfigError};
 use shared::kafka::KafkaConfig;
 
+use crate::throttle::LoginThrottle;
+
 /// Settings of the write API.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -32,6 +34,12 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// `MAX_BODY_BYTES`, default 16384.
     pub max_body_bytes: usize,
+    /// `LOGIN_FAILURE_THRESHOLD` (default 5), `LOGIN_MAX_LOCK_SECS` (default
+    /// 900), `LOGIN_ATTEMPTS_PER_MINUTE` (per client address, default 30).
+    pub throttle: LoginThrottle,
+    /// `TRUST_X_FORWARDED_FOR`, default false: take the client address from
+    /// the last `X-Forwarded-For` hop (set it only behind a proxy that appends it).
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
@@ -58,6 +66,16 @@ impl Config {
             )?),
             hash_concurrency: config::in_range("PASSWORD_HASH_CONCURRENCY", cpus, 1..=256)?,
             max_body_bytes: config::in_range("MAX_BODY_BYTES", 16 * 1024, 1024..=1024 * 1024)?,
+            throttle: LoginThrottle {
+                threshold: config::in_range("LOGIN_FAILURE_THRESHOLD", 5, 1..=100)?,
+                max_lock: Duration::from_secs(config::in_range(
+                    "LOGIN_MAX_LOCK_SECS",
+                    900,
+                    1..=86_400,
+                )?),
+                per_minute: config::in_range("LOGIN_ATTEMPTS_PER_MINUTE", 30, 1..=100_000)?,
+            },
+            trust_forwarded_for: config::or("TRUST_X_FORWARDED_FOR", false)?,
         })
     }
 }

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// The request is well-formed but some fields are invalid.
     #[oai(status = 422, content_type = "application/problem+json")]
     Invalid(Json<Problem>),
+    /// Too many attempts; retry after `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// The server failed.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -36,6 +39,16 @@ impl ApiError {
         Self::Unauthorized(
             Json(Problem::new(StatusCode::UNAUTHORIZED, detail)),
             "Bearer realm=\"microblog\"".to_owned(),
+        )
+    }
+
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(
+            Json(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many attempts; retry in {retry_after_secs} s"),
+            )),
+            retry_after_secs,
         )
     }
 

@@ -1,11 +1,13 @@
 //! Follows: idempotent follow with exact counts.
 
 use chrono::{DateTime, Utc};
-use shared::events::{Event, FollowCreated};
+use shared::events::{Event, FollowCreated, UserSnapshot};
 use shared::ids::UserId;
 use sqlx::PgPool;
 
 use crate::outbox;
+use crate::snapshot_columns;
+use crate::users::SnapshotRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -45,20 +47,35 @@ pub async fn follow(db: &PgPool, follower: UserId, followee: UserId) -> Result<(
     let Some((created_at,)) = inserted else {
         return Ok(());
     };
-    sqlx::query(
+    let rows: Vec<SnapshotRow> = sqlx::query_as(concat!(
         "UPDATE users SET
             followers_count = followers_count + (id = $2)::int,
-            following_count = following_count + (id = $1)::int
-         WHERE id IN ($1, $2)",
-    )
+            following_count = following_count + (id = $1)::int,
+            version = version + 1
+         WHERE id IN ($1, $2) RETURNING ",
+        snapshot_columns!()
+    ))
     .bind(follower.0)
     .bind(followee.0)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    let (mut follower_row, mut followee_row) = (None, None);
+    for row in rows.into_iter().map(UserSnapshot::from) {
+        if row.id == follower {
+            follower_row = Some(row);
+        } else {
+            followee_row = Some(row);
+        }
+    }
+    let (Some(follower_snapshot), Some(followee_snapshot)) = (follower_row, followee_row) else {
+        return Err(FollowError::UnknownUser);
+    };
     let event = Event::FollowCreated(FollowCreated {
         follower_id: follower,
         followee_id: followee,
         created_at,
+        follower: follower_snapshot,
+        followee: followee_snapshot,
     });
     outbox::append(&mut tx, &event).await?;
     tx.commit().await?;

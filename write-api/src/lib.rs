@@ -16,4 +16,6 @@ pub mod posts;
 pub mod relay;
 pub mod routes;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
+pub mod users;

@@ -38,6 +38,8 @@ async fn main() -> anyhow::Result<()> {
         hasher: PasswordHasherPool::new(config.hash_concurrency),
         issuer,
         refresh_ttl: config.refresh_ttl,
+        throttle: config.throttle.clone(),
+        trust_forwarded_for: config.trust_forwarded_for,
     };
     let server_url = format!("http://{}", config.listen_addr);
     let app = app::build(state, verifier, metrics, config.max_body_bytes, &server_url);

@@ -1,11 +1,13 @@
 //! Posts: the text rules and creation.
 
 use chrono::{DateTime, Utc};
-use shared::events::{Event, PostCreated};
+use shared::events::{Event, PostCreated, UserSnapshot};
 use shared::ids::{PostId, UserId};
 use sqlx::PgPool;
 
 use crate::outbox;
+use crate::snapshot_columns;
+use crate::users::SnapshotRow;
 
 /// Most characters (Unicode scalar values) in a post, after trimming.
 pub const MAX_POST_CHARS: usize = 280;
@@ -41,16 +43,21 @@ pub async fn create(
     .bind(text)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE users SET posts_count = posts_count + 1 WHERE id = $1")
-        .bind(author.0)
-        .execute(&mut *tx)
-        .await?;
+    let author_row: SnapshotRow = sqlx::query_as(concat!(
+        "UPDATE users SET posts_count = posts_count + 1, version = version + 1
+         WHERE id = $1 RETURNING ",
+        snapshot_columns!()
+    ))
+    .bind(author.0)
+    .fetch_one(&mut *tx)
+    .await?;
     let post_id = PostId(id);
     let event = Event::PostCreated(PostCreated {
         post_id,
         author_id: author,
         text: text.to_owned(),
         created_at,
+        author: UserSnapshot::from(author_row),
     });
     outbox::append(&mut tx, &event).await?;
     tx.commit().await?;

@@ -1,6 +1,7 @@
 //! HTTP handlers of the read API.
 
 mod feed;
+mod users;
 
 use std::sync::Arc;
 
@@ -10,8 +11,10 @@ use crate::feed::FeedService;
 enum Tag {
     /// Home feeds.
     Feeds,
+    /// Profiles.
+    Users,
 }
 
-pub fn api(feeds: Arc<FeedService>) -> feed::FeedApi {
-    feed::FeedApi(feeds)
+pub fn api(feeds: Arc<FeedService>) -> (feed::FeedApi, users::UsersApi) {
+    (feed::FeedApi(feeds.clone()), users::UsersApi(feeds))
 }

@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use fred::interfaces::LuaInterface;
 use fred::prelude::*;
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use fred::types::{Expiration, ExpireOptions};
@@ -47,6 +48,19 @@ pub struct CacheSettings {
     /// Lifetime of cached posts and profiles.
     pub object_ttl: Duration,
 }
+
+/// `SET key json EX ttl` unless the cached JSON has a `version` >= ours.
+const SET_IF_NEWER: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if ok and type(decoded) == 'table' and tonumber(decoded.version) and tonumber(decoded.version) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
 
 fn member(id: PostId) -> String {
     format!("{:020}", id.0)
@@ -296,8 +310,23 @@ impl HotCache {
             .await
     }
 
+    /// Caches profiles, each only if no newer version is cached: snapshots
+    /// of one user reach the projector on several partitions, and readers
+    /// refill the cache concurrently, so a plain `SET` could go backwards.
     pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
-        self.put_json(profiles.iter().map(|p| (self.user_key(p.id), p)).collect())
-            .await
+        if profiles.is_empty() {
+            return Ok(());
+        }
+        let ttl = Self::ttl_secs(self.object_ttl);
+        let writes = profiles.iter().map(|profile| {
+            let json = serde_json::to_string(profile).expect("records always serialise");
+            let args: Vec<Value> = vec![json.into(), profile.version.into(), ttl.into()];
+            self.pool
+                .eval::<i64, _, _, _>(SET_IF_NEWER, vec![self.user_key(profile.id)], args)
+        });
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
     }
 }

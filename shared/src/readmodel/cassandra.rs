@@ -30,8 +30,11 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 struct Statements {
     put_post: PreparedStatement,
     get_post: PreparedStatement,
-    put_profile: PreparedStatement,
+    insert_profile: PreparedStatement,
+    update_profile: PreparedStatement,
     get_profile: PreparedStatement,
+    put_username: PreparedStatement,
+    get_username: PreparedStatement,
     add_follower: PreparedStatement,
     followers: PreparedStatement,
     add_feed: PreparedStatement,
@@ -102,14 +105,27 @@ impl CassandraStore {
             .await?,
             get_post: prepare("SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ?")
                 .await?,
-            put_profile: prepare(
-                "INSERT INTO profiles (id, username, display_name, created_at) VALUES (?, ?, ?, ?)",
+            insert_profile: prepare(
+                "INSERT INTO profiles (id, username, display_name, bio, followers_count,
+                     following_count, posts_count, created_at, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+            )
+            .await?,
+            update_profile: prepare(
+                "UPDATE profiles SET display_name = ?, bio = ?, followers_count = ?,
+                     following_count = ?, posts_count = ?, version = ?
+                 WHERE id = ? IF version < ?",
             )
             .await?,
             get_profile: prepare(
-                "SELECT id, username, display_name, created_at FROM profiles WHERE id = ?",
+                "SELECT id, username, display_name, bio, followers_count, following_count,
+                     posts_count, created_at, version FROM profiles WHERE id = ?",
             )
             .await?,
+            put_username: prepare("INSERT INTO profiles_by_username (username, id) VALUES (?, ?)")
+                .await?,
+            get_username: prepare("SELECT id FROM profiles_by_username WHERE username = ?")
+                .await?,
             add_follower: prepare("INSERT INTO followers (followee_id, follower_id) VALUES (?, ?)")
                 .await?,
             followers: prepare(
@@ -147,6 +163,19 @@ impl CassandraStore {
             session: Arc::new(session),
             st: Arc::new(st),
         })
+    }
+
+    async fn profile(&self, id: UserId) -> Result<Option<ProfileRow>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.st.get_profile, (id.0,))
+            .await
+            .map_err(err)?;
+        result
+            .into_rows_result()
+            .map_err(err)?
+            .maybe_first_row::<ProfileRow>()
+            .map_err(err)
     }
 
     async fn page(
@@ -193,7 +222,49 @@ fn strip_comments(statement: &str) -> String {
 }
 
 type PostRow = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
-type ProfileRow = (i64, String, String, DateTime<Utc>);
+type ProfileRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    DateTime<Utc>,
+    i64,
+);
+
+fn profile_from_row(row: ProfileRow) -> ProfileRecord {
+    let (id, username, display_name, bio, followers, following, posts, created_at, version) = row;
+    ProfileRecord {
+        id: UserId(id),
+        username,
+        display_name,
+        bio,
+        followers_count: followers,
+        following_count: following,
+        posts_count: posts,
+        created_at,
+        version,
+    }
+}
+
+/// Whether a lightweight transaction applied: its first column is
+/// `[applied]`; when it did not apply, the existing row's columns follow, so
+/// the row is read untyped.
+fn lwt_applied(result: scylla::response::query_result::QueryResult) -> Result<bool, StoreError> {
+    let rows = result.into_rows_result().map_err(err)?;
+    let first = rows
+        .rows::<scylla::value::Row>()
+        .map_err(err)?
+        .next()
+        .transpose()
+        .map_err(err)?;
+    Ok(matches!(
+        first.as_ref().and_then(|row| row.columns.first()),
+        Some(Some(scylla::value::CqlValue::Boolean(true)))
+    ))
+}
 
 #[async_trait]
 impl FeedStore for CassandraStore {
@@ -253,14 +324,45 @@ impl FeedStore for CassandraStore {
     }
 
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError> {
+        let p = profile;
+        self.session
+            .execute_unpaged(&self.st.put_username, (&p.username, p.id.0))
+            .await
+            .map_err(err)?;
+        let inserted = self
+            .session
+            .execute_unpaged(
+                &self.st.insert_profile,
+                (
+                    p.id.0,
+                    &p.username,
+                    &p.display_name,
+                    &p.bio,
+                    p.followers_count,
+                    p.following_count,
+                    p.posts_count,
+                    p.created_at,
+                    p.version,
+                ),
+            )
+            .await
+            .map_err(err)?;
+        if lwt_applied(inserted)? {
+            return Ok(());
+        }
+        // The row exists: replace it only with a newer snapshot.
         self.session
             .execute_unpaged(
-                &self.st.put_profile,
+                &self.st.update_profile,
                 (
-                    profile.id.0,
-                    &profile.username,
-                    &profile.display_name,
-                    profile.created_at,
+                    &p.display_name,
+                    &p.bio,
+                    p.followers_count,
+                    p.following_count,
+                    p.posts_count,
+                    p.version,
+                    p.id.0,
+                    p.version,
                 ),
             )
             .await
@@ -270,31 +372,31 @@ impl FeedStore for CassandraStore {
 
     async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError> {
         let found: Vec<Option<ProfileRow>> = stream::iter(ids.iter().copied())
-            .map(|id| async move {
-                let result = self
-                    .session
-                    .execute_unpaged(&self.st.get_profile, (id.0,))
-                    .await
-                    .map_err(err)?;
-                result
-                    .into_rows_result()
-                    .map_err(err)?
-                    .maybe_first_row::<ProfileRow>()
-                    .map_err(err)
-            })
+            .map(|id| self.profile(id))
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(found
-            .into_iter()
-            .flatten()
-            .map(|(id, username, display_name, created_at)| ProfileRecord {
-                id: UserId(id),
-                username,
-                display_name,
-                created_at,
-            })
-            .collect())
+        Ok(found.into_iter().flatten().map(profile_from_row).collect())
+    }
+
+    async fn profile_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.st.get_username, (username,))
+            .await
+            .map_err(err)?;
+        let id = result
+            .into_rows_result()
+            .map_err(err)?
+            .maybe_first_row::<(i64,)>()
+            .map_err(err)?;
+        match id {
+            Some((id,)) => Ok(self.profile(UserId(id)).await?.map(profile_from_row)),
+            None => Ok(None),
+        }
     }
 
     async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {

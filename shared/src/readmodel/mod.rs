@@ -43,14 +43,9 @@ impl PostRecord {
     }
 }
 
-/// A profile as the read side serves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProfileRecord {
-    pub id: UserId,
-    pub username: String,
-    pub display_name: String,
-    pub created_at: DateTime<Utc>,
-}
+/// A profile as the read side serves it: the newest snapshot the write
+/// side published.
+pub type ProfileRecord = crate::events::UserSnapshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,9 +70,16 @@ pub trait FeedStore: Send + Sync + 'static {
     /// The posts that exist among `ids`, in no particular order.
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError>;
 
+    /// Stores `profile` unless a snapshot with the same or a higher version
+    /// is already stored, so snapshots may arrive in any order.
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError>;
     /// The profiles that exist among `ids`, in no particular order.
     async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError>;
+    /// The profile with this (lower-case) username.
+    async fn profile_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError>;
 
     async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
     /// Followers of `followee` in id order, after `after`, at most `limit`.

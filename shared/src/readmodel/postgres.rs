@@ -20,6 +20,42 @@ impl PgFeedStore {
     }
 }
 
+macro_rules! profile_columns {
+    () => {
+        "id, username, display_name, bio, followers_count, following_count, posts_count, \
+         created_at, version"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    bio: String,
+    followers_count: i64,
+    following_count: i64,
+    posts_count: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
+}
+
+impl From<ProfileRow> for ProfileRecord {
+    fn from(r: ProfileRow) -> Self {
+        Self {
+            id: UserId(r.id),
+            username: r.username,
+            display_name: r.display_name,
+            bio: r.bio,
+            followers_count: r.followers_count,
+            following_count: r.following_count,
+            posts_count: r.posts_count,
+            created_at: r.created_at,
+            version: r.version,
+        }
+    }
+}
+
 fn positions(rows: Vec<(i64, i64)>) -> Vec<FeedPosition> {
     rows.into_iter()
         .map(|(created_at_ms, id)| FeedPosition {
@@ -85,14 +121,25 @@ impl FeedStore for PgFeedStore {
 
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO profiles (id, username, display_name, created_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name",
+            "INSERT INTO profiles (id, username, display_name, bio, followers_count,
+                 following_count, posts_count, created_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET
+                 display_name = EXCLUDED.display_name, bio = EXCLUDED.bio,
+                 followers_count = EXCLUDED.followers_count,
+                 following_count = EXCLUDED.following_count,
+                 posts_count = EXCLUDED.posts_count, version = EXCLUDED.version
+             WHERE profiles.version < EXCLUDED.version",
         )
         .bind(profile.id.0)
         .bind(&profile.username)
         .bind(&profile.display_name)
+        .bind(&profile.bio)
+        .bind(profile.followers_count)
+        .bind(profile.following_count)
+        .bind(profile.posts_count)
         .bind(profile.created_at)
+        .bind(profile.version)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -100,21 +147,30 @@ impl FeedStore for PgFeedStore {
 
     async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        let rows: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-            "SELECT id, username, display_name, created_at FROM profiles WHERE id = ANY($1)",
-        )
+        let rows: Vec<ProfileRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            profile_columns!(),
+            " FROM profiles WHERE id = ANY($1)"
+        ))
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, username, display_name, created_at)| ProfileRecord {
-                id: UserId(id),
-                username,
-                display_name,
-                created_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(ProfileRecord::from).collect())
+    }
+
+    async fn profile_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        let row: Option<ProfileRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            profile_columns!(),
+            " FROM profiles WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ProfileRecord::from))
     }
 
     async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {

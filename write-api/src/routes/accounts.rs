@@ -7,6 +7,8 @@ use super::Tag;
 use crate::accounts::{self, CreateError};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use shared::auth::BearerAuth;
+use shared::views::ProfileView;
 
 pub struct AccountsApi(pub Arc<AppState>);
 
@@ -49,6 +51,27 @@ enum CreateAccountResponse {
     Created(Json<AccountCreated>),
 }
 
+/// A profile change; absent fields stay as they are.
+#[derive(Object)]
+#[oai(example)]
+struct UpdateProfile {
+    /// At most 50 characters.
+    #[oai(validator(max_length = 1024))]
+    display_name: Option<String>,
+    /// At most 160 characters; newlines allowed.
+    #[oai(validator(max_length = 4096))]
+    bio: Option<String>,
+}
+
+impl poem_openapi::types::Example for UpdateProfile {
+    fn example() -> Self {
+        Self {
+            display_name: Some("Alice".into()),
+            bio: Some("Writes about distributed systems.".into()),
+        }
+    }
+}
+
 #[OpenApi(tag = "Tag::Accounts")]
 impl AccountsApi {
     /// Register an account.
@@ -61,15 +84,32 @@ impl AccountsApi {
         let account = accounts::validate(&body.username, &body.email, &body.password)
             .map_err(ApiError::invalid)?;
         let hash = self.0.hasher.hash(account.password.clone()).await?;
-        let (id, _) = accounts::create(&self.0.db, &account, &hash)
+        let user = accounts::create(&self.0.db, &account, &hash)
             .await
             .map_err(|e| match e {
                 CreateError::Taken(errors) => ApiError::conflict(errors),
                 CreateError::Db(e) => e.into(),
             })?;
         Ok(CreateAccountResponse::Created(Json(AccountCreated {
-            id: id.to_string(),
-            username: account.username,
+            id: user.id.to_string(),
+            username: user.username,
         })))
+    }
+
+    /// Change the caller's display name or bio.
+    #[oai(
+        path = "/v1/accounts/me",
+        method = "patch",
+        operation_id = "update_profile"
+    )]
+    async fn update_me(
+        &self,
+        auth: BearerAuth,
+        body: Json<UpdateProfile>,
+    ) -> ApiResult<Json<ProfileView>> {
+        let change = accounts::validate_profile(body.display_name.as_deref(), body.bio.as_deref())
+            .map_err(ApiError::invalid)?;
+        let user = accounts::update_profile(&self.0.db, auth.0, &change).await?;
+        Ok(Json(ProfileView::from(user)))
     }
 }

@@ -1,0 +1,40 @@
+use std::sync::Arc;
+
+use poem_openapi::OpenApi;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use shared::auth::BearerAuth;
+use shared::views::ProfileView;
+
+use super::Tag;
+use crate::error::{ApiError, ApiResult};
+use crate::feed::FeedService;
+
+pub struct UsersApi(pub Arc<FeedService>);
+
+#[OpenApi(tag = "Tag::Users")]
+impl UsersApi {
+    /// The caller's own profile.
+    ///
+    /// A 404 right after registering means the profile has not reached the
+    /// read side yet; it appears within moments.
+    #[oai(path = "/v1/users/me", method = "get", operation_id = "my_profile")]
+    async fn me(&self, auth: BearerAuth) -> ApiResult<Json<ProfileView>> {
+        let profile = self.0.profile(auth.0).await?;
+        profile
+            .map(|p| Json(ProfileView::from(p)))
+            .ok_or_else(|| ApiError::not_found("the profile is not available yet"))
+    }
+
+    /// A public profile by username.
+    #[oai(path = "/v1/users/:username", method = "get", operation_id = "profile")]
+    async fn by_username(
+        &self,
+        #[oai(validator(max_length = 64))] username: Path<String>,
+    ) -> ApiResult<Json<ProfileView>> {
+        let profile = self.0.profile_by_username(&username.0).await?;
+        profile
+            .map(|p| Json(ProfileView::from(p)))
+            .ok_or_else(|| ApiError::not_found("no account has this username"))
+    }
+}
