@@ -103,10 +103,11 @@ impl EventConsumer {
     ) -> Option<Outcome> {
         let started = Instant::now();
         let payload = message.payload().unwrap_or_default();
-        let event = match Envelope::decode(payload) {
-            Ok(Decoded::Known { event, .. }) => event,
+        let (id, event) = match Envelope::decode(payload) {
+            Ok(Decoded::Known { id, event }) => (id, event),
             Ok(Decoded::Unknown(envelope)) => {
                 tracing::info!(event_type = %envelope.event_type, version = envelope.version, "skipping an event this build does not know");
+                self.mark_applied(envelope.id).await;
                 return Some(Outcome::Skipped);
             }
             Err(e) => return self.dead_letter(message, &e.to_string(), stop).await,
@@ -119,6 +120,7 @@ impl EventConsumer {
                 Ok(()) => {
                     metrics::histogram!("projector_event_processing_seconds")
                         .record(started.elapsed().as_secs_f64());
+                    self.mark_applied(id).await;
                     return Some(Outcome::Applied);
                 }
                 Err(e) => e,
@@ -126,13 +128,23 @@ impl EventConsumer {
             let stores_up = self.effects.ping().await.is_ok();
             tracing::warn!(error = %error, attempt, stores_up, partition = message.partition(), offset = message.offset(), "applying an event failed");
             if stores_up && attempt >= self.max_attempts {
-                return self.dead_letter(message, &error.to_string(), stop).await;
+                let outcome = self.dead_letter(message, &error.to_string(), stop).await;
+                self.mark_applied(id).await;
+                return outcome;
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = stop.changed() => return None,
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Lets reads waiting on this event's consistency token go ahead. A
+    /// failure here only makes such reads wait out their bound.
+    async fn mark_applied(&self, id: uuid::Uuid) {
+        if let Err(e) = self.effects.cache().mark_applied(id).await {
+            tracing::warn!(error = %e, "cannot record an applied event");
         }
     }
 

@@ -1,17 +1,23 @@
 //! What each event does to the read model.
 //!
-//! Every effect is an idempotent write keyed by ids (upserts, set inserts),
-//! so applying an event twice leaves the read model as applying it once.
-//! The durable store is written before Redis: if the process dies between
-//! the two, the redelivered event writes both again.
+//! Every effect is an idempotent write keyed by ids (upserts, set inserts
+//! and deletes, version-guarded profile snapshots), so applying an event
+//! twice leaves the read model as applying it once. The durable store is
+//! written before Redis: if the process dies between the two, the
+//! redelivered event writes both again.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use shared::events::{Event, FollowCreated, PostCreated, UserSnapshot};
+use shared::events::{
+    Event, FollowCreated, FollowDeleted, PostCreated, PostDeleted, PostEdited, UserSnapshot,
+};
 use shared::ids::UserId;
 use shared::readmodel::cache::HotCache;
 use shared::readmodel::{FeedPosition, FeedStore, PostRecord, StoreError};
+
+/// Posts of a newly followed author merged into the follower's feed.
+pub const FOLLOW_BACKFILL: usize = 200;
 
 #[derive(Clone)]
 pub struct Effects {
@@ -29,6 +35,10 @@ impl Effects {
         }
     }
 
+    pub fn cache(&self) -> &HotCache {
+        &self.cache
+    }
+
     /// Answers when both tiers of the read model are reachable.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await?;
@@ -37,9 +47,12 @@ impl Effects {
 
     pub async fn apply(&self, event: &Event) -> Result<(), StoreError> {
         match event {
-            Event::UserCreated(_) | Event::UserUpdated(_) => {}
+            Event::UserCreated(_) | Event::UserUpdated(_) | Event::CelebrityChanged(_) => {}
             Event::PostCreated(e) => self.post_created(e).await?,
+            Event::PostEdited(e) => self.post_edited(e).await?,
+            Event::PostDeleted(e) => self.post_deleted(e).await?,
             Event::FollowCreated(e) => self.follow_created(e).await?,
+            Event::FollowDeleted(e) => self.follow_deleted(e).await?,
         }
         self.put_profiles(event.user_snapshots()).await
     }
@@ -65,40 +78,106 @@ impl Effects {
         self.cache.put_posts(std::slice::from_ref(&post)).await?;
         let position = post.position();
         self.store.add_to_timeline(e.author_id, position).await?;
-        self.fan_out(e.author_id, position).await
-    }
-
-    /// Delivers a post to its author's own feed and to every follower's,
-    /// one page of followers at a time.
-    async fn fan_out(&self, author: UserId, position: FeedPosition) -> Result<(), StoreError> {
         let started = Instant::now();
-        self.store.add_to_feeds(&[author], position).await?;
-        self.cache.fan_out(&[author], position).await?;
-        let mut delivered = 0usize;
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .followers(author, after, self.fanout_page)
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            self.store.add_to_feeds(&page, position).await?;
-            self.cache.fan_out(&page, position).await?;
-            delivered += page.len();
-            after = page.last().copied();
-            if page.len() < self.fanout_page {
-                break;
-            }
-        }
+        let delivered = self
+            .for_author_and_followers(e.author_id, async |owners| {
+                self.store.add_to_feeds(owners, position).await?;
+                self.cache.fan_out(owners, position).await
+            })
+            .await?;
         metrics::histogram!("projector_fanout_size").record(delivered as f64);
         metrics::histogram!("projector_fanout_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
+    async fn post_edited(&self, e: &PostEdited) -> Result<(), StoreError> {
+        let post = PostRecord {
+            id: e.post_id,
+            author_id: e.author_id,
+            text: e.text.clone(),
+            created_at: e.created_at,
+            edited_at: Some(e.edited_at),
+        };
+        self.store.put_post(&post).await?;
+        self.cache.put_posts(std::slice::from_ref(&post)).await
+    }
+
+    /// Forgets the post first, so every page stops showing it at once, then
+    /// removes its entries from every feed it reached and from the timeline.
+    async fn post_deleted(&self, e: &PostDeleted) -> Result<(), StoreError> {
+        let position = FeedPosition {
+            created_at_ms: e.created_at.timestamp_millis(),
+            post_id: e.post_id,
+        };
+        self.store.delete_post(e.post_id).await?;
+        self.cache.delete_post(e.post_id).await?;
+        self.for_author_and_followers(e.author_id, async |owners| {
+            self.store.remove_from_feeds(owners, position).await?;
+            self.cache.remove_from_feeds(owners, position).await
+        })
+        .await?;
+        self.store.remove_from_timeline(e.author_id, position).await
+    }
+
+    /// Records the edge and merges the followee's newest posts into the
+    /// follower's feed.
     async fn follow_created(&self, e: &FollowCreated) -> Result<(), StoreError> {
-        self.store.add_follower(e.followee_id, e.follower_id).await
+        self.store
+            .add_follower(e.followee_id, e.follower_id)
+            .await?;
+        let recent = self
+            .store
+            .timeline_page(e.followee_id, None, FOLLOW_BACKFILL)
+            .await?;
+        self.store.add_to_feed(e.follower_id, &recent).await?;
+        self.cache.add_to_feed(e.follower_id, &recent).await
+    }
+
+    /// Removes the edge and every post of the followee from the follower's feed.
+    async fn follow_deleted(&self, e: &FollowDeleted) -> Result<(), StoreError> {
+        self.store
+            .remove_follower(e.followee_id, e.follower_id)
+            .await?;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .timeline_page(e.followee_id, after, self.fanout_page)
+                .await?;
+            self.store.remove_from_feed(e.follower_id, &page).await?;
+            self.cache.remove_from_feed(e.follower_id, &page).await?;
+            if page.len() < self.fanout_page {
+                return Ok(());
+            }
+            after = page.last().copied();
+        }
+    }
+
+    /// Calls `each` with the author, then with the author's followers one
+    /// page at a time, so memory stays bounded whatever the follower count.
+    /// Returns how many followers there were.
+    async fn for_author_and_followers(
+        &self,
+        author: UserId,
+        mut each: impl AsyncFnMut(&[UserId]) -> Result<(), StoreError>,
+    ) -> Result<usize, StoreError> {
+        each(&[author]).await?;
+        let mut count = 0;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .followers(author, after, self.fanout_page)
+                .await?;
+            if !page.is_empty() {
+                each(&page).await?;
+            }
+            count += page.len();
+            if page.len() < self.fanout_page {
+                return Ok(count);
+            }
+            after = page.last().copied();
+        }
     }
 }

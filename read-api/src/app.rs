@@ -26,8 +26,10 @@ pub fn build(
     feeds: FeedService,
     verifier: TokenVerifier,
     metrics: PrometheusHandle,
+    consistency_bound: std::time::Duration,
     server_url: &str,
 ) -> impl poem::Endpoint + use<> {
+    let cache = feeds.cache().clone();
     let feeds = Arc::new(feeds);
     let api = OpenApiService::new(
         routes::api(feeds.clone()),
@@ -43,7 +45,12 @@ pub fn build(
     let route = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .nest("/", api);
+        .nest(
+            "/",
+            api.around(move |ep, req| {
+                crate::consistency::wait_for_token(ep, req, cache.clone(), consistency_bound)
+            }),
+        );
     let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds))).data(Arc::new(verifier));
     ops::with_middleware(app, 16 * 1024)
 }

@@ -15,6 +15,9 @@ pub struct Config {
     pub issuer: String,
     /// `JWT_AUDIENCE`, default `microblog-api`.
     pub audience: String,
+    /// `READ_YOUR_WRITES_TIMEOUT_MS`, default 2000: the longest a read
+    /// carrying a `Consistency-Token` waits for the projector.
+    pub consistency_bound: std::time::Duration,
 }
 
 impl Config {
@@ -25,6 +28,11 @@ impl Config {
             public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
             issuer: config::or("JWT_ISSUER", "microblog".to_owned())?,
             audience: config::or("JWT_AUDIENCE", "microblog-api".to_owned())?,
+            consistency_bound: std::time::Duration::from_millis(config::in_range(
+                "READ_YOUR_WRITES_TIMEOUT_MS",
+                2_000,
+                0..=30_000,
+            )?),
         })
     }
 }

@@ -47,6 +47,10 @@ impl FeedService {
         Self { store, cache }
     }
 
+    pub fn cache(&self) -> &HotCache {
+        &self.cache
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await?;
         self.cache.ping().await

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod consistency;
 pub mod error;
 pub mod feed;
 pub mod routes;

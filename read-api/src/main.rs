@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         FeedService::new(store, cache),
         verifier,
         metrics,
+        config.consistency_bound,
         &server_url,
     );
     tracing::info!(addr = %config.listen_addr, "read-api listening");

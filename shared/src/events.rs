@@ -45,6 +45,9 @@ pub struct UserSnapshot {
     pub followers_count: i64,
     pub following_count: i64,
     pub posts_count: i64,
+    /// Fan-out on read for this author's posts (see `author.celebrity_changed`).
+    #[serde(default)]
+    pub celebrity: bool,
     pub created_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -84,13 +87,55 @@ pub struct FollowCreated {
     pub followee: UserSnapshot,
 }
 
+/// A post's text changed. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostEdited {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: DateTime<Utc>,
+}
+
+/// A post was deleted; it leaves every feed and timeline. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostDeleted {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: DateTime<Utc>,
+    /// The author after the deletion (its post count).
+    pub author: UserSnapshot,
+}
+
+/// `follower_id` stopped following `followee_id`. Key: the followee's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowDeleted {
+    pub follower_id: UserId,
+    pub followee_id: UserId,
+    pub deleted_at: DateTime<Utc>,
+    pub follower: UserSnapshot,
+    pub followee: UserSnapshot,
+}
+
+/// An author crossed the celebrity threshold, either way. It changes only
+/// how the author's *later* posts are delivered. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CelebrityChanged {
+    pub author: UserSnapshot,
+}
+
 /// The typed events this build knows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     UserCreated(UserCreated),
     UserUpdated(UserUpdated),
     PostCreated(PostCreated),
+    PostEdited(PostEdited),
+    PostDeleted(PostDeleted),
     FollowCreated(FollowCreated),
+    FollowDeleted(FollowDeleted),
+    CelebrityChanged(CelebrityChanged),
 }
 
 /// What a consumer gets from a record.
@@ -118,14 +163,22 @@ impl Event {
     pub const USER_CREATED: &'static str = "user.created";
     pub const USER_UPDATED: &'static str = "user.updated";
     pub const POST_CREATED: &'static str = "post.created";
+    pub const POST_EDITED: &'static str = "post.edited";
+    pub const POST_DELETED: &'static str = "post.deleted";
     pub const FOLLOW_CREATED: &'static str = "follow.created";
+    pub const FOLLOW_DELETED: &'static str = "follow.deleted";
+    pub const CELEBRITY_CHANGED: &'static str = "author.celebrity_changed";
 
     pub fn event_type(&self) -> &'static str {
         match self {
             Event::UserCreated(_) => Self::USER_CREATED,
             Event::UserUpdated(_) => Self::USER_UPDATED,
             Event::PostCreated(_) => Self::POST_CREATED,
+            Event::PostEdited(_) => Self::POST_EDITED,
+            Event::PostDeleted(_) => Self::POST_DELETED,
             Event::FollowCreated(_) => Self::FOLLOW_CREATED,
+            Event::FollowDeleted(_) => Self::FOLLOW_DELETED,
+            Event::CelebrityChanged(_) => Self::CELEBRITY_CHANGED,
         }
     }
 
@@ -141,7 +194,11 @@ impl Event {
                 user.id
             }
             Event::PostCreated(e) => e.author_id,
+            Event::PostEdited(e) => e.author_id,
+            Event::PostDeleted(e) => e.author_id,
             Event::FollowCreated(e) => e.followee_id,
+            Event::FollowDeleted(e) => e.followee_id,
+            Event::CelebrityChanged(e) => e.author.id,
         }
     }
 
@@ -152,7 +209,11 @@ impl Event {
                 ("user", user.id.0)
             }
             Event::PostCreated(e) => ("post", e.post_id.0),
+            Event::PostEdited(e) => ("post", e.post_id.0),
+            Event::PostDeleted(e) => ("post", e.post_id.0),
             Event::FollowCreated(e) => ("user", e.followee_id.0),
+            Event::FollowDeleted(e) => ("user", e.followee_id.0),
+            Event::CelebrityChanged(e) => ("user", e.author.id.0),
         }
     }
 
@@ -163,7 +224,11 @@ impl Event {
                 vec![user]
             }
             Event::PostCreated(e) => vec![&e.author],
+            Event::PostEdited(_) => vec![],
+            Event::PostDeleted(e) => vec![&e.author],
             Event::FollowCreated(e) => vec![&e.follower, &e.followee],
+            Event::FollowDeleted(e) => vec![&e.follower, &e.followee],
+            Event::CelebrityChanged(e) => vec![&e.author],
         }
     }
 
@@ -172,7 +237,11 @@ impl Event {
             Event::UserCreated(e) => serde_json::to_value(e),
             Event::UserUpdated(e) => serde_json::to_value(e),
             Event::PostCreated(e) => serde_json::to_value(e),
+            Event::PostEdited(e) => serde_json::to_value(e),
+            Event::PostDeleted(e) => serde_json::to_value(e),
             Event::FollowCreated(e) => serde_json::to_value(e),
+            Event::FollowDeleted(e) => serde_json::to_value(e),
+            Event::CelebrityChanged(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain data and always serialise")
     }
@@ -204,7 +273,11 @@ impl Envelope {
             Event::USER_CREATED => serde_json::from_value(data).map(Event::UserCreated),
             Event::USER_UPDATED => serde_json::from_value(data).map(Event::UserUpdated),
             Event::POST_CREATED => serde_json::from_value(data).map(Event::PostCreated),
+            Event::POST_EDITED => serde_json::from_value(data).map(Event::PostEdited),
+            Event::POST_DELETED => serde_json::from_value(data).map(Event::PostDeleted),
             Event::FOLLOW_CREATED => serde_json::from_value(data).map(Event::FollowCreated),
+            Event::FOLLOW_DELETED => serde_json::from_value(data).map(Event::FollowDeleted),
+            Event::CELEBRITY_CHANGED => serde_json::from_value(data).map(Event::CelebrityChanged),
             _ => return Ok(Decoded::Unknown(envelope)),
         };
         match parsed {
@@ -234,6 +307,7 @@ mod tests {
             followers_count: 0,
             following_count: 0,
             posts_count: 1,
+            celebrity: false,
             created_at: "2026-11-22T09:00:00Z".parse().unwrap(),
             version: 2,
         }

@@ -3,6 +3,7 @@
 //! Everything that crosses a process boundary lives here so that the write
 //! side, the projector and the read side agree on it by construction:
 //! ids ([`ids`]), Kafka events ([`events`]), access-token claims ([`auth`]),
+//! read-your-writes tokens ([`consistency`]),
 //! feed cursors ([`cursor`]), error bodies ([`problem`]), configuration
 //! parsing ([`config`]), telemetry and operational routes ([`telemetry`],
 //! [`ops`]), broker settings ([`kafka`]) and the read model that the
@@ -11,6 +12,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod consistency;
 pub mod cursor;
 pub mod events;
 pub mod ids;

@@ -6,7 +6,7 @@ use poem_openapi::Object;
 use crate::events::UserSnapshot;
 
 /// A public profile.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize, serde::Deserialize)]
 #[oai(example)]
 pub struct ProfileView {
     /// Account id (a string: ids exceed JavaScript's safe integers).

@@ -51,6 +51,7 @@ fn every_event_matches_its_schema() {
         followers_count: 1,
         following_count: 2,
         posts_count: 3,
+        celebrity: false,
         created_at: now,
         version: 4,
     };

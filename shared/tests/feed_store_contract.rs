@@ -77,6 +77,7 @@ fn profile(id: i64, name: &str, version: i64) -> ProfileRecord {
         followers_count: version,
         following_count: 0,
         posts_count: 0,
+        celebrity: false,
         created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
         version,
     }

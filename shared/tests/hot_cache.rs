@@ -111,6 +111,7 @@ fn profile(version: i64) -> ProfileRecord {
         followers_count: 0,
         following_count: 0,
         posts_count: 0,
+        celebrity: false,
         created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
         version,
     }

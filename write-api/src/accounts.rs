@@ -106,7 +106,7 @@ pub async fn create(
     db: &PgPool,
     account: &NewAccount,
     password_hash: &str,
-) -> Result<UserSnapshot, CreateError> {
+) -> Result<(UserSnapshot, uuid::Uuid), CreateError> {
     let mut tx = db.begin().await?;
     let inserted: Result<SnapshotRow, sqlx::Error> = sqlx::query_as(concat!(
         "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING ",
@@ -128,13 +128,10 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    outbox::append(
-        &mut tx,
-        &Event::UserCreated(UserCreated { user: user.clone() }),
-    )
-    .await?;
+    let event = Event::UserCreated(UserCreated { user: user.clone() });
+    let envelope = outbox::append(&mut tx, &event).await?;
     tx.commit().await?;
-    Ok(user)
+    Ok((user, envelope.id))
 }
 
 /// Most characters in a display name and in a bio.
@@ -194,13 +191,13 @@ pub fn validate_profile(
     }
 }
 
-/// Applies a profile change and appends `user.updated`, in one transaction.
+/// Applies a profile change and appends `user.updated`, inside the
+/// caller's transaction (which holds the account's key lock).
 pub async fn update_profile(
-    db: &PgPool,
+    conn: &mut sqlx::PgConnection,
     user: UserId,
     change: &ProfileChange,
-) -> Result<UserSnapshot, sqlx::Error> {
-    let mut tx = db.begin().await?;
+) -> Result<(UserSnapshot, uuid::Uuid), sqlx::Error> {
     let row: SnapshotRow = sqlx::query_as(concat!(
         "UPDATE users SET display_name = coalesce($2, display_name), bio = coalesce($3, bio),
              version = version + 1, updated_at = now()
@@ -210,16 +207,15 @@ pub async fn update_profile(
     .bind(user.0)
     .bind(change.display_name.as_deref())
     .bind(change.bio.as_deref())
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
     let user = UserSnapshot::from(row);
-    outbox::append(
-        &mut tx,
+    let envelope = outbox::append(
+        conn,
         &Event::UserUpdated(UserUpdated { user: user.clone() }),
     )
     .await?;
-    tx.commit().await?;
-    Ok(user)
+    Ok((user, envelope.id))
 }
 
 /// The id and password hash of the account named `username`, if any.

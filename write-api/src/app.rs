@@ -24,6 +24,7 @@ pub struct AppState {
     pub refresh_ttl: std::time::Duration,
     pub throttle: LoginThrottle,
     pub trust_forwarded_for: bool,
+    pub celebrity_threshold: i64,
 }
 
 struct DbReady(PgPool);

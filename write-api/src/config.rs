@@ -37,6 +37,9 @@ pub struct Config {
     /// `LOGIN_FAILURE_THRESHOLD` (default 5), `LOGIN_MAX_LOCK_SECS` (default
     /// 900), `LOGIN_ATTEMPTS_PER_MINUTE` (per client address, default 30).
     pub throttle: LoginThrottle,
+    /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
+    /// author's posts switch to fan-out on read (off again below 90%).
+    pub celebrity_threshold: i64,
     /// `TRUST_X_FORWARDED_FOR`, default false: take the client address from
     /// the last `X-Forwarded-For` hop (set it only behind a proxy that appends it).
     pub trust_forwarded_for: bool,
@@ -75,6 +78,11 @@ impl Config {
                 )?),
                 per_minute: config::in_range("LOGIN_ATTEMPTS_PER_MINUTE", 30, 1..=100_000)?,
             },
+            celebrity_threshold: config::in_range(
+                "CELEBRITY_FOLLOWER_THRESHOLD",
+                10_000,
+                1..=i64::MAX / 10,
+            )?,
             trust_forwarded_for: config::or("TRUST_X_FORWARDED_FOR", false)?,
         })
     }

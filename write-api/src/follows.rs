@@ -1,9 +1,14 @@
-//! Follows: idempotent follow with exact counts.
+//! Follows: idempotent follow and unfollow with exact counts, and the
+//! celebrity flag that follows from the follower count.
+//!
+//! Each function runs inside the caller's transaction, which already holds
+//! the followee's key lock (see [`crate::idempotency`]).
 
 use chrono::{DateTime, Utc};
-use shared::events::{Event, FollowCreated, UserSnapshot};
+use shared::events::{CelebrityChanged, Event, FollowCreated, FollowDeleted, UserSnapshot};
 use shared::ids::UserId;
-use sqlx::PgPool;
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::outbox;
 use crate::snapshot_columns;
@@ -19,21 +24,98 @@ pub enum FollowError {
     Db(#[from] sqlx::Error),
 }
 
+/// On at `threshold` followers, off only below 90% of it, so an author
+/// hovering at the threshold does not flap.
+pub fn celebrity_after(currently: bool, followers: i64, threshold: i64) -> bool {
+    if currently {
+        followers * 10 >= threshold * 9
+    } else {
+        followers >= threshold
+    }
+}
+
+/// Applies `delta` to both counts and returns (follower, followee) snapshots.
+async fn bump_counts(
+    conn: &mut PgConnection,
+    follower: UserId,
+    followee: UserId,
+    delta: i64,
+) -> Result<(UserSnapshot, UserSnapshot), FollowError> {
+    let rows: Vec<SnapshotRow> = sqlx::query_as(concat!(
+        "UPDATE users SET
+            followers_count = followers_count + CASE WHEN id = $2 THEN $3 ELSE 0 END,
+            following_count = following_count + CASE WHEN id = $1 THEN $3 ELSE 0 END,
+            version = version + 1
+         WHERE id IN ($1, $2) RETURNING ",
+        snapshot_columns!()
+    ))
+    .bind(follower.0)
+    .bind(followee.0)
+    .bind(delta)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (mut a, mut b) = (None, None);
+    for row in rows.into_iter().map(UserSnapshot::from) {
+        if row.id == follower {
+            a = Some(row);
+        } else {
+            b = Some(row);
+        }
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(FollowError::UnknownUser),
+    }
+}
+
+/// Flips the followee's celebrity flag if its new count crosses the
+/// threshold; returns the final snapshot and the event to append, if any.
+async fn settle_celebrity(
+    conn: &mut PgConnection,
+    followee: UserSnapshot,
+    threshold: i64,
+) -> Result<(UserSnapshot, Option<Event>), sqlx::Error> {
+    let wanted = celebrity_after(followee.celebrity, followee.followers_count, threshold);
+    if wanted == followee.celebrity {
+        return Ok((followee, None));
+    }
+    let row: SnapshotRow = sqlx::query_as(concat!(
+        "UPDATE users SET celebrity = $2, version = version + 1 WHERE id = $1 RETURNING ",
+        snapshot_columns!()
+    ))
+    .bind(followee.id.0)
+    .bind(wanted)
+    .fetch_one(conn)
+    .await?;
+    let snapshot = UserSnapshot::from(row);
+    let event = Event::CelebrityChanged(CelebrityChanged {
+        author: snapshot.clone(),
+    });
+    Ok((snapshot, Some(event)))
+}
+
+async fn followee_exists(conn: &mut PgConnection, followee: UserId) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+        .bind(followee.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Makes `follower` follow `followee`. Following again changes nothing and
-/// emits nothing; a new follow updates both counts and appends
-/// `follow.created`, in one transaction.
-pub async fn follow(db: &PgPool, follower: UserId, followee: UserId) -> Result<(), FollowError> {
+/// returns `None`; a new follow updates both counts, appends
+/// `follow.created` (and `author.celebrity_changed` on a crossing) and
+/// returns the last event's id.
+pub async fn follow(
+    conn: &mut PgConnection,
+    follower: UserId,
+    followee: UserId,
+    threshold: i64,
+) -> Result<Option<Uuid>, FollowError> {
     if follower == followee {
         return Err(FollowError::SelfFollow);
     }
-    let mut tx = db.begin().await?;
-    // Locks the followee's row so concurrent follows of one author serialise
-    // their count updates and reach the outbox in a consistent order.
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-        .bind(followee.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
+    if !followee_exists(conn, followee).await? {
         return Err(FollowError::UnknownUser);
     }
     let inserted: Option<(DateTime<Utc>,)> = sqlx::query_as(
@@ -42,34 +124,14 @@ pub async fn follow(db: &PgPool, follower: UserId, followee: UserId) -> Result<(
     )
     .bind(follower.0)
     .bind(followee.0)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some((created_at,)) = inserted else {
-        return Ok(());
+        return Ok(None);
     };
-    let rows: Vec<SnapshotRow> = sqlx::query_as(concat!(
-        "UPDATE users SET
-            followers_count = followers_count + (id = $2)::int,
-            following_count = following_count + (id = $1)::int,
-            version = version + 1
-         WHERE id IN ($1, $2) RETURNING ",
-        snapshot_columns!()
-    ))
-    .bind(follower.0)
-    .bind(followee.0)
-    .fetch_all(&mut *tx)
-    .await?;
-    let (mut follower_row, mut followee_row) = (None, None);
-    for row in rows.into_iter().map(UserSnapshot::from) {
-        if row.id == follower {
-            follower_row = Some(row);
-        } else {
-            followee_row = Some(row);
-        }
-    }
-    let (Some(follower_snapshot), Some(followee_snapshot)) = (follower_row, followee_row) else {
-        return Err(FollowError::UnknownUser);
-    };
+    let (follower_snapshot, followee_snapshot) = bump_counts(conn, follower, followee, 1).await?;
+    let (followee_snapshot, celebrity) =
+        settle_celebrity(conn, followee_snapshot, threshold).await?;
     let event = Event::FollowCreated(FollowCreated {
         follower_id: follower,
         followee_id: followee,
@@ -77,7 +139,66 @@ pub async fn follow(db: &PgPool, follower: UserId, followee: UserId) -> Result<(
         follower: follower_snapshot,
         followee: followee_snapshot,
     });
-    outbox::append(&mut tx, &event).await?;
-    tx.commit().await?;
-    Ok(())
+    let mut last = outbox::append(conn, &event).await?.id;
+    if let Some(celebrity) = celebrity {
+        last = outbox::append(conn, &celebrity).await?.id;
+    }
+    Ok(Some(last))
+}
+
+/// Makes `follower` stop following `followee`; the mirror of [`follow`].
+pub async fn unfollow(
+    conn: &mut PgConnection,
+    follower: UserId,
+    followee: UserId,
+    threshold: i64,
+) -> Result<Option<Uuid>, FollowError> {
+    if follower == followee {
+        return Err(FollowError::SelfFollow);
+    }
+    if !followee_exists(conn, followee).await? {
+        return Err(FollowError::UnknownUser);
+    }
+    let deleted = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+        .bind(follower.0)
+        .bind(followee.0)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let (follower_snapshot, followee_snapshot) = bump_counts(conn, follower, followee, -1).await?;
+    let (followee_snapshot, celebrity) =
+        settle_celebrity(conn, followee_snapshot, threshold).await?;
+    let event = Event::FollowDeleted(FollowDeleted {
+        follower_id: follower,
+        followee_id: followee,
+        deleted_at: Utc::now(),
+        follower: follower_snapshot,
+        followee: followee_snapshot,
+    });
+    let mut last = outbox::append(conn, &event).await?.id;
+    if let Some(celebrity) = celebrity {
+        last = outbox::append(conn, &celebrity).await?.id;
+    }
+    Ok(Some(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::celebrity_after;
+
+    #[test]
+    fn the_celebrity_flag_has_hysteresis() {
+        let t = 10_000;
+        assert!(!celebrity_after(false, 9_999, t));
+        assert!(celebrity_after(false, 10_000, t));
+        assert!(celebrity_after(true, 9_000, t), "stays on down to 90%");
+        assert!(!celebrity_after(true, 8_999, t));
+        assert!(
+            !celebrity_after(false, 9_500, t),
+            "does not come back on below the threshold"
+        );
+    }
 }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod follows;
+pub mod idempotency;
 pub mod outbox;
 pub mod passwords;
 pub mod posts;

@@ -6,6 +6,7 @@ use sqlx::postgres::PgPoolOptions;
 use write_api::app::{self, AppState};
 use write_api::config::Config;
 use write_api::passwords::PasswordHasherPool;
+use write_api::throttle::LoginThrottle;
 use write_api::tokens::TokenIssuer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/write");
@@ -33,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     .context("JWT_PRIVATE_KEY is not an Ed25519 private key in PEM form")?;
     let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
         .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;
+    tokio::spawn(housekeeping(db.clone()));
     let state = AppState {
         db,
         hasher: PasswordHasherPool::new(config.hash_concurrency),
@@ -40,10 +42,29 @@ async fn main() -> anyhow::Result<()> {
         refresh_ttl: config.refresh_ttl,
         throttle: config.throttle.clone(),
         trust_forwarded_for: config.trust_forwarded_for,
+        celebrity_threshold: config.celebrity_threshold,
     };
     let server_url = format!("http://{}", config.listen_addr);
     let app = app::build(state, verifier, metrics, config.max_body_bytes, &server_url);
     tracing::info!(addr = %config.listen_addr, "write-api listening");
     shared::ops::serve(&config.listen_addr, app).await?;
     Ok(())
+}
+
+/// Deletes expired idempotency keys and stale login-throttle rows every ten minutes.
+async fn housekeeping(db: sqlx::PgPool) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let result = async {
+            let keys = write_api::idempotency::delete_expired(&db).await?;
+            LoginThrottle::delete_stale(&db).await?;
+            Ok::<_, sqlx::Error>(keys)
+        }
+        .await;
+        match result {
+            Ok(keys) => tracing::debug!(expired_idempotency_keys = keys, "housekeeping done"),
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+    }
 }

@@ -1,9 +1,13 @@
-//! Posts: the text rules and creation.
+//! Posts: the text rules, creation, edits and soft deletion.
+//!
+//! Each function runs inside the caller's transaction, which already holds
+//! the author's key lock (see [`crate::idempotency`]).
 
 use chrono::{DateTime, Utc};
-use shared::events::{Event, PostCreated, UserSnapshot};
+use shared::events::{Event, PostCreated, PostDeleted, PostEdited, UserSnapshot};
 use shared::ids::{PostId, UserId};
-use sqlx::PgPool;
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::outbox;
 use crate::snapshot_columns;
@@ -11,6 +15,15 @@ use crate::users::SnapshotRow;
 
 /// Most characters (Unicode scalar values) in a post, after trimming.
 pub const MAX_POST_CHARS: usize = 280;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// Missing, deleted, or someone else's: callers cannot tell which.
+    #[error("no such post")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
 
 /// Trims `raw` and checks it: 1-280 characters, no control characters
 /// other than newline. Returns the text to store or what is wrong.
@@ -28,40 +41,109 @@ pub fn validate_text(raw: &str) -> Result<String, &'static str> {
     Ok(text.to_owned())
 }
 
-/// Creates a post, bumps the author's post count and appends
-/// `post.created`, in one transaction.
+async fn bump_posts_count(
+    conn: &mut PgConnection,
+    author: UserId,
+    delta: i64,
+) -> Result<UserSnapshot, sqlx::Error> {
+    let row: SnapshotRow = sqlx::query_as(concat!(
+        "UPDATE users SET posts_count = posts_count + $2, version = version + 1
+         WHERE id = $1 RETURNING ",
+        snapshot_columns!()
+    ))
+    .bind(author.0)
+    .bind(delta)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.into())
+}
+
+/// Creates a post, bumps the author's post count and appends `post.created`.
 pub async fn create(
-    db: &PgPool,
+    conn: &mut PgConnection,
     author: UserId,
     text: &str,
-) -> Result<(PostId, DateTime<Utc>), sqlx::Error> {
-    let mut tx = db.begin().await?;
+) -> Result<(PostId, DateTime<Utc>, Uuid), sqlx::Error> {
     let (id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
         "INSERT INTO posts (author_id, text) VALUES ($1, $2) RETURNING id, created_at",
     )
     .bind(author.0)
     .bind(text)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let author_row: SnapshotRow = sqlx::query_as(concat!(
-        "UPDATE users SET posts_count = posts_count + 1, version = version + 1
-         WHERE id = $1 RETURNING ",
-        snapshot_columns!()
-    ))
-    .bind(author.0)
-    .fetch_one(&mut *tx)
-    .await?;
+    let author_snapshot = bump_posts_count(conn, author, 1).await?;
     let post_id = PostId(id);
     let event = Event::PostCreated(PostCreated {
         post_id,
         author_id: author,
         text: text.to_owned(),
         created_at,
-        author: UserSnapshot::from(author_row),
+        author: author_snapshot,
     });
-    outbox::append(&mut tx, &event).await?;
-    tx.commit().await?;
-    Ok((post_id, created_at))
+    let envelope = outbox::append(conn, &event).await?;
+    Ok((post_id, created_at, envelope.id))
+}
+
+/// Replaces the text of the author's live post and appends `post.edited`.
+pub async fn edit(
+    conn: &mut PgConnection,
+    author: UserId,
+    post: PostId,
+    text: &str,
+) -> Result<(DateTime<Utc>, Uuid), PostError> {
+    let row: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE posts SET text = $3, edited_at = now()
+         WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL
+         RETURNING created_at, edited_at",
+    )
+    .bind(post.0)
+    .bind(author.0)
+    .bind(text)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (created_at, edited_at) = row.ok_or(PostError::NotFound)?;
+    let event = Event::PostEdited(PostEdited {
+        post_id: post,
+        author_id: author,
+        text: text.to_owned(),
+        created_at,
+        edited_at,
+    });
+    Ok((edited_at, outbox::append(conn, &event).await?.id))
+}
+
+/// Soft-deletes the author's post and appends `post.deleted`. Deleting an
+/// already deleted post changes nothing and returns `None`.
+pub async fn delete(
+    conn: &mut PgConnection,
+    author: UserId,
+    post: PostId,
+) -> Result<Option<Uuid>, PostError> {
+    let row: Option<(DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT created_at, deleted_at FROM posts WHERE id = $1 AND author_id = $2 FOR UPDATE",
+    )
+    .bind(post.0)
+    .bind(author.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (created_at, deleted_at) = row.ok_or(PostError::NotFound)?;
+    if deleted_at.is_some() {
+        return Ok(None);
+    }
+    let (deleted_at,): (DateTime<Utc>,) =
+        sqlx::query_as("UPDATE posts SET deleted_at = now() WHERE id = $1 RETURNING deleted_at")
+            .bind(post.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    let author_snapshot = bump_posts_count(conn, author, -1).await?;
+    let event = Event::PostDeleted(PostDeleted {
+        post_id: post,
+        author_id: author,
+        created_at,
+        deleted_at,
+        author: author_snapshot,
+    });
+    Ok(Some(outbox::append(conn, &event).await?.id))
 }
 
 #[cfg(test)]

@@ -116,4 +116,20 @@ impl LoginThrottle {
             .await?;
         Ok(())
     }
+
+    /// Deletes unlocked failure counters untouched for a day and finished
+    /// rate windows; run periodically.
+    pub async fn delete_stale(db: &PgPool) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM login_failures
+             WHERE updated_at < now() - interval '1 day'
+               AND (locked_until IS NULL OR locked_until < now())",
+        )
+        .execute(db)
+        .await?;
+        sqlx::query("DELETE FROM login_rate WHERE window_start < now() - interval '1 hour'")
+            .execute(db)
+            .await?;
+        Ok(())
+    }
 }

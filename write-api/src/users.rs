@@ -13,7 +13,7 @@ use shared::ids::UserId;
 macro_rules! snapshot_columns {
     () => {
         "id, username, display_name, bio, followers_count, following_count, posts_count, \
-         created_at, version"
+         celebrity, created_at, version"
     };
 }
 
@@ -26,6 +26,7 @@ pub struct SnapshotRow {
     followers_count: i64,
     following_count: i64,
     posts_count: i64,
+    celebrity: bool,
     created_at: DateTime<Utc>,
     version: i64,
 }
@@ -40,6 +41,7 @@ impl From<SnapshotRow> for UserSnapshot {
             followers_count: r.followers_count,
             following_count: r.following_count,
             posts_count: r.posts_count,
+            celebrity: r.celebrity,
             created_at: r.created_at,
             version: r.version,
         }

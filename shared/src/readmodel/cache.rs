@@ -11,6 +11,8 @@
 //!   read the durable store and warm the set. Warming *adds* entries, so an
 //!   entry that fan-out wrote meanwhile is kept.
 //! - `post:{id}`, `user:{id}`: JSON for hydration, with a TTL.
+//! - `applied:{event id}`: the projector has processed that event; read
+//!   requests carrying its consistency token wait for it.
 //!
 //! Sets are trimmed to [`HotCache::feed_cap`] entries; older entries live in
 //! the durable store, where the read side continues without a seam.
@@ -150,6 +152,88 @@ impl HotCache {
         }
         let _: Vec<Value> = pipeline.all().await?;
         Ok(())
+    }
+
+    /// Removes `entry` from each owner's hot feed, in one pipelined round trip.
+    pub async fn remove_from_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+    ) -> Result<(), StoreError> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for &owner in owners {
+            let _: () = pipeline
+                .zrem(self.feed_key(owner), member(entry.post_id))
+                .await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Adds entries to one owner's hot feed, trimming to the cap.
+    pub async fn add_to_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let key = self.feed_key(owner);
+        let values: Vec<(f64, String)> = entries
+            .iter()
+            .map(|e| (e.created_at_ms as f64, member(e.post_id)))
+            .collect();
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline
+            .zadd(&key, None, None, false, false, values)
+            .await?;
+        let _: () = pipeline
+            .zremrangebyrank(&key, 0, -(self.feed_cap as i64) - 1)
+            .await?;
+        let _: () = pipeline
+            .expire(&key, Self::ttl_secs(self.feed_ttl), Some(ExpireOptions::NX))
+            .await?;
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Removes entries from one owner's hot feed.
+    pub async fn remove_from_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<String> = entries.iter().map(|e| member(e.post_id)).collect();
+        let _: i64 = self.pool.zrem(self.feed_key(owner), members).await?;
+        Ok(())
+    }
+
+    pub async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+        let _: i64 = self.pool.del(self.post_key(id)).await?;
+        Ok(())
+    }
+
+    /// Records that the projector processed event `id` (kept 10 minutes,
+    /// longer than any read waits).
+    pub async fn mark_applied(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        let key = format!("{}applied:{}", self.prefix, id.simple());
+        let _: () = self
+            .pool
+            .set(key, 1, Some(Expiration::EX(600)), None, false)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_applied(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let key = format!("{}applied:{}", self.prefix, id.simple());
+        Ok(self.pool.exists::<i64, _>(key).await? == 1)
     }
 
     /// A page of `owner`'s hot feed strictly after `after`, newest first.

@@ -30,6 +30,10 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 struct Statements {
     put_post: PreparedStatement,
     get_post: PreparedStatement,
+    delete_post: PreparedStatement,
+    remove_follower: PreparedStatement,
+    remove_feed: PreparedStatement,
+    remove_timeline: PreparedStatement,
     insert_profile: PreparedStatement,
     update_profile: PreparedStatement,
     get_profile: PreparedStatement,
@@ -103,23 +107,34 @@ impl CassandraStore {
                 "INSERT INTO posts (id, author_id, text, created_at, edited_at) VALUES (?, ?, ?, ?, ?)",
             )
             .await?,
+            delete_post: prepare("DELETE FROM posts WHERE id = ?").await?,
+            remove_follower: prepare("DELETE FROM followers WHERE followee_id = ? AND follower_id = ?")
+                .await?,
+            remove_feed: prepare(
+                "DELETE FROM home_feed WHERE owner_id = ? AND created_at_ms = ? AND post_id = ?",
+            )
+            .await?,
+            remove_timeline: prepare(
+                "DELETE FROM timeline WHERE author_id = ? AND created_at_ms = ? AND post_id = ?",
+            )
+            .await?,
             get_post: prepare("SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ?")
                 .await?,
             insert_profile: prepare(
                 "INSERT INTO profiles (id, username, display_name, bio, followers_count,
-                     following_count, posts_count, created_at, version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+                     following_count, posts_count, celebrity, created_at, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
             )
             .await?,
             update_profile: prepare(
                 "UPDATE profiles SET display_name = ?, bio = ?, followers_count = ?,
-                     following_count = ?, posts_count = ?, version = ?
+                     following_count = ?, posts_count = ?, celebrity = ?, version = ?
                  WHERE id = ? IF version < ?",
             )
             .await?,
             get_profile: prepare(
                 "SELECT id, username, display_name, bio, followers_count, following_count,
-                     posts_count, created_at, version FROM profiles WHERE id = ?",
+                     posts_count, celebrity, created_at, version FROM profiles WHERE id = ?",
             )
             .await?,
             put_username: prepare("INSERT INTO profiles_by_username (username, id) VALUES (?, ?)")
@@ -178,6 +193,27 @@ impl CassandraStore {
             .map_err(err)
     }
 
+    /// Runs `statement` once per value set, at most [`CONCURRENCY`] at a time.
+    async fn for_each<V>(
+        &self,
+        statement: &PreparedStatement,
+        values: Vec<V>,
+    ) -> Result<(), StoreError>
+    where
+        V: scylla::serialize::row::SerializeRow + Send + Sync,
+    {
+        stream::iter(values)
+            .map(|v| async move {
+                self.session
+                    .execute_unpaged(statement, v)
+                    .await
+                    .map_err(err)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    }
+
     async fn page(
         &self,
         first: &PreparedStatement,
@@ -230,12 +266,24 @@ type ProfileRow = (
     i64,
     i64,
     i64,
+    bool,
     DateTime<Utc>,
     i64,
 );
 
 fn profile_from_row(row: ProfileRow) -> ProfileRecord {
-    let (id, username, display_name, bio, followers, following, posts, created_at, version) = row;
+    let (
+        id,
+        username,
+        display_name,
+        bio,
+        followers,
+        following,
+        posts,
+        celebrity,
+        created_at,
+        version,
+    ) = row;
     ProfileRecord {
         id: UserId(id),
         username,
@@ -244,6 +292,7 @@ fn profile_from_row(row: ProfileRow) -> ProfileRecord {
         followers_count: followers,
         following_count: following,
         posts_count: posts,
+        celebrity,
         created_at,
         version,
     }
@@ -288,6 +337,14 @@ impl FeedStore for CassandraStore {
                     post.edited_at,
                 ),
             )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.st.delete_post, (id.0,))
             .await
             .map_err(err)?;
         Ok(())
@@ -341,6 +398,7 @@ impl FeedStore for CassandraStore {
                     p.followers_count,
                     p.following_count,
                     p.posts_count,
+                    p.celebrity,
                     p.created_at,
                     p.version,
                 ),
@@ -360,6 +418,7 @@ impl FeedStore for CassandraStore {
                     p.followers_count,
                     p.following_count,
                     p.posts_count,
+                    p.celebrity,
                     p.version,
                     p.id.0,
                     p.version,
@@ -407,6 +466,14 @@ impl FeedStore for CassandraStore {
         Ok(())
     }
 
+    async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.st.remove_follower, (followee.0, follower.0))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
     async fn followers(
         &self,
         followee: UserId,
@@ -430,19 +497,43 @@ impl FeedStore for CassandraStore {
     }
 
     async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
-        stream::iter(owners.iter().copied())
-            .map(|owner| async move {
-                self.session
-                    .execute_unpaged(
-                        &self.st.add_feed,
-                        (owner.0, entry.created_at_ms, entry.post_id.0),
-                    )
-                    .await
-                    .map_err(err)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .try_for_each(|_| async { Ok(()) })
-            .await
+        let values = owners
+            .iter()
+            .map(|o| (o.0, entry.created_at_ms, entry.post_id.0))
+            .collect();
+        self.for_each(&self.st.add_feed, values).await
+    }
+
+    async fn remove_from_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+    ) -> Result<(), StoreError> {
+        let values = owners
+            .iter()
+            .map(|o| (o.0, entry.created_at_ms, entry.post_id.0))
+            .collect();
+        self.for_each(&self.st.remove_feed, values).await
+    }
+
+    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
+        let values = entries
+            .iter()
+            .map(|e| (owner.0, e.created_at_ms, e.post_id.0))
+            .collect();
+        self.for_each(&self.st.add_feed, values).await
+    }
+
+    async fn remove_from_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        let values = entries
+            .iter()
+            .map(|e| (owner.0, e.created_at_ms, e.post_id.0))
+            .collect();
+        self.for_each(&self.st.remove_feed, values).await
     }
 
     async fn feed_page(
@@ -465,6 +556,21 @@ impl FeedStore for CassandraStore {
         self.session
             .execute_unpaged(
                 &self.st.add_timeline,
+                (author.0, entry.created_at_ms, entry.post_id.0),
+            )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn remove_from_timeline(
+        &self,
+        author: UserId,
+        entry: FeedPosition,
+    ) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(
+                &self.st.remove_timeline,
                 (author.0, entry.created_at_ms, entry.post_id.0),
             )
             .await

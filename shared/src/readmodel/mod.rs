@@ -67,6 +67,8 @@ pub trait FeedStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError>;
+    /// Forgets a post; hydration then drops it from every page.
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError>;
     /// The posts that exist among `ids`, in no particular order.
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError>;
 
@@ -82,6 +84,7 @@ pub trait FeedStore: Send + Sync + 'static {
     ) -> Result<Option<ProfileRecord>, StoreError>;
 
     async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
+    async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
     /// Followers of `followee` in id order, after `after`, at most `limit`.
     async fn followers(
         &self,
@@ -92,6 +95,20 @@ pub trait FeedStore: Send + Sync + 'static {
 
     /// Adds one entry to each owner's home feed.
     async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError>;
+    /// Removes one entry from each owner's home feed.
+    async fn remove_from_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+    ) -> Result<(), StoreError>;
+    /// Adds entries to one owner's home feed.
+    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError>;
+    /// Removes entries from one owner's home feed.
+    async fn remove_from_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError>;
     async fn feed_page(
         &self,
         owner: UserId,
@@ -100,6 +117,11 @@ pub trait FeedStore: Send + Sync + 'static {
     ) -> Result<Vec<FeedPosition>, StoreError>;
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError>;
+    async fn remove_from_timeline(
+        &self,
+        author: UserId,
+        entry: FeedPosition,
+    ) -> Result<(), StoreError>;
     async fn timeline_page(
         &self,
         author: UserId,

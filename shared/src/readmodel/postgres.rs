@@ -23,7 +23,7 @@ impl PgFeedStore {
 macro_rules! profile_columns {
     () => {
         "id, username, display_name, bio, followers_count, following_count, posts_count, \
-         created_at, version"
+         celebrity, created_at, version"
     };
 }
 
@@ -36,6 +36,7 @@ struct ProfileRow {
     followers_count: i64,
     following_count: i64,
     posts_count: i64,
+    celebrity: bool,
     created_at: chrono::DateTime<chrono::Utc>,
     version: i64,
 }
@@ -50,6 +51,7 @@ impl From<ProfileRow> for ProfileRecord {
             followers_count: r.followers_count,
             following_count: r.following_count,
             posts_count: r.posts_count,
+            celebrity: r.celebrity,
             created_at: r.created_at,
             version: r.version,
         }
@@ -63,6 +65,14 @@ fn positions(rows: Vec<(i64, i64)>) -> Vec<FeedPosition> {
             post_id: PostId(id),
         })
         .collect()
+}
+
+/// Entries as two parallel arrays, for `unnest`.
+fn columns(entries: &[FeedPosition]) -> (Vec<i64>, Vec<i64>) {
+    entries
+        .iter()
+        .map(|e| (e.created_at_ms, e.post_id.0))
+        .unzip()
 }
 
 /// Bounds for a newest-first page after `after`: rows strictly below it.
@@ -90,6 +100,14 @@ impl FeedStore for PgFeedStore {
         .bind(post.edited_at)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM posts WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -122,13 +140,14 @@ impl FeedStore for PgFeedStore {
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO profiles (id, username, display_name, bio, followers_count,
-                 following_count, posts_count, created_at, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 following_count, posts_count, created_at, version, celebrity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO UPDATE SET
                  display_name = EXCLUDED.display_name, bio = EXCLUDED.bio,
                  followers_count = EXCLUDED.followers_count,
                  following_count = EXCLUDED.following_count,
-                 posts_count = EXCLUDED.posts_count, version = EXCLUDED.version
+                 posts_count = EXCLUDED.posts_count, version = EXCLUDED.version,
+                 celebrity = EXCLUDED.celebrity
              WHERE profiles.version < EXCLUDED.version",
         )
         .bind(profile.id.0)
@@ -140,6 +159,7 @@ impl FeedStore for PgFeedStore {
         .bind(profile.posts_count)
         .bind(profile.created_at)
         .bind(profile.version)
+        .bind(profile.celebrity)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -184,6 +204,15 @@ impl FeedStore for PgFeedStore {
         Ok(())
     }
 
+    async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM followers WHERE followee_id = $1 AND follower_id = $2")
+            .bind(followee.0)
+            .bind(follower.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn followers(
         &self,
         followee: UserId,
@@ -217,6 +246,57 @@ impl FeedStore for PgFeedStore {
         Ok(())
     }
 
+    async fn remove_from_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+    ) -> Result<(), StoreError> {
+        let owners: Vec<i64> = owners.iter().map(|u| u.0).collect();
+        sqlx::query(
+            "DELETE FROM home_feed
+             WHERE owner_id = ANY($1) AND created_at_ms = $2 AND post_id = $3",
+        )
+        .bind(&owners)
+        .bind(entry.created_at_ms)
+        .bind(entry.post_id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
+        let (ms, ids) = columns(entries);
+        sqlx::query(
+            "INSERT INTO home_feed (owner_id, created_at_ms, post_id)
+             SELECT $1, ms, id FROM unnest($2::bigint[], $3::bigint[]) AS e(ms, id)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(owner.0)
+        .bind(&ms)
+        .bind(&ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_from_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        let (ms, ids) = columns(entries);
+        sqlx::query(
+            "DELETE FROM home_feed f USING unnest($2::bigint[], $3::bigint[]) AS e(ms, id)
+             WHERE f.owner_id = $1 AND f.created_at_ms = e.ms AND f.post_id = e.id",
+        )
+        .bind(owner.0)
+        .bind(&ms)
+        .bind(&ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn feed_page(
         &self,
         owner: UserId,
@@ -242,6 +322,22 @@ impl FeedStore for PgFeedStore {
         sqlx::query(
             "INSERT INTO timeline (author_id, created_at_ms, post_id) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
+        )
+        .bind(author.0)
+        .bind(entry.created_at_ms)
+        .bind(entry.post_id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_from_timeline(
+        &self,
+        author: UserId,
+        entry: FeedPosition,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM timeline WHERE author_id = $1 AND created_at_ms = $2 AND post_id = $3",
         )
         .bind(author.0)
         .bind(entry.created_at_ms)

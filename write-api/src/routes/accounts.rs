@@ -7,7 +7,10 @@ use super::Tag;
 use crate::accounts::{self, CreateError};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{self, Request};
+use poem_openapi::param::Header;
 use shared::auth::BearerAuth;
+use shared::consistency::ConsistencyToken;
 use shared::views::ProfileView;
 
 pub struct AccountsApi(pub Arc<AppState>);
@@ -48,11 +51,24 @@ struct AccountCreated {
 enum CreateAccountResponse {
     /// The account was created.
     #[oai(status = 201)]
-    Created(Json<AccountCreated>),
+    Created(
+        Json<AccountCreated>,
+        #[oai(header = "Consistency-Token")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum UpdateProfileResponse {
+    /// The profile as changed.
+    #[oai(status = 200)]
+    Updated(
+        Json<ProfileView>,
+        #[oai(header = "Consistency-Token")] String,
+    ),
 }
 
 /// A profile change; absent fields stay as they are.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 #[oai(example)]
 struct UpdateProfile {
     /// At most 50 characters.
@@ -84,16 +100,19 @@ impl AccountsApi {
         let account = accounts::validate(&body.username, &body.email, &body.password)
             .map_err(ApiError::invalid)?;
         let hash = self.0.hasher.hash(account.password.clone()).await?;
-        let user = accounts::create(&self.0.db, &account, &hash)
+        let (user, event) = accounts::create(&self.0.db, &account, &hash)
             .await
             .map_err(|e| match e {
                 CreateError::Taken(errors) => ApiError::conflict(errors),
                 CreateError::Db(e) => e.into(),
             })?;
-        Ok(CreateAccountResponse::Created(Json(AccountCreated {
-            id: user.id.to_string(),
-            username: user.username,
-        })))
+        Ok(CreateAccountResponse::Created(
+            Json(AccountCreated {
+                id: user.id.to_string(),
+                username: user.username,
+            }),
+            ConsistencyToken::of(event).encode(),
+        ))
     }
 
     /// Change the caller's display name or bio.
@@ -105,11 +124,28 @@ impl AccountsApi {
     async fn update_me(
         &self,
         auth: BearerAuth,
+        /// Repeats with the same key within 24 h replay the first response.
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))]
+        idempotency_key: Header<Option<String>>,
         body: Json<UpdateProfile>,
-    ) -> ApiResult<Json<ProfileView>> {
+    ) -> ApiResult<UpdateProfileResponse> {
         let change = accounts::validate_profile(body.display_name.as_deref(), body.bio.as_deref())
             .map_err(ApiError::invalid)?;
-        let user = accounts::update_profile(&self.0.db, auth.0, &change).await?;
-        Ok(Json(ProfileView::from(user)))
+        let request = Request::new(
+            auth.0,
+            idempotency_key.as_deref(),
+            "PATCH",
+            "/v1/accounts/me",
+            &body.0,
+        );
+        let (profile, token) = idempotency::run(&self.0.db, auth.0, request, async |tx| {
+            let (user, event) = accounts::update_profile(tx, auth.0, &change).await?;
+            Ok((ProfileView::from(user), ConsistencyToken::of(event)))
+        })
+        .await?;
+        Ok(UpdateProfileResponse::Updated(
+            Json(profile),
+            token.encode(),
+        ))
     }
 }

@@ -1,36 +1,98 @@
 use std::sync::Arc;
 
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::{ApiResponse, OpenApi};
 use shared::auth::BearerAuth;
+use shared::consistency::ConsistencyToken;
 use shared::ids::UserId;
 
 use super::Tag;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::follows::{self, FollowError};
+use crate::idempotency::{self, Request};
 
 pub struct FollowsApi(pub Arc<AppState>);
 
 #[derive(ApiResponse)]
 enum FollowResponse {
-    /// The caller follows the account (also when it already did).
+    /// Done (also when nothing had to change).
     #[oai(status = 204)]
-    Following,
+    Done(#[oai(header = "Consistency-Token")] String),
+}
+
+fn follow_error(e: FollowError) -> ApiError {
+    match e {
+        FollowError::SelfFollow => ApiError::invalid_field("id", "cannot follow yourself"),
+        FollowError::UnknownUser => ApiError::not_found("no account has this id"),
+        FollowError::Db(e) => e.into(),
+    }
+}
+
+impl FollowsApi {
+    async fn change(
+        &self,
+        auth: BearerAuth,
+        id: i64,
+        key: Option<&str>,
+        follow: bool,
+    ) -> ApiResult<FollowResponse> {
+        let followee = UserId(id);
+        let (method, threshold) = (
+            if follow { "PUT" } else { "DELETE" },
+            self.0.celebrity_threshold,
+        );
+        let path = format!("/v1/users/{id}/follow");
+        let request = Request::new(auth.0, key, method, &path, &());
+        // The followee is the key: follows change its fan-out.
+        let ((), token) = idempotency::run(&self.0.db, followee, request, async |tx| {
+            let event = if follow {
+                follows::follow(tx, auth.0, followee, threshold).await
+            } else {
+                follows::unfollow(tx, auth.0, followee, threshold).await
+            }
+            .map_err(follow_error)?;
+            Ok((
+                (),
+                event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+            ))
+        })
+        .await?;
+        Ok(FollowResponse::Done(token.encode()))
+    }
 }
 
 #[OpenApi(tag = "Tag::Follows")]
 impl FollowsApi {
     /// Follow an account.
     #[oai(path = "/v1/users/:id/follow", method = "put", operation_id = "follow")]
-    async fn follow(&self, auth: BearerAuth, id: Path<i64>) -> ApiResult<FollowResponse> {
-        follows::follow(&self.0.db, auth.0, UserId(id.0))
+    async fn follow(
+        &self,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
+            Option<String>,
+        >,
+    ) -> ApiResult<FollowResponse> {
+        self.change(auth, id.0, idempotency_key.as_deref(), true)
             .await
-            .map_err(|e| match e {
-                FollowError::SelfFollow => ApiError::invalid_field("id", "cannot follow yourself"),
-                FollowError::UnknownUser => ApiError::not_found("no account has this id"),
-                FollowError::Db(e) => e.into(),
-            })?;
-        Ok(FollowResponse::Following)
+    }
+
+    /// Stop following an account.
+    #[oai(
+        path = "/v1/users/:id/follow",
+        method = "delete",
+        operation_id = "unfollow"
+    )]
+    async fn unfollow(
+        &self,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
+            Option<String>,
+        >,
+    ) -> ApiResult<FollowResponse> {
+        self.change(auth, id.0, idempotency_key.as_deref(), false)
+            .await
     }
 }
