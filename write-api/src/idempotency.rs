@@ -83,10 +83,10 @@ where
 {
     let mut tx = db.begin().await?;
     lock_key(&mut tx, key).await?;
-    if let Some(idempotency_key) = request.key {
-        if let Some(replay) = claim(&mut tx, &request, idempotency_key).await? {
-            return Ok(replay);
-        }
+    if let Some(idempotency_key) = request.key
+        && let Some(replay) = claim(&mut tx, &request, idempotency_key).await?
+    {
+        return Ok(replay);
     }
     let (value, token) = command(&mut tx).await?;
     if let Some(idempotency_key) = request.key {
