@@ -18,7 +18,7 @@ pub fn redis_url() -> String {
 
 /// Bootstrap servers of the test broker (`TEST_KAFKA_BROKERS`).
 pub fn kafka_brokers() -> String {
-    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19093".to_owned())
 }
 
 /// A name no other test uses: `{prefix}_{random}`.

@@ -22,6 +22,8 @@ pub struct Service {
 pub struct Stack {
     pub write_url: String,
     pub read_url: String,
+    /// DSN of this stack's write database, for checks the API does not expose.
+    pub write_db: String,
     pub services: Vec<Service>,
 }
 
@@ -52,6 +54,7 @@ impl Stack {
     /// Like [`Stack::start`], with extra environment for every service.
     pub async fn start_with(overrides: &[(&str, &str)]) -> Stack {
         let write_db = shared::testing::fresh_database_url().await;
+        let write_db_url = write_db.clone();
         let read_db = shared::testing::fresh_database_url().await;
         let id = shared::testing::unique("e2e");
         let common: Vec<(&str, String)> = vec![
@@ -111,6 +114,7 @@ impl Stack {
             services.push(service);
         }
         Stack {
+            write_db: write_db_url,
             write_url: services[0].url.clone(),
             read_url: services[3].url.clone(),
             services,

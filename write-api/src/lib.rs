@@ -5,6 +5,9 @@
 //! single PostgreSQL transaction. The [`relay`] publishes outbox rows to
 //! Kafka. HTTP handlers in [`routes`] stay thin.
 
+/// The write database's schema (`schema/write`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/write");
+
 pub mod accounts;
 pub mod app;
 pub mod config;

@@ -9,8 +9,6 @@ use write_api::passwords::PasswordHasherPool;
 use write_api::throttle::LoginThrottle;
 use write_api::tokens::TokenIssuer;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/write");
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init_logging("write-api");
@@ -23,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot connect to DATABASE_URL")?;
     if config.run_migrations {
-        MIGRATOR.run(&db).await.context("migrations failed")?;
+        write_api::MIGRATOR
+            .run(&db)
+            .await
+            .context("migrations failed")?;
     }
     let issuer = TokenIssuer::new(
         &config.private_key_pem,

@@ -13,7 +13,9 @@
 //!   only after the broker acknowledged it, and only as part of the longest
 //!   acknowledged prefix of its batch: if a record fails, it and everything
 //!   after it is sent again, so a key's records are never published out of
-//!   order (duplicates are possible and consumers tolerate them).
+//!   order (duplicates are possible and consumers tolerate them). After a
+//!   failed batch the producer is replaced, since a restarted broker may
+//!   refuse the old producer's sequence numbers indefinitely.
 //!
 //! Wake-ups come from `LISTEN outbox` (a trigger notifies at commit), with
 //! polling as the fallback.
@@ -53,20 +55,53 @@ struct OutboxRow {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// An outbox row ready to publish.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub seq: i64,
+    /// The record key: the author whose fan-out the event changes.
+    pub key: String,
+    pub envelope: Envelope,
+}
+
+/// The next unpublished rows in publishing order: `(txid, seq)`, and only
+/// those of transactions older than every running one.
+pub async fn pending(db: &PgPool, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
+    let rows: Vec<OutboxRow> = sqlx::query_as(
+        "SELECT seq, event_id, event_type, event_version, key, payload, created_at
+         FROM outbox
+         WHERE published_at IS NULL
+           AND txid < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY txid, seq
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Pending {
+            seq: row.seq,
+            key: row.key,
+            envelope: Envelope {
+                id: row.event_id,
+                event_type: row.event_type,
+                version: row.event_version as u16,
+                occurred_at: row.created_at,
+                data: row.payload,
+            },
+        })
+        .collect())
+}
+
 pub struct Relay {
     db: PgPool,
-    producer: FutureProducer,
     config: RelayConfig,
 }
 
 impl Relay {
-    pub fn new(db: PgPool, config: RelayConfig) -> Result<Self, RelayError> {
-        let producer: FutureProducer = config.kafka.producer().create()?;
-        Ok(Self {
-            db,
-            producer,
-            config,
-        })
+    pub fn new(db: PgPool, config: RelayConfig) -> Self {
+        Self { db, config }
     }
 
     /// Runs until `stop` turns true: waits to become leader, then publishes.
@@ -123,6 +158,7 @@ impl Relay {
         lock_conn: &mut PgConnection,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
+        let mut producer: FutureProducer = self.config.kafka.producer().create()?;
         let mut listener = PgListener::connect_with(&self.db).await?;
         listener.listen("outbox").await?;
         let mut last_cleanup = Instant::now() - Duration::from_secs(3600);
@@ -139,8 +175,14 @@ impl Relay {
                 self.delete_published().await?;
                 last_cleanup = Instant::now();
             }
-            let (fetched, published) = self.publish_batch().await?;
+            let (fetched, published) = self.publish_batch(&producer).await?;
             if published < fetched {
+                // A broker that restarted may have forgotten this idempotent
+                // producer and refuse its sequence numbers for good, so the
+                // next attempt uses a new producer (a new producer id). What
+                // the old one may still deliver becomes a duplicate, which
+                // consumers tolerate.
+                producer = self.config.kafka.producer().create()?;
                 // The broker refused part of the batch: back off, then resend.
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -162,68 +204,25 @@ impl Relay {
     }
 
     /// Publishes one batch; returns (rows fetched, rows marked published).
-    async fn publish_batch(&self) -> Result<(usize, usize), RelayError> {
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT seq, event_id, event_type, event_version, key, payload, created_at
-             FROM outbox
-             WHERE published_at IS NULL
-               AND txid < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY txid, seq
-             LIMIT $1",
-        )
-        .bind(self.config.batch_size)
-        .fetch_all(&self.db)
-        .await?;
+    async fn publish_batch(&self, producer: &FutureProducer) -> Result<(usize, usize), RelayError> {
+        let rows = pending(&self.db, self.config.batch_size).await?;
         if rows.is_empty() {
             return Ok((0, 0));
         }
         let started = Instant::now();
-        let payloads: Vec<Vec<u8>> = rows
-            .iter()
-            .map(|row| {
-                Envelope {
-                    id: row.event_id,
-                    event_type: row.event_type.clone(),
-                    version: row.event_version as u16,
-                    occurred_at: row.created_at,
-                    data: row.payload.clone(),
-                }
-                .to_bytes()
-            })
-            .collect();
-        let topic = &self.config.kafka.events_topic;
-        let deliveries = rows.iter().zip(&payloads).map(|(row, payload)| {
-            let event_id = row.event_id.to_string();
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "event_type",
-                    value: Some(row.event_type.as_str()),
-                })
-                .insert(Header {
-                    key: "event_id",
-                    value: Some(event_id.as_str()),
-                });
-            let record = FutureRecord::to(topic)
-                .key(row.key.as_str())
-                .payload(payload.as_slice())
-                .headers(headers);
-            self.producer.send(record, Duration::from_secs(30))
-        });
-        let results = join_all(deliveries).await;
-        let acknowledged = results.iter().take_while(|r| r.is_ok()).count();
-        if let Some(Err((e, _))) = results.get(acknowledged) {
-            metrics::counter!("relay_publish_errors_total").increment(1);
-            tracing::warn!(error = %e, acknowledged, batch = rows.len(), "publish failed");
-        }
+        let acknowledged = publish(producer, &self.config.kafka.events_topic, &rows).await;
         if acknowledged > 0 {
-            let seqs: Vec<i64> = rows[..acknowledged].iter().map(|r| r.seq).collect();
+            let done = &rows[..acknowledged];
+            let seqs: Vec<i64> = done.iter().map(|r| r.seq).collect();
             sqlx::query("UPDATE outbox SET published_at = now() WHERE seq = ANY($1)")
                 .bind(&seqs)
                 .execute(&self.db)
                 .await?;
             let now = chrono::Utc::now();
-            for row in &rows[..acknowledged] {
-                let lag = (now - row.created_at).to_std().unwrap_or_default();
+            for row in done {
+                let lag = (now - row.envelope.occurred_at)
+                    .to_std()
+                    .unwrap_or_default();
                 metrics::histogram!("relay_commit_to_publish_seconds").record(lag.as_secs_f64());
             }
             metrics::counter!("relay_published_total").increment(acknowledged as u64);
@@ -258,4 +257,35 @@ impl Relay {
         }
         Ok(())
     }
+}
+
+/// Sends `rows` to `topic` and waits for the broker's answers; returns the
+/// length of the acknowledged prefix (everything after a failure will be
+/// sent again, in order).
+pub async fn publish(producer: &FutureProducer, topic: &str, rows: &[Pending]) -> usize {
+    let payloads: Vec<Vec<u8>> = rows.iter().map(|r| r.envelope.to_bytes()).collect();
+    let deliveries = rows.iter().zip(&payloads).map(|(row, payload)| {
+        let event_id = row.envelope.id.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "event_type",
+                value: Some(row.envelope.event_type.as_str()),
+            })
+            .insert(Header {
+                key: "event_id",
+                value: Some(event_id.as_str()),
+            });
+        let record = FutureRecord::to(topic)
+            .key(row.key.as_str())
+            .payload(payload.as_slice())
+            .headers(headers);
+        producer.send(record, Duration::from_secs(30))
+    });
+    let results = join_all(deliveries).await;
+    let acknowledged = results.iter().take_while(|r| r.is_ok()).count();
+    if let Some(Err((e, _))) = results.get(acknowledged) {
+        metrics::counter!("relay_publish_errors_total").increment(1);
+        tracing::warn!(error = %e, acknowledged, batch = rows.len(), "publish failed");
+    }
+    acknowledged
 }

@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
         .ensure_topics()
         .await
         .context("cannot create the Kafka topics")?;
-    let relay = Relay::new(db.clone(), config.clone()).context("cannot create the producer")?;
+    let relay = Relay::new(db.clone(), config.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ops = shared::ops::attach(poem::Route::new(), metrics, Arc::new(DbReady(db)));
