@@ -1,1 +1,53 @@
-fn main() {}
+//! `bench`: measures a running stack (`deploy/stack up`) over HTTP and
+//! prints its figures. Load is open-loop where a rate is given: requests
+//! are scheduled on a timeline and each latency is measured from its
+//! scheduled time, so a server that stalls cannot hide it by slowing the
+//! client down (no coordinated omission).
+
+mod client;
+mod load;
+mod scenarios;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks for the microblog stack", version)]
+struct Cli {
+    /// The write host.
+    #[arg(
+        long,
+        env = "BENCH_WRITE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    write_url: String,
+    /// The read host.
+    #[arg(
+        long,
+        env = "BENCH_READ_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
+    read_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Login throughput and latency at saturation, and home-feed latency on
+    /// the read host before and while logins saturate the hash pool.
+    Login(scenarios::login::Args),
+    /// `POST /v1/posts` at a fixed rate, and commit-to-broker lag.
+    Posts(scenarios::posts::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let api = client::Api::new(&cli.write_url, &cli.read_url);
+    match cli.command {
+        Command::Login(args) => scenarios::login::run(&api, args).await,
+        Command::Posts(args) => scenarios::posts::run(&api, args).await,
+    }
+}

@@ -63,7 +63,10 @@ impl KafkaConfig {
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000");
+            .set("session.timeout.ms", "10000")
+            // The broker may hold an empty fetch for the whole wait; the
+            // default 500 ms would then be the floor of write-to-feed latency.
+            .set("fetch.wait.max.ms", "50");
         c
     }
 

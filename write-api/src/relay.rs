@@ -22,6 +22,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use futures::future::join_all;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -162,15 +163,19 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.db).await?;
         listener.listen("outbox").await?;
         let mut last_cleanup = Instant::now() - Duration::from_secs(3600);
+        let mut last_check = Instant::now() - Duration::from_secs(3600);
         let mut backoff = Duration::from_millis(50);
         loop {
             if *stop.borrow() {
                 return Ok(());
             }
-            // Proves we still hold the lock's connection; if it died, the
-            // lock is gone and another relay may lead, so stop publishing.
-            sqlx::query("SELECT 1").execute(&mut *lock_conn).await?;
-            self.report_backlog().await?;
+            if last_check.elapsed() >= Duration::from_secs(1) {
+                // Proves we still hold the lock's connection; if it died, the
+                // lock is gone and another relay may lead, so stop publishing.
+                sqlx::query("SELECT 1").execute(&mut *lock_conn).await?;
+                self.report_backlog().await?;
+                last_check = Instant::now();
+            }
             if last_cleanup.elapsed() > Duration::from_secs(60) {
                 self.delete_published().await?;
                 last_cleanup = Instant::now();
@@ -183,7 +188,6 @@ impl Relay {
                 // the old one may still deliver becomes a duplicate, which
                 // consumers tolerate.
                 producer = self.config.kafka.producer().create()?;
-                // The broker refused part of the batch: back off, then resend.
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return Ok(()),
@@ -199,6 +203,10 @@ impl Relay {
                 notification = listener.recv() => { notification?; }
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 _ = stop.changed() => return Ok(()),
+            }
+            // Every commit notifies; one fetch serves all that queued up.
+            while let Some(notification) = listener.recv().now_or_never() {
+                notification?;
             }
         }
     }

@@ -1,0 +1,132 @@
+//! `POST /v1/posts` at a fixed rate, and the lag from each post's commit to
+//! its record on the broker (the record's timestamp, set when the relay
+//! sends it, minus the event's `occurred_at`, set in the writing transaction).
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use shared::events::Envelope;
+use shared::kafka::KafkaConfig;
+
+use crate::client::Api;
+use crate::load::{self, Recorder};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Posts per second.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Authors to spread the posts over.
+    #[arg(long, default_value_t = 50)]
+    authors: usize,
+    /// The broker, to measure commit-to-broker lag.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
+    brokers: String,
+    #[arg(long, env = "KAFKA_EVENTS_TOPIC", default_value = "microblog.events")]
+    topic: String,
+}
+
+pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let mut authors = Vec::new();
+    for i in 0..args.authors {
+        authors.push(api.account(&format!("bp{run}{i}")).await?);
+    }
+    let kafka = KafkaConfig {
+        brokers: args.brokers.clone(),
+        events_topic: args.topic.clone(),
+        partitions: 1,
+        replication: 1,
+    };
+    let consumer: StreamConsumer = kafka.consumer(&format!("bench-{run}")).create()?;
+    let metadata = consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(10))?;
+    let mut assignment = TopicPartitionList::new();
+    for topic in metadata.topics() {
+        for partition in topic.partitions() {
+            let (_, high) =
+                consumer.fetch_watermarks(&args.topic, partition.id(), Duration::from_secs(10))?;
+            assignment.add_partition_offset(&args.topic, partition.id(), Offset::Offset(high))?;
+        }
+    }
+    consumer.assign(&assignment)?;
+
+    println!(
+        "posts benchmark: {}/s for {} s over {} authors",
+        args.rate, args.seconds, args.authors
+    );
+    let recorder = Recorder::default();
+    let started = Instant::now();
+    let api2 = api.clone();
+    let lag = tokio::spawn(collect_lag(
+        consumer,
+        Duration::from_secs(args.seconds + 10),
+    ));
+    load::open_loop(
+        args.rate,
+        Duration::from_secs(args.seconds),
+        20_000,
+        &recorder,
+        move |i| {
+            let api = api2.clone();
+            let author = authors[i as usize % authors.len()].access.clone();
+            async move {
+                api.http
+                    .post(format!("{}/v1/posts", api.write))
+                    .bearer_auth(author)
+                    .json(&serde_json::json!({"text": format!("benchmark post {i}")}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 201)
+            }
+        },
+    )
+    .await;
+    load::report(
+        "POST /v1/posts",
+        &recorder,
+        started.elapsed(),
+        Some(args.rate),
+    );
+    let lag = lag.await?;
+    println!(
+        "commit-to-broker lag over {} posts: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        lag.len(),
+        lag.value_at_quantile(0.5) as f64 / 1000.0,
+        lag.value_at_quantile(0.99) as f64 / 1000.0,
+        lag.max() as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// Reads new `post.created` records for `within` and records, per record,
+/// broker timestamp minus `occurred_at`.
+async fn collect_lag(consumer: StreamConsumer, within: Duration) -> Histogram<u64> {
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+    let deadline = Instant::now() + within;
+    while let Ok(Ok(message)) = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        consumer.recv(),
+    )
+    .await
+    {
+        let Some(sent_ms) = message.timestamp().to_millis() else {
+            continue;
+        };
+        let Ok(envelope) =
+            serde_json::from_slice::<Envelope>(message.payload().unwrap_or_default())
+        else {
+            continue;
+        };
+        if envelope.event_type != "post.created" {
+            continue;
+        }
+        let micros = (sent_ms * 1000 - envelope.occurred_at.timestamp_micros()).max(1) as u64;
+        lag.saturating_record(micros);
+    }
+    lag
+}
