@@ -211,3 +211,60 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         "application/problem+json"
     );
 }
+
+/// Resolves a `$ref` to its schema in the document.
+fn schema<'a>(spec: &'a Value, reference: &'a Value) -> &'a Value {
+    match reference["$ref"].as_str() {
+        Some(r) => &spec["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => reference,
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_documents_have_examples_and_the_security_scheme() {
+    let stack = Stack::start().await;
+    let http = Client::new();
+    for host in [&stack.write_url, &stack.read_url] {
+        let spec: Value = http
+            .get(format!("{host}/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            spec["components"]["securitySchemes"]["BearerAuth"]["scheme"], "bearer",
+            "{host}"
+        );
+        let mut operations = 0;
+        for (path, methods) in spec["paths"].as_object().unwrap() {
+            for (method, operation) in methods.as_object().unwrap() {
+                operations += 1;
+                let name = format!("{host} {method} {path}");
+                if let Some(content) = operation["requestBody"]["content"].as_object() {
+                    for media in content.values() {
+                        assert!(
+                            !schema(&spec, &media["schema"])["example"].is_null(),
+                            "{name}: request example"
+                        );
+                    }
+                }
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    for media in response["content"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|c| c.values())
+                    {
+                        let body = schema(&spec, &media["schema"]);
+                        assert!(
+                            !body["example"].is_null(),
+                            "{name} {status}: response example"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations >= 3, "{host} documents its routes");
+    }
+}

@@ -185,7 +185,9 @@ async fn concurrent_writers_lose_nothing_and_keep_per_key_order() {
     let db = database().await;
     let config = relay_config(shared::testing::kafka_brokers());
     config.kafka.ensure_topics().await.unwrap();
+    // Two relays, as for availability: only the leader publishes.
     let (stop, relay) = start_relay(db.clone(), config.clone());
+    let (stop_standby, standby) = start_relay(db.clone(), config.clone());
 
     let budget = Arc::new(AtomicI64::new(10_000));
     let writers: Vec<_> = (0..8)
@@ -204,9 +206,44 @@ async fn concurrent_writers_lose_nothing_and_keep_per_key_order() {
     let (seen, by_key, _) = consume(&config.kafka, committed.len(), Duration::from_secs(180)).await;
     assert_eq!(seen, committed, "the published set is the committed set");
     assert_in_order_without_gaps(&by_key);
+    for (stop, relay) in [(stop, relay), (stop_standby, standby)] {
+        stop.send(true).unwrap();
+        relay.await.unwrap();
+    }
+    assert_eq!(unpublished(&db).await, 0, "every row is marked published");
+}
+
+#[tokio::test]
+async fn published_rows_past_retention_are_deleted() {
+    let db = database().await;
+    let mut config = relay_config(shared::testing::kafka_brokers());
+    config.retention = Duration::from_secs(3600);
+    config.kafka.ensure_topics().await.unwrap();
+    for published_ago in ["2 hours", "10 minutes"] {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, event_version, key, payload, published_at)
+             VALUES (gen_random_uuid(), 'post', 1, 'post.edited', 1, '1', '{}', now() - $1::interval)",
+        )
+        .bind(published_ago)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let (stop, relay) = start_relay(db.clone(), config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if rows == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old row is never deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.send(true).unwrap();
     relay.await.unwrap();
-    assert_eq!(unpublished(&db).await, 0, "every row is marked published");
 }
 
 /// A broker of this test's own, so stopping it disturbs no other test.

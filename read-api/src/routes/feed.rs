@@ -39,11 +39,34 @@ struct ItemView {
 
 /// A page of items, newest first.
 #[derive(Object)]
+#[oai(example)]
 struct PageView {
     items: Vec<ItemView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
     next_cursor: Option<String>,
+}
+
+impl poem_openapi::types::Example for PageView {
+    fn example() -> Self {
+        let created_at = DateTime::from_timestamp(1_763_800_000, 0).unwrap_or_default();
+        Self {
+            items: vec![ItemView {
+                post: PostView {
+                    id: "42".into(),
+                    text: "Hello, followers!".into(),
+                    created_at,
+                    edited_at: None,
+                },
+                author: AuthorView {
+                    id: "1".into(),
+                    username: "alice".into(),
+                    display_name: "Alice".into(),
+                },
+            }],
+            next_cursor: Some("AQEAAAAAAAAAAQAAAZqtQ2wAAAAAAAAAACr5sC9T".into()),
+        }
+    }
 }
 
 impl From<Item> for ItemView {

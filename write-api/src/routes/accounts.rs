@@ -41,10 +41,20 @@ impl poem_openapi::types::Example for CreateAccount {
 
 /// The new account.
 #[derive(Object)]
+#[oai(example)]
 struct AccountCreated {
     /// Account id (a string: ids exceed JavaScript's safe integers).
     id: String,
     username: String,
+}
+
+impl poem_openapi::types::Example for AccountCreated {
+    fn example() -> Self {
+        Self {
+            id: "1".into(),
+            username: "alice".into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -36,6 +36,7 @@ impl poem_openapi::types::Example for PostText {
 
 /// The created post.
 #[derive(Object, Serialize, Deserialize)]
+#[oai(example)]
 struct PostCreated {
     id: String,
     created_at: DateTime<Utc>,
@@ -43,9 +44,32 @@ struct PostCreated {
 
 /// The edited post.
 #[derive(Object, Serialize, Deserialize)]
+#[oai(example)]
 struct PostEdited {
     id: String,
     edited_at: DateTime<Utc>,
+}
+
+fn example_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_763_800_000, 0).unwrap_or_default()
+}
+
+impl poem_openapi::types::Example for PostCreated {
+    fn example() -> Self {
+        Self {
+            id: "42".into(),
+            created_at: example_time(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PostEdited {
+    fn example() -> Self {
+        Self {
+            id: "42".into(),
+            edited_at: example_time(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
