@@ -36,7 +36,7 @@ pub struct Envelope {
 /// every change to the account row (profile edits, counts), so a consumer
 /// keeps the snapshot with the highest version and events from different
 /// partitions can arrive in any order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct UserSnapshot {
     pub id: UserId,
     pub username: String,

@@ -7,7 +7,6 @@ use sqlx::PgPool;
 
 use crate::outbox;
 use crate::snapshot_columns;
-use crate::users::SnapshotRow;
 
 const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
@@ -108,7 +107,7 @@ pub async fn create(
     password_hash: &str,
 ) -> Result<(UserSnapshot, uuid::Uuid), CreateError> {
     let mut tx = db.begin().await?;
-    let inserted: Result<SnapshotRow, sqlx::Error> = sqlx::query_as(concat!(
+    let inserted: Result<UserSnapshot, sqlx::Error> = sqlx::query_as(concat!(
         "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING ",
         snapshot_columns!()
     ))
@@ -118,7 +117,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await;
     let user = match inserted {
-        Ok(row) => UserSnapshot::from(row),
+        Ok(user) => user,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             let which = match e.constraint() {
                 Some("users_email_key") => field("email", "is already registered"),
@@ -198,7 +197,7 @@ pub async fn update_profile(
     user: UserId,
     change: &ProfileChange,
 ) -> Result<(UserSnapshot, uuid::Uuid), sqlx::Error> {
-    let row: SnapshotRow = sqlx::query_as(concat!(
+    let user: UserSnapshot = sqlx::query_as(concat!(
         "UPDATE users SET display_name = coalesce($2, display_name), bio = coalesce($3, bio),
              version = version + 1, updated_at = now()
          WHERE id = $1 RETURNING ",
@@ -209,7 +208,6 @@ pub async fn update_profile(
     .bind(change.bio.as_deref())
     .fetch_one(&mut *conn)
     .await?;
-    let user = UserSnapshot::from(row);
     let envelope = outbox::append(
         conn,
         &Event::UserUpdated(UserUpdated { user: user.clone() }),

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::outbox;
 use crate::snapshot_columns;
-use crate::users::SnapshotRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -41,7 +40,7 @@ async fn bump_counts(
     followee: UserId,
     delta: i64,
 ) -> Result<(UserSnapshot, UserSnapshot), FollowError> {
-    let rows: Vec<SnapshotRow> = sqlx::query_as(concat!(
+    let rows: Vec<UserSnapshot> = sqlx::query_as(concat!(
         "UPDATE users SET
             followers_count = followers_count + CASE WHEN id = $2 THEN $3 ELSE 0 END,
             following_count = following_count + CASE WHEN id = $1 THEN $3 ELSE 0 END,
@@ -55,7 +54,7 @@ async fn bump_counts(
     .fetch_all(&mut *conn)
     .await?;
     let (mut a, mut b) = (None, None);
-    for row in rows.into_iter().map(UserSnapshot::from) {
+    for row in rows {
         if row.id == follower {
             a = Some(row);
         } else {
@@ -79,7 +78,7 @@ async fn settle_celebrity(
     if wanted == followee.celebrity {
         return Ok((followee, None));
     }
-    let row: SnapshotRow = sqlx::query_as(concat!(
+    let snapshot: UserSnapshot = sqlx::query_as(concat!(
         "UPDATE users SET celebrity = $2, version = version + 1 WHERE id = $1 RETURNING ",
         snapshot_columns!()
     ))
@@ -87,7 +86,6 @@ async fn settle_celebrity(
     .bind(wanted)
     .fetch_one(conn)
     .await?;
-    let snapshot = UserSnapshot::from(row);
     let event = Event::CelebrityChanged(CelebrityChanged {
         author: snapshot.clone(),
     });
@@ -139,11 +137,21 @@ pub async fn follow(
         follower: follower_snapshot,
         followee: followee_snapshot,
     });
+    Ok(Some(append_all(conn, event, celebrity).await?))
+}
+
+/// Appends the follow's event and the celebrity change it caused, if any;
+/// returns the id of the last one.
+async fn append_all(
+    conn: &mut PgConnection,
+    event: Event,
+    celebrity: Option<Event>,
+) -> Result<Uuid, sqlx::Error> {
     let mut last = outbox::append(conn, &event).await?.id;
     if let Some(celebrity) = celebrity {
         last = outbox::append(conn, &celebrity).await?.id;
     }
-    Ok(Some(last))
+    Ok(last)
 }
 
 /// Makes `follower` stop following `followee`; the mirror of [`follow`].
@@ -178,11 +186,7 @@ pub async fn unfollow(
         follower: follower_snapshot,
         followee: followee_snapshot,
     });
-    let mut last = outbox::append(conn, &event).await?.id;
-    if let Some(celebrity) = celebrity {
-        last = outbox::append(conn, &celebrity).await?.id;
-    }
-    Ok(Some(last))
+    Ok(Some(append_all(conn, event, celebrity).await?))
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::outbox;
 use crate::snapshot_columns;
-use crate::users::SnapshotRow;
 
 /// Most characters (Unicode scalar values) in a post, after trimming.
 pub const MAX_POST_CHARS: usize = 280;
@@ -46,7 +45,7 @@ async fn bump_posts_count(
     author: UserId,
     delta: i64,
 ) -> Result<UserSnapshot, sqlx::Error> {
-    let row: SnapshotRow = sqlx::query_as(concat!(
+    let author: UserSnapshot = sqlx::query_as(concat!(
         "UPDATE users SET posts_count = posts_count + $2, version = version + 1
          WHERE id = $1 RETURNING ",
         snapshot_columns!()
@@ -55,7 +54,7 @@ async fn bump_posts_count(
     .bind(delta)
     .fetch_one(conn)
     .await?;
-    Ok(row.into())
+    Ok(author)
 }
 
 /// Creates a post, bumps the author's post count and appends `post.created`.

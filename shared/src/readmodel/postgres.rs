@@ -27,37 +27,6 @@ macro_rules! profile_columns {
     };
 }
 
-#[derive(sqlx::FromRow)]
-struct ProfileRow {
-    id: i64,
-    username: String,
-    display_name: String,
-    bio: String,
-    followers_count: i64,
-    following_count: i64,
-    posts_count: i64,
-    celebrity: bool,
-    created_at: chrono::DateTime<chrono::Utc>,
-    version: i64,
-}
-
-impl From<ProfileRow> for ProfileRecord {
-    fn from(r: ProfileRow) -> Self {
-        Self {
-            id: UserId(r.id),
-            username: r.username,
-            display_name: r.display_name,
-            bio: r.bio,
-            followers_count: r.followers_count,
-            following_count: r.following_count,
-            posts_count: r.posts_count,
-            celebrity: r.celebrity,
-            created_at: r.created_at,
-            version: r.version,
-        }
-    }
-}
-
 fn positions(rows: Vec<(i64, i64)>) -> Vec<FeedPosition> {
     rows.into_iter()
         .map(|(created_at_ms, id)| FeedPosition {
@@ -167,7 +136,7 @@ impl FeedStore for PgFeedStore {
 
     async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        let rows: Vec<ProfileRow> = sqlx::query_as(concat!(
+        let rows: Vec<ProfileRecord> = sqlx::query_as(concat!(
             "SELECT ",
             profile_columns!(),
             " FROM profiles WHERE id = ANY($1)"
@@ -175,14 +144,14 @@ impl FeedStore for PgFeedStore {
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(ProfileRecord::from).collect())
+        Ok(rows)
     }
 
     async fn profile_by_username(
         &self,
         username: &str,
     ) -> Result<Option<ProfileRecord>, StoreError> {
-        let row: Option<ProfileRow> = sqlx::query_as(concat!(
+        let row: Option<ProfileRecord> = sqlx::query_as(concat!(
             "SELECT ",
             profile_columns!(),
             " FROM profiles WHERE username = $1"
@@ -190,7 +159,7 @@ impl FeedStore for PgFeedStore {
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(ProfileRecord::from))
+        Ok(row)
     }
 
     async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
