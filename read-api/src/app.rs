@@ -27,6 +27,7 @@ pub fn build(
     verifier: TokenVerifier,
     metrics: PrometheusHandle,
     consistency_bound: std::time::Duration,
+    cors: poem::middleware::Cors,
     server_url: &str,
 ) -> impl poem::Endpoint + use<> {
     let cache = feeds.cache().clone();
@@ -52,5 +53,5 @@ pub fn build(
             }),
         );
     let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds))).data(Arc::new(verifier));
-    ops::with_middleware(app, 16 * 1024)
+    ops::with_middleware(app, 16 * 1024, cors)
 }

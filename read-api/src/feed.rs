@@ -64,7 +64,12 @@ impl FeedService {
         limit: usize,
     ) -> Result<Page, StoreError> {
         // One extra entry tells whether another page exists.
-        let mut entries = self.home_entries(owner, after, limit + 1).await?;
+        let entries = self.home_entries(owner, after, limit + 1).await?;
+        self.page(entries, limit).await
+    }
+
+    /// Hydrates the first `limit` of `entries`; a further entry means there is a next page.
+    async fn page(&self, mut entries: Vec<FeedPosition>, limit: usize) -> Result<Page, StoreError> {
         let next = if entries.len() > limit {
             entries.truncate(limit);
             entries.last().copied()
@@ -127,6 +132,30 @@ impl FeedService {
                 Ok(newest.into_iter().take(wanted).collect())
             }
         }
+    }
+
+    /// An author's own posts after `after`, newest first, from the durable
+    /// timeline.
+    pub async fn timeline_page(
+        &self,
+        author: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let entries = self.store.timeline_page(author, after, limit + 1).await?;
+        self.page(entries, limit).await
+    }
+
+    /// One hydrated post, if it exists.
+    pub async fn post(&self, id: PostId) -> Result<Option<Item>, StoreError> {
+        let Some(post) = self.posts(&[id]).await?.remove(&id) else {
+            return Ok(None);
+        };
+        let author = self
+            .profiles(&[post.author_id])
+            .await?
+            .remove(&post.author_id);
+        Ok(author.map(|author| Item { post, author }))
     }
 
     /// A profile by id, through the cache.

@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         verifier,
         metrics,
         config.consistency_bound,
+        shared::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?,
         &server_url,
     );
     tracing::info!(addr = %config.listen_addr, "read-api listening");

@@ -137,10 +137,39 @@ pub async fn limit_body<E: Endpoint>(
     ep.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Browser access: `CORS_ALLOWED_ORIGINS` is a comma-separated list of
+/// origins, or `*` (the default) for any. The API authenticates with bearer
+/// tokens, never cookies, so any origin is safe by default. Responses expose
+/// the headers clients act on.
+pub fn cors_from_env() -> Result<poem::middleware::Cors, crate::config::ConfigError> {
+    let origins: String = crate::config::or("CORS_ALLOWED_ORIGINS", "*".to_owned())?;
+    let mut cors = poem::middleware::Cors::new()
+        .expose_headers([
+            "consistency-token",
+            "consistency-token-timeout",
+            "retry-after",
+            "x-request-id",
+        ])
+        .max_age(600);
+    for origin in origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty() && *o != "*")
+    {
+        cors = cors.allow_origin(origin);
+    }
+    Ok(cors)
+}
+
 /// Wraps an API with the shared middleware: request ids, metrics,
-/// problem+json errors, and a request-body limit.
-pub fn with_middleware(app: impl Endpoint + 'static, max_body_bytes: usize) -> impl Endpoint {
+/// problem+json errors, a request-body limit and CORS.
+pub fn with_middleware(
+    app: impl Endpoint + 'static,
+    max_body_bytes: usize,
+    cors: poem::middleware::Cors,
+) -> impl Endpoint {
     app.around(move |ep, req| limit_body(ep, req, max_body_bytes))
+        .with(cors)
         .around(crate::problem::render_errors)
         .around(record_http_metrics)
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use))

@@ -46,6 +46,7 @@ pub fn build(
     verifier: TokenVerifier,
     metrics: PrometheusHandle,
     max_body_bytes: usize,
+    cors: poem::middleware::Cors,
     server_url: &str,
 ) -> impl poem::Endpoint + use<> {
     let db = state.db.clone();
@@ -63,5 +64,5 @@ pub fn build(
         .nest("/docs", docs)
         .nest("/", api);
     let app = ops::attach(route, metrics, Arc::new(DbReady(db))).data(Arc::new(verifier));
-    ops::with_middleware(app, max_body_bytes)
+    ops::with_middleware(app, max_body_bytes, cors)
 }

@@ -46,7 +46,15 @@ async fn main() -> anyhow::Result<()> {
         celebrity_threshold: config.celebrity_threshold,
     };
     let server_url = format!("http://{}", config.listen_addr);
-    let app = app::build(state, verifier, metrics, config.max_body_bytes, &server_url);
+    let cors = shared::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?;
+    let app = app::build(
+        state,
+        verifier,
+        metrics,
+        config.max_body_bytes,
+        cors,
+        &server_url,
+    );
     tracing::info!(addr = %config.listen_addr, "write-api listening");
     shared::ops::serve(&config.listen_addr, app).await?;
     Ok(())

@@ -182,8 +182,10 @@ fn assert_in_order_without_gaps(by_key: &HashMap<i64, Vec<(i64, i64)>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_lose_nothing_and_keep_per_key_order() {
+    // A broker of its own: the shared test broker is busy with every other test.
+    let broker = PrivateBroker::start().await;
     let db = database().await;
-    let config = relay_config(shared::testing::kafka_brokers());
+    let config = relay_config(broker.brokers());
     config.kafka.ensure_topics().await.unwrap();
     // Two relays, as for availability: only the leader publishes.
     let (stop, relay) = start_relay(db.clone(), config.clone());

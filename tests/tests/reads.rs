@@ -1,0 +1,281 @@
+//! The read host: author timelines, single posts, scrolling back past what
+//! Redis keeps, CORS, and serving feeds with Redis gone.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use e2e::{Account, Stack};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+async fn post(stack: &Stack, http: &Client, author: &Account, text: &str) -> (String, String) {
+    let response = http
+        .post(stack.write("/v1/posts"))
+        .bearer_auth(&author.access)
+        .json(&json!({"text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let token = response.headers()["consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    (body["id"].as_str().unwrap().to_owned(), token)
+}
+
+async fn follow(stack: &Stack, http: &Client, who: &Account, whom: &Account) -> String {
+    let response = http
+        .put(stack.write(&format!("/v1/users/{}/follow", whom.id)))
+        .bearer_auth(&who.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    response.headers()["consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Follows `next_cursor` from `first` to the end; returns every post text in order.
+async fn walk(http: &Client, first: &str, token: Option<&str>, consistency: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut url = first.to_owned();
+    loop {
+        let mut request = http.get(&url).header("Consistency-Token", consistency);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let page: Value = response.json().await.unwrap();
+        texts.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["post"]["text"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = format!("{}&cursor={cursor}", first),
+            None => return texts,
+        }
+        assert!(texts.len() < 1_000, "the cursor chain ends");
+    }
+}
+
+#[tokio::test]
+async fn scrolling_back_continues_past_the_hot_cache_without_a_seam() {
+    let stack = Stack::start_with(&[("FEED_CACHE_SIZE", "3")]).await;
+    let http = Client::new();
+    let alice = stack.account(&http, "alice").await;
+    let bob = stack.account(&http, "bob").await;
+    follow(&stack, &http, &bob, &alice).await;
+    let mut last = String::new();
+    for n in 0..9 {
+        last = post(&stack, &http, &alice, &format!("post {n}")).await.1;
+    }
+    let expected: Vec<String> = (0..9).rev().map(|n| format!("post {n}")).collect();
+    for limit in [1, 2, 4, 20] {
+        let feed = walk(
+            &http,
+            &stack.read(&format!("/v1/feed?limit={limit}")),
+            Some(&bob.access),
+            &last,
+        )
+        .await;
+        assert_eq!(feed, expected, "home feed, limit {limit}");
+    }
+    let timeline = walk(
+        &http,
+        &stack.read("/v1/users/alice/posts?limit=4"),
+        None,
+        &last,
+    )
+    .await;
+    assert_eq!(timeline, expected, "the author's timeline");
+}
+
+#[tokio::test]
+async fn timelines_and_single_posts_are_public_and_respect_deletes() {
+    let stack = Stack::start().await;
+    let http = Client::new();
+    let alice = stack.account(&http, "alice").await;
+    let (kept, _) = post(&stack, &http, &alice, "kept").await;
+    let (gone, _) = post(&stack, &http, &alice, "gone").await;
+    let response = http
+        .delete(stack.write(&format!("/v1/posts/{gone}")))
+        .bearer_auth(&alice.access)
+        .send()
+        .await
+        .unwrap();
+    let deleted = response.headers()["consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let timeline = walk(
+        &http,
+        &stack.read("/v1/users/alice/posts?limit=10"),
+        None,
+        &deleted,
+    )
+    .await;
+    assert_eq!(timeline, ["kept"]);
+    let response = http
+        .get(stack.read(&format!("/v1/posts/{kept}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let item: Value = response.json().await.unwrap();
+    assert_eq!(item["post"]["text"], "kept");
+    assert_eq!(item["author"]["username"], "alice");
+    for id in [gone.as_str(), "987654321"] {
+        let response = http
+            .get(stack.read(&format!("/v1/posts/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id}");
+    }
+    assert_eq!(
+        http.get(stack.read("/v1/users/nobody/posts"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // A home-feed cursor is foreign on a timeline.
+    let foreign = shared::cursor::Cursor {
+        scope: shared::cursor::Scope::HomeFeed(shared::ids::UserId(alice.id.parse().unwrap())),
+        after: shared::cursor::FeedPosition {
+            created_at_ms: i64::MAX,
+            post_id: shared::ids::PostId(1),
+        },
+    }
+    .encode();
+    let response = http
+        .get(stack.read(&format!("/v1/users/alice/posts?cursor={foreign}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn browsers_may_call_both_hosts() {
+    let stack = Stack::start().await;
+    let http = Client::new();
+    for host in [&stack.write_url, &stack.read_url] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, format!("{host}/v1/posts"))
+            .header("Origin", "https://app.example")
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type, idempotency-key",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{host} preflight: {}",
+            response.status()
+        );
+        assert!(
+            response
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{host}"
+        );
+    }
+    let response = http
+        .get(stack.read("/v1/users/nobody"))
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("consistency-token"), "{exposed}");
+}
+
+#[tokio::test]
+async fn feeds_are_served_from_the_durable_store_when_redis_is_gone() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server is installed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let stack = Stack::start_with(&[("REDIS_URL", url.as_str())]).await;
+    let http = Client::new();
+    let alice = stack.account(&http, "alice").await;
+    let bob = stack.account(&http, "bob").await;
+    follow(&stack, &http, &bob, &alice).await;
+    let mut last = String::new();
+    for n in 0..3 {
+        last = post(&stack, &http, &alice, &format!("post {n}")).await.1;
+    }
+    assert_eq!(
+        walk(
+            &http,
+            &stack.read("/v1/feed?limit=2"),
+            Some(&bob.access),
+            &last
+        )
+        .await
+        .len(),
+        3
+    );
+
+    redis.kill().await.unwrap();
+    let response = http
+        .get(stack.read("/v1/feed"))
+        .bearer_auth(&bob.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "still served without Redis"
+    );
+    let page: Value = response.json().await.unwrap();
+    let texts: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["post"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["post 2", "post 1", "post 0"]);
+    let response = http
+        .get(stack.read("/v1/users/alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
