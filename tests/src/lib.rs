@@ -24,6 +24,8 @@ pub struct Stack {
     pub read_url: String,
     /// DSN of this stack's write database, for checks the API does not expose.
     pub write_db: String,
+    /// This stack's events topic (its dead letters go to `<topic>.dlq`).
+    pub events_topic: String,
     pub services: Vec<Service>,
 }
 
@@ -114,6 +116,7 @@ impl Stack {
             services.push(service);
         }
         Stack {
+            events_topic: format!("{id}.events"),
             write_db: write_db_url,
             write_url: services[0].url.clone(),
             read_url: services[3].url.clone(),
