@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shared::ids::{PostId, UserId};
+use shared::ids::{PostId, UserId, normalize_username};
 use shared::readmodel::cache::HotCache;
 use shared::readmodel::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
 
@@ -163,14 +163,15 @@ impl FeedService {
         Ok(self.profiles(&[id]).await?.remove(&id))
     }
 
-    /// A profile by username. Usernames are stored lower-case.
+    /// A profile by username; `None` also for names no account can have.
     pub async fn profile_by_username(
         &self,
         username: &str,
     ) -> Result<Option<ProfileRecord>, StoreError> {
-        self.store
-            .profile_by_username(&username.to_lowercase())
-            .await
+        match normalize_username(username) {
+            Some(name) => self.store.profile_by_username(&name).await,
+            None => Ok(None),
+        }
     }
 
     /// Turns entries into items, in order, dropping posts that no longer exist.

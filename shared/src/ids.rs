@@ -61,9 +61,33 @@ id_type!(
     PostId
 );
 
+/// A username as stored: 3-30 of `[a-z0-9_]`. Input is trimmed and
+/// lower-cased first, so `Alice` is `alice` and uniqueness ignores case;
+/// `None` for anything no account can be named.
+pub fn normalize_username(raw: &str) -> Option<String> {
+    let name = raw.trim().to_lowercase();
+    let valid = (3..=30).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    valid.then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_limited() {
+        assert_eq!(
+            normalize_username(" Alice_01 ").as_deref(),
+            Some("alice_01")
+        );
+        assert_eq!(normalize_username("ab"), None);
+        assert_eq!(normalize_username(&"a".repeat(31)), None);
+        assert_eq!(normalize_username("héllo"), None);
+        assert_eq!(normalize_username("a\u{0}b"), None);
+    }
 
     #[test]
     fn ids_are_strings_on_the_wire_and_accept_numbers() {

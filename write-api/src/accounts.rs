@@ -1,7 +1,7 @@
 //! Accounts: registration rules, creation and credential checks.
 
 use shared::events::{Event, UserCreated, UserSnapshot, UserUpdated};
-use shared::ids::UserId;
+use shared::ids::{UserId, normalize_username};
 use shared::problem::FieldError;
 use sqlx::PgPool;
 
@@ -23,17 +23,6 @@ fn field(field: &str, message: &str) -> FieldError {
         field: field.to_owned(),
         message: message.to_owned(),
     }
-}
-
-/// Usernames are 3-30 of `[a-z0-9_]`; input is lower-cased first, so
-/// `Alice` registers as `alice` and uniqueness ignores case.
-pub fn normalize_username(raw: &str) -> Option<String> {
-    let name = raw.trim().to_lowercase();
-    let valid = (3..=30).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    valid.then_some(name)
 }
 
 /// A syntactic check: one `@`, a non-empty local part, a dotted domain,
@@ -238,17 +227,6 @@ mod tests {
         let errors = validate("a!", "nope", "short").unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["username", "email", "password"]);
-    }
-
-    #[test]
-    fn usernames_are_lowercased_and_limited() {
-        assert_eq!(
-            normalize_username(" Alice_01 ").as_deref(),
-            Some("alice_01")
-        );
-        assert_eq!(normalize_username("ab"), None);
-        assert_eq!(normalize_username(&"a".repeat(31)), None);
-        assert_eq!(normalize_username("héllo"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use shared::auth::BearerAuth;
-use shared::ids::UserId;
+use shared::ids::{UserId, normalize_username};
 
 use super::Tag;
 use crate::accounts;
@@ -122,7 +122,9 @@ impl SessionsApi {
     #[oai(path = "/v1/sessions", method = "post", operation_id = "login")]
     async fn login(&self, req: &Request, body: Json<Login>) -> ApiResult<Json<TokenPair>> {
         let state = &self.0;
-        let username = body.username.trim().to_lowercase();
+        // A name no account can have is looked up (and throttled) as the
+        // empty name, which matches nobody: same work, same 401.
+        let username = normalize_username(&body.username).unwrap_or_default();
         let client = self.client(req);
         if let Verdict::Limited { retry_after_secs } =
             state.throttle.admit(&state.db, &username, &client).await?
