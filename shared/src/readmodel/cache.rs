@@ -246,47 +246,46 @@ impl HotCache {
         limit: usize,
     ) -> Result<Option<Vec<FeedPosition>>, StoreError> {
         let key = self.feed_key(owner);
-        let warm_key = self.warm_key(owner);
         let ttl = Self::ttl_secs(self.feed_ttl);
-        let warm: bool = self.pool.expire(&warm_key, ttl, None).await?;
-        if !warm {
-            return Ok(None);
-        }
-        let _: bool = self.pool.expire(&key, ttl, None).await?;
-
-        let max = match after {
-            Some(p) => ZRange {
-                kind: ZRangeKind::Inclusive,
-                range: ZRangeBound::Score(p.created_at_ms as f64),
-            },
-            None => ZRange {
-                kind: ZRangeKind::Inclusive,
-                range: ZRangeBound::InfiniteScore,
-            },
+        let max = ZRange {
+            kind: ZRangeKind::Inclusive,
+            range: after.map_or(ZRangeBound::InfiniteScore, |p| {
+                ZRangeBound::Score(p.created_at_ms as f64)
+            }),
         };
         let min = ZRange {
             kind: ZRangeKind::Inclusive,
             range: ZRangeBound::NegInfiniteScore,
         };
         // Entries that share the cursor's millisecond but are not after it
-        // are skipped; fetch in batches until the page is full.
+        // are skipped, so a page may need more than one batch.
         let batch = (limit + 16) as i64;
+        let by_score = Some(fred::types::sorted_sets::ZSort::ByScore);
+
+        // The common case in one round trip: extend both lifetimes and read
+        // the first batch; the marker's EXPIRE says whether the set is warm.
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.expire(self.warm_key(owner), ttl, None).await?;
+        let _: () = pipeline.expire(&key, ttl, None).await?;
+        let _: () = pipeline
+            .zrange(
+                &key,
+                max.clone(),
+                min.clone(),
+                by_score.clone(),
+                true,
+                Some((0, batch)),
+                true,
+            )
+            .await?;
+        let (warm, _, mut rows): (bool, bool, Vec<(String, f64)>) = pipeline.all().await?;
+        if !warm {
+            return Ok(None);
+        }
         let mut offset = 0i64;
         let mut page = Vec::with_capacity(limit);
         loop {
-            let rows: Vec<(String, f64)> = self
-                .pool
-                .zrange(
-                    &key,
-                    max.clone(),
-                    min.clone(),
-                    Some(fred::types::sorted_sets::ZSort::ByScore),
-                    true,
-                    Some((offset, batch)),
-                    true,
-                )
-                .await?;
-            let fetched = rows.len();
+            let fetched = rows.len() as i64;
             for (member, score) in rows {
                 let post_id = member
                     .parse()
@@ -303,10 +302,22 @@ impl HotCache {
                     }
                 }
             }
-            if (fetched as i64) < batch {
+            if fetched < batch {
                 return Ok(Some(page));
             }
             offset += batch;
+            rows = self
+                .pool
+                .zrange(
+                    &key,
+                    max.clone(),
+                    min.clone(),
+                    by_score.clone(),
+                    true,
+                    Some((offset, batch)),
+                    true,
+                )
+                .await?;
         }
     }
 
