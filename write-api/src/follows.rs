@@ -92,12 +92,23 @@ async fn settle_celebrity(
     Ok((snapshot, Some(event)))
 }
 
-async fn followee_exists(conn: &mut PgConnection, followee: UserId) -> Result<bool, sqlx::Error> {
+/// Rejects following yourself and following an account that does not exist.
+async fn check_target(
+    conn: &mut PgConnection,
+    follower: UserId,
+    followee: UserId,
+) -> Result<(), FollowError> {
+    if follower == followee {
+        return Err(FollowError::SelfFollow);
+    }
     let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
         .bind(followee.0)
         .fetch_optional(conn)
         .await?;
-    Ok(row.is_some())
+    match row {
+        Some(_) => Ok(()),
+        None => Err(FollowError::UnknownUser),
+    }
 }
 
 /// Makes `follower` follow `followee`. Following again changes nothing and
@@ -110,12 +121,7 @@ pub async fn follow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    if follower == followee {
-        return Err(FollowError::SelfFollow);
-    }
-    if !followee_exists(conn, followee).await? {
-        return Err(FollowError::UnknownUser);
-    }
+    check_target(conn, follower, followee).await?;
     let inserted: Option<(DateTime<Utc>,)> = sqlx::query_as(
         "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING RETURNING created_at",
@@ -161,12 +167,7 @@ pub async fn unfollow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    if follower == followee {
-        return Err(FollowError::SelfFollow);
-    }
-    if !followee_exists(conn, followee).await? {
-        return Err(FollowError::UnknownUser);
-    }
+    check_target(conn, follower, followee).await?;
     let deleted = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
         .bind(follower.0)
         .bind(followee.0)

@@ -21,9 +21,6 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::error::{ApiError, ApiResult};
 
-/// Most characters in an `Idempotency-Key`.
-pub const MAX_KEY_LEN: usize = 64;
-
 /// What the caller sent that identifies a request.
 pub struct Request<'a> {
     pub account: UserId,
