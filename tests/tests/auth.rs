@@ -70,6 +70,19 @@ async fn unknown_user_and_wrong_password_look_the_same() {
         stack.login(&http, "ALICE", PASSWORD).await.status(),
         StatusCode::OK
     );
+    // Names no account can have (PostgreSQL refuses NUL in text) are just unknown.
+    let response = stack
+        .login(&http, "a\u{0}b", "not the password at all")
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    for path in [
+        "/v1/users/a%00b",
+        "/v1/users/a%00b/posts",
+        "/v1/users/%E2%80%AE",
+    ] {
+        let response = http.get(stack.read(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 #[tokio::test]
