@@ -20,9 +20,10 @@ use shared::kafka::KafkaConfig;
 use tokio::sync::watch;
 
 use crate::effects::Effects;
+use crate::lag::{LagReporter, STATISTICS_INTERVAL_MS};
 
 pub struct EventConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<LagReporter>,
     dead_letters: FutureProducer,
     dead_letter_topic: String,
     effects: Effects,
@@ -42,7 +43,10 @@ impl EventConsumer {
         effects: Effects,
         max_attempts: u32,
     ) -> Result<Self, rdkafka::error::KafkaError> {
-        let consumer: StreamConsumer = kafka.consumer(group).create()?;
+        let consumer: StreamConsumer<LagReporter> = kafka
+            .consumer(group)
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+            .create_with_context(LagReporter)?;
         consumer.subscribe(&[&kafka.events_topic])?;
         Ok(Self {
             consumer,

@@ -47,7 +47,11 @@ impl Effects {
 
     pub async fn apply(&self, event: &Event) -> Result<(), StoreError> {
         match event {
-            Event::UserCreated(_) | Event::UserUpdated(_) | Event::CelebrityChanged(_) => {}
+            Event::UserCreated(_) | Event::UserUpdated(_) => {}
+            Event::CelebrityChanged(e) if e.author.celebrity => {
+                self.celebrity_started(e.author.id).await?
+            }
+            Event::CelebrityChanged(_) => {}
             Event::PostCreated(e) => self.post_created(e).await?,
             Event::PostEdited(e) => self.post_edited(e).await?,
             Event::PostDeleted(e) => self.post_deleted(e).await?,
@@ -78,6 +82,13 @@ impl Effects {
         self.cache.put_posts(std::slice::from_ref(&post)).await?;
         let position = post.position();
         self.store.add_to_timeline(e.author_id, position).await?;
+        if e.author.celebrity {
+            // Fan-out on read: followers' feeds merge the timeline when read.
+            metrics::counter!("projector_posts_total", "delivery" => "on_read").increment(1);
+            self.store.add_to_feeds(&[e.author_id], position).await?;
+            return self.cache.fan_out(&[e.author_id], position).await;
+        }
+        metrics::counter!("projector_posts_total", "delivery" => "on_write").increment(1);
         let started = Instant::now();
         let delivered = self
             .for_author_and_followers(e.author_id, async |owners| {
@@ -120,12 +131,19 @@ impl Effects {
         self.store.remove_from_timeline(e.author_id, position).await
     }
 
-    /// Records the edge and merges the followee's newest posts into the
+    /// Records the edge, then either marks a celebrity followee for merging
+    /// at read time or merges an ordinary followee's newest posts into the
     /// follower's feed.
     async fn follow_created(&self, e: &FollowCreated) -> Result<(), StoreError> {
         self.store
             .add_follower(e.followee_id, e.follower_id)
             .await?;
+        if e.followee.celebrity {
+            return self
+                .store
+                .add_celebrity_follows(&[e.follower_id], e.followee_id)
+                .await;
+        }
         let recent = self
             .store
             .timeline_page(e.followee_id, None, FOLLOW_BACKFILL)
@@ -139,6 +157,9 @@ impl Effects {
         self.store
             .remove_follower(e.followee_id, e.follower_id)
             .await?;
+        self.store
+            .remove_celebrity_follow(e.follower_id, e.followee_id)
+            .await?;
         let mut after = None;
         loop {
             let page = self
@@ -147,6 +168,26 @@ impl Effects {
                 .await?;
             self.store.remove_from_feed(e.follower_id, &page).await?;
             self.cache.remove_from_feed(e.follower_id, &page).await?;
+            if page.len() < self.fanout_page {
+                return Ok(());
+            }
+            after = page.last().copied();
+        }
+    }
+
+    /// An author became a celebrity: from now on their posts reach no feed
+    /// by fan-out, so every follower's feed merges their timeline at read
+    /// time. Becoming ordinary again changes nothing here: new posts fan out
+    /// again, while the posts written meanwhile are still merged for as long
+    /// as each follow lasts, and nothing delivered disappears.
+    async fn celebrity_started(&self, author: UserId) -> Result<(), StoreError> {
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .followers(author, after, self.fanout_page)
+                .await?;
+            self.store.add_celebrity_follows(&page, author).await?;
             if page.len() < self.fanout_page {
                 return Ok(());
             }

@@ -8,3 +8,4 @@
 pub mod config;
 pub mod consumer;
 pub mod effects;
+pub mod lag;

@@ -6,6 +6,10 @@
 //! read from the durable store and warmed. If Redis fails, pages are served
 //! from the durable store alone (slower, still correct).
 //!
+//! Posts of celebrities the user follows reach no feed by fan-out; each
+//! page merges their timelines, read after the same cursor, with the
+//! precomputed feed (fan-out on read).
+//!
 //! Hydration looks every post and author of a page up in one `MGET` each,
 //! then fetches only the misses from the durable store in one batch each,
 //! and refills the cache with them.
@@ -13,9 +17,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt, stream};
+
 use shared::ids::{PostId, UserId, normalize_username};
 use shared::readmodel::cache::HotCache;
 use shared::readmodel::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
+
+use crate::merge;
+
+/// Celebrity timelines read at once for one page.
+const TIMELINE_READS_IN_FLIGHT: usize = 16;
 
 /// A hydrated feed item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +75,27 @@ impl FeedService {
         limit: usize,
     ) -> Result<Page, StoreError> {
         // One extra entry tells whether another page exists.
-        let entries = self.home_entries(owner, after, limit + 1).await?;
-        self.page(entries, limit).await
+        let wanted = limit + 1;
+        let (feed, celebrities) = tokio::join!(
+            self.home_entries(owner, after, wanted),
+            self.store.celebrity_follows(owner)
+        );
+        let (feed, celebrities) = (feed?, celebrities?);
+        if celebrities.is_empty() {
+            return self.page(feed, limit).await;
+        }
+        metrics::histogram!("read_feed_merged_celebrities").record(celebrities.len() as f64);
+        let timelines: Vec<Vec<FeedPosition>> = stream::iter(celebrities)
+            .map(|c| {
+                let store = Arc::clone(&self.store);
+                async move { store.timeline_page(c, after, wanted).await }
+            })
+            .buffer_unordered(TIMELINE_READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut lists = timelines;
+        lists.push(feed);
+        self.page(merge::newest_first(lists, wanted), limit).await
     }
 
     /// Hydrates the first `limit` of `entries`; a further entry means there is a next page.

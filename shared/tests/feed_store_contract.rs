@@ -199,6 +199,62 @@ async fn timelines_page_like_feeds(store: Arc<dyn FeedStore>) {
     );
 }
 
+async fn an_older_post_version_never_overwrites_an_edit(store: Arc<dyn FeedStore>) {
+    let mut edited = post(1, 10, 1_000);
+    edited.text = "second edit".into();
+    edited.edited_at = Some(Utc.timestamp_millis_opt(9_000).unwrap());
+    store.put_post(&edited).await.unwrap();
+    let mut first_edit = post(1, 10, 1_000);
+    first_edit.text = "first edit".into();
+    first_edit.edited_at = Some(Utc.timestamp_millis_opt(5_000).unwrap());
+    store.put_post(&first_edit).await.unwrap();
+    store.put_post(&post(1, 10, 1_000)).await.unwrap();
+    assert_eq!(store.posts(&[PostId(1)]).await.unwrap(), vec![edited]);
+}
+
+async fn deleted_posts_are_gone(store: Arc<dyn FeedStore>) {
+    store.put_post(&post(1, 10, 1_000)).await.unwrap();
+    store.delete_post(PostId(1)).await.unwrap();
+    store.delete_post(PostId(1)).await.unwrap();
+    assert!(store.posts(&[PostId(1)]).await.unwrap().is_empty());
+}
+
+async fn celebrity_follows_are_a_set(store: Arc<dyn FeedStore>) {
+    store
+        .add_celebrity_follows(&[UserId(1), UserId(2)], UserId(50))
+        .await
+        .unwrap();
+    store
+        .add_celebrity_follows(&[UserId(1)], UserId(40))
+        .await
+        .unwrap();
+    store
+        .add_celebrity_follows(&[UserId(1)], UserId(50))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.celebrity_follows(UserId(1)).await.unwrap(),
+        vec![UserId(40), UserId(50)]
+    );
+    store
+        .remove_celebrity_follow(UserId(1), UserId(50))
+        .await
+        .unwrap();
+    store
+        .remove_celebrity_follow(UserId(1), UserId(50))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.celebrity_follows(UserId(1)).await.unwrap(),
+        vec![UserId(40)]
+    );
+    assert_eq!(
+        store.celebrity_follows(UserId(2)).await.unwrap(),
+        vec![UserId(50)]
+    );
+    assert!(store.celebrity_follows(UserId(3)).await.unwrap().is_empty());
+}
+
 async fn ping_answers(store: Arc<dyn FeedStore>) {
     store.ping().await.unwrap();
 }
@@ -233,5 +289,8 @@ contract!(
     followers_page_in_id_order,
     feed_pages_are_newest_first_and_strictly_after,
     timelines_page_like_feeds,
+    an_older_post_version_never_overwrites_an_edit,
+    deleted_posts_are_gone,
+    celebrity_follows_are_a_set,
     ping_answers,
 );

@@ -16,6 +16,7 @@ pub struct Service {
     pub name: &'static str,
     pub url: String,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Child,
 }
 
@@ -24,6 +25,10 @@ pub struct Stack {
     pub read_url: String,
     /// DSN of this stack's write database, for checks the API does not expose.
     pub write_db: String,
+    /// DSN of this stack's read database (the durable read store).
+    pub read_db: String,
+    /// Prefix of this stack's Redis keys.
+    pub redis_prefix: String,
     /// This stack's events topic (its dead letters go to `<topic>.dlq`).
     pub events_topic: String,
     pub services: Vec<Service>,
@@ -58,6 +63,7 @@ impl Stack {
         let write_db = shared::testing::fresh_database_url().await;
         let write_db_url = write_db.clone();
         let read_db = shared::testing::fresh_database_url().await;
+        let read_db_url = read_db.clone();
         let id = shared::testing::unique("e2e");
         let common: Vec<(&str, String)> = vec![
             ("DATABASE_URL", write_db),
@@ -95,21 +101,20 @@ impl Stack {
         ] {
             let addr = format!("127.0.0.1:{}", free_port());
             let log = log_dir.join(format!("{id}-{name}.log"));
-            let out = std::fs::File::create(&log).expect("the log file can be created");
-            let child = Command::new(bin_dir().join(name))
-                .envs(common.iter().map(|(k, v)| (*k, v.as_str())))
-                .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-                .envs(overrides.iter().copied())
-                .env(addr_var, &addr)
-                .stdout(Stdio::from(out.try_clone().unwrap()))
-                .stderr(Stdio::from(out))
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {name} from {:?}: {e}", bin_dir()));
+            let env: Vec<(String, String)> = common
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .chain(extra.iter().map(|(k, v)| (*k, v.as_str())))
+                .chain(overrides.iter().copied())
+                .chain([(addr_var, addr.as_str())])
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let child = spawn(name, &env, &log);
             let mut service = Service {
                 name,
                 url: format!("http://{addr}"),
                 log,
+                env,
                 child,
             };
             service.wait_ready().await;
@@ -118,6 +123,8 @@ impl Stack {
         Stack {
             events_topic: format!("{id}.events"),
             write_db: write_db_url,
+            read_db: read_db_url,
+            redis_prefix: format!("{id}:"),
             write_url: services[0].url.clone(),
             read_url: services[3].url.clone(),
             services,
@@ -130,6 +137,59 @@ impl Stack {
             .find(|s| s.name == name)
             .expect("a service of the stack")
     }
+
+    fn service_mut(&mut self, name: &str) -> &mut Service {
+        self.services
+            .iter_mut()
+            .find(|s| s.name == name)
+            .expect("a service of the stack")
+    }
+
+    /// Kills a service with SIGKILL: no shutdown hook runs.
+    pub async fn kill(&mut self, name: &str) {
+        let service = self.service_mut(name);
+        service
+            .child
+            .kill()
+            .await
+            .expect("the service can be killed");
+    }
+
+    /// Starts a killed service again, with the same environment, and waits
+    /// until it is ready.
+    pub async fn restart(&mut self, name: &str) {
+        let service = self.service_mut(name);
+        service.child = spawn(service.name, &service.env, &service.log);
+        service.wait_ready().await;
+    }
+
+    /// Runs `binary args…` to completion with `service`'s environment and
+    /// returns its exit status and output, e.g. `projector rebuild`.
+    pub async fn run(&self, service: &str, args: &[&str]) -> std::process::Output {
+        let service = self.service(service);
+        Command::new(bin_dir().join(service.name))
+            .args(args)
+            .envs(service.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", service.name))
+    }
+}
+
+/// Starts `name` from the binary folder, appending its output to `log`.
+fn spawn(name: &str, env: &[(String, String)], log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("the log file can be opened");
+    Command::new(bin_dir().join(name))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name} from {:?}: {e}", bin_dir()))
 }
 
 impl Service {

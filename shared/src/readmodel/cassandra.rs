@@ -47,6 +47,9 @@ struct Statements {
     add_timeline: PreparedStatement,
     timeline_first: PreparedStatement,
     timeline_after: PreparedStatement,
+    add_celebrity_follow: PreparedStatement,
+    remove_celebrity_follow: PreparedStatement,
+    celebrity_follows: PreparedStatement,
 }
 
 #[derive(Clone)]
@@ -104,7 +107,8 @@ impl CassandraStore {
         };
         let st = Statements {
             put_post: prepare(
-                "INSERT INTO posts (id, author_id, text, created_at, edited_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO posts (id, author_id, text, created_at, edited_at) VALUES (?, ?, ?, ?, ?)
+                 USING TIMESTAMP ?",
             )
             .await?,
             delete_post: prepare("DELETE FROM posts WHERE id = ?").await?,
@@ -171,6 +175,18 @@ impl CassandraStore {
             timeline_after: prepare(
                 "SELECT created_at_ms, post_id FROM timeline
                  WHERE author_id = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
+            )
+            .await?,
+            add_celebrity_follow: prepare(
+                "INSERT INTO celebrity_follows (follower_id, celebrity_id) VALUES (?, ?)",
+            )
+            .await?,
+            remove_celebrity_follow: prepare(
+                "DELETE FROM celebrity_follows WHERE follower_id = ? AND celebrity_id = ?",
+            )
+            .await?,
+            celebrity_follows: prepare(
+                "SELECT celebrity_id FROM celebrity_follows WHERE follower_id = ?",
             )
             .await?,
         };
@@ -335,6 +351,9 @@ impl FeedStore for CassandraStore {
                     &post.text,
                     post.created_at,
                     post.edited_at,
+                    // Last write wins by the version's own time: a replayed
+                    // or rebuilt older version never overwrites a later edit.
+                    post.edited_at.unwrap_or(post.created_at).timestamp_micros(),
                 ),
             )
             .await
@@ -550,6 +569,40 @@ impl FeedStore for CassandraStore {
             limit,
         )
         .await
+    }
+
+    async fn add_celebrity_follows(
+        &self,
+        followers: &[UserId],
+        celebrity: UserId,
+    ) -> Result<(), StoreError> {
+        let values = followers.iter().map(|f| (f.0, celebrity.0)).collect();
+        self.for_each(&self.st.add_celebrity_follow, values).await
+    }
+
+    async fn remove_celebrity_follow(
+        &self,
+        follower: UserId,
+        celebrity: UserId,
+    ) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.st.remove_celebrity_follow, (follower.0, celebrity.0))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn celebrity_follows(&self, follower: UserId) -> Result<Vec<UserId>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.st.celebrity_follows, (follower.0,))
+            .await
+            .map_err(err)?;
+        let rows = result.into_rows_result().map_err(err)?;
+        rows.rows::<(i64,)>()
+            .map_err(err)?
+            .map(|row| row.map(|(id,)| UserId(id)).map_err(err))
+            .collect()
     }
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {

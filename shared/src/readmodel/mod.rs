@@ -66,6 +66,8 @@ pub trait FeedStore: Send + Sync + 'static {
     /// Answers if the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Stores `post` unless the stored copy is a later edit, so a replayed
+    /// or rebuilt older version never overwrites a newer one.
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError>;
     /// Forgets a post; hydration then drops it from every page.
     async fn delete_post(&self, id: PostId) -> Result<(), StoreError>;
@@ -115,6 +117,21 @@ pub trait FeedStore: Send + Sync + 'static {
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Vec<FeedPosition>, StoreError>;
+
+    /// Records that each of `followers` pulls `celebrity`'s posts at read time.
+    async fn add_celebrity_follows(
+        &self,
+        followers: &[UserId],
+        celebrity: UserId,
+    ) -> Result<(), StoreError>;
+    async fn remove_celebrity_follow(
+        &self,
+        follower: UserId,
+        celebrity: UserId,
+    ) -> Result<(), StoreError>;
+    /// The authors whose timelines `follower`'s home feed merges at read
+    /// time, in id order.
+    async fn celebrity_follows(&self, follower: UserId) -> Result<Vec<UserId>, StoreError>;
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError>;
     async fn remove_from_timeline(

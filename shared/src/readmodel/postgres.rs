@@ -60,7 +60,8 @@ impl FeedStore for PgFeedStore {
         sqlx::query(
             "INSERT INTO posts (id, author_id, text, created_at, edited_at)
              VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, edited_at = EXCLUDED.edited_at",
+             ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, edited_at = EXCLUDED.edited_at
+             WHERE COALESCE(EXCLUDED.edited_at, '-infinity') > COALESCE(posts.edited_at, '-infinity')",
         )
         .bind(post.id.0)
         .bind(post.author_id.0)
@@ -285,6 +286,47 @@ impl FeedStore for PgFeedStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(positions(rows))
+    }
+
+    async fn add_celebrity_follows(
+        &self,
+        followers: &[UserId],
+        celebrity: UserId,
+    ) -> Result<(), StoreError> {
+        let followers: Vec<i64> = followers.iter().map(|u| u.0).collect();
+        sqlx::query(
+            "INSERT INTO celebrity_follows (follower_id, celebrity_id)
+             SELECT follower, $2 FROM unnest($1::bigint[]) AS follower
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&followers)
+        .bind(celebrity.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_celebrity_follow(
+        &self,
+        follower: UserId,
+        celebrity: UserId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM celebrity_follows WHERE follower_id = $1 AND celebrity_id = $2")
+            .bind(follower.0)
+            .bind(celebrity.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn celebrity_follows(&self, follower: UserId) -> Result<Vec<UserId>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT celebrity_id FROM celebrity_follows WHERE follower_id = $1 ORDER BY celebrity_id",
+        )
+        .bind(follower.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
     }
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {

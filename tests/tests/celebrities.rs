@@ -1,0 +1,148 @@
+//! Fan-out on read: a celebrity's posts reach no feed by fan-out, and
+//! followers' pages merge the celebrity's timeline in one order. Crossing
+//! the threshold either way changes only what happens to new posts.
+
+use e2e::Stack;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+async fn post(stack: &Stack, http: &Client, token: &str, text: &str) -> (String, String) {
+    let response = http
+        .post(stack.write("/v1/posts"))
+        .bearer_auth(token)
+        .json(&json!({"text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let token = consistency(&response);
+    let body: Value = response.json().await.unwrap();
+    (body["id"].as_str().unwrap().to_owned(), token)
+}
+
+fn consistency(response: &reqwest::Response) -> String {
+    response.headers()["consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn follow(stack: &Stack, http: &Client, token: &str, id: &str, on: bool) -> String {
+    let url = stack.write(&format!("/v1/users/{id}/follow"));
+    let request = if on { http.put(url) } else { http.delete(url) };
+    let response = request.bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    consistency(&response)
+}
+
+/// Every page of the home feed, `limit` items at a time, as texts.
+async fn whole_feed(
+    stack: &Stack,
+    http: &Client,
+    token: &str,
+    after: &str,
+    limit: u32,
+) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}?limit={limit}", stack.read("/v1/feed"));
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let response = http
+            .get(url)
+            .bearer_auth(token)
+            .header("Consistency-Token", after)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Value = response.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            texts.push(item["post"]["text"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return texts,
+        }
+    }
+}
+
+/// Durable home-feed entries of `owner`, from the read database.
+async fn durable_feed_len(stack: &Stack, owner: &str) -> i64 {
+    let db = sqlx::PgPool::connect(&stack.read_db).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM home_feed WHERE owner_id = $1")
+        .bind(owner.parse::<i64>().unwrap())
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_crossing() {
+    let stack = Stack::start_with(&[("CELEBRITY_FOLLOWER_THRESHOLD", "2")]).await;
+    let http = Client::new();
+    let star = stack.account(&http, "star").await;
+    let pal = stack.account(&http, "pal").await;
+    let fan_a = stack.account(&http, "fan_a").await;
+    let fan_b = stack.account(&http, "fan_b").await;
+
+    post(&stack, &http, &star.access, "before fame").await;
+    follow(&stack, &http, &fan_a.access, &pal.id, true).await;
+    follow(&stack, &http, &fan_a.access, &star.id, true).await;
+    follow(&stack, &http, &fan_b.access, &star.id, true).await;
+
+    post(&stack, &http, &star.access, "famous 1").await;
+    post(&stack, &http, &pal.access, "pal 1").await;
+    let (_, last) = post(&stack, &http, &star.access, "famous 2").await;
+    let expected = ["famous 2", "pal 1", "famous 1", "before fame"];
+    for limit in [1, 2, 20] {
+        assert_eq!(
+            whole_feed(&stack, &http, &fan_a.access, &last, limit).await,
+            expected,
+            "one order across pages of {limit}"
+        );
+    }
+    assert_eq!(
+        durable_feed_len(&stack, &fan_a.id).await,
+        2,
+        "fan_a's feed holds the backfilled post from before fame and pal's post, \
+         so the merge removed a duplicate"
+    );
+    assert_eq!(
+        durable_feed_len(&stack, &fan_b.id).await,
+        0,
+        "fan_b followed a celebrity: nothing was fanned out, everything is merged"
+    );
+
+    // Below 90% of the threshold the star is ordinary again: new posts fan
+    // out, and the posts from the celebrity time stay visible.
+    follow(&stack, &http, &fan_a.access, &star.id, false).await;
+    let (_, last) = post(&stack, &http, &star.access, "ordinary again").await;
+    assert_eq!(
+        whole_feed(&stack, &http, &fan_b.access, &last, 2).await,
+        ["ordinary again", "famous 2", "famous 1", "before fame"]
+    );
+    assert_eq!(
+        whole_feed(&stack, &http, &fan_a.access, &last, 2).await,
+        ["pal 1"],
+        "an unfollow takes every post of the author out of the feed"
+    );
+
+    // A delete reaches merged feeds as well.
+    let (famous_3, _) = post(&stack, &http, &star.access, "famous 3").await;
+    let response = http
+        .delete(stack.write(&format!("/v1/posts/{famous_3}")))
+        .bearer_auth(&star.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let last = consistency(&response);
+    assert_eq!(
+        whole_feed(&stack, &http, &fan_b.access, &last, 3).await,
+        ["ordinary again", "famous 2", "famous 1", "before fame"]
+    );
+}
