@@ -31,3 +31,29 @@ impl Config {
         })
     }
 }
+
+/// Configuration of `projector rebuild`, from the environment.
+#[derive(Debug, Clone)]
+pub struct RebuildConfig {
+    /// `DATABASE_URL`, required: the write database, the source of truth.
+    pub source_url: String,
+    /// `REBUILD_CONCURRENCY`, default 4: users rebuilt at once.
+    pub concurrency: usize,
+    /// `REBUILD_FEED_DEPTH`, default 5000: entries a rebuilt home feed
+    /// receives (newest first); older ones already in the feed are kept.
+    pub feed_depth: usize,
+    /// `REBUILD_METRICS_ADDR`, default `127.0.0.1:9103`: where the rebuild
+    /// serves its progress metrics while it runs.
+    pub metrics_addr: String,
+}
+
+impl RebuildConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            source_url: config::required("DATABASE_URL")?,
+            concurrency: config::in_range("REBUILD_CONCURRENCY", 4, 1..=256)?,
+            feed_depth: config::in_range("REBUILD_FEED_DEPTH", 5000, 1..=1_000_000)?,
+            metrics_addr: config::or("REBUILD_METRICS_ADDR", "127.0.0.1:9103".to_owned())?,
+        })
+    }
+}

@@ -39,6 +39,10 @@ impl Effects {
         &self.cache
     }
 
+    pub fn store(&self) -> Arc<dyn FeedStore> {
+        Arc::clone(&self.store)
+    }
+
     /// Answers when both tiers of the read model are reachable.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await?;

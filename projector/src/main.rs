@@ -1,13 +1,40 @@
-//! `projector`: builds the read model from the events topic.
+//! `projector`: builds the read model from the events topic;
+//! `projector rebuild [--user ID]` rebuilds it from PostgreSQL.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use projector::config::Config;
+use clap::{Parser, Subcommand};
+use projector::config::{Config, RebuildConfig};
 use projector::consumer::EventConsumer;
 use projector::effects::Effects;
+use projector::rebuild::{Progress, Rebuilder, Tally};
+use shared::ids::UserId;
 use shared::ops::Readiness;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Builds the microblog's read model from the events topic."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rebuilds the read model from PostgreSQL, the source of truth. Safe
+    /// while the system serves: no feed is ever read empty, and events the
+    /// running projector applies meanwhile are kept.
+    Rebuild {
+        /// Rebuild only this user's profile, timeline, followers and home feed.
+        #[arg(long, value_name = "ID")]
+        user: Option<i64>,
+    },
+}
 
 struct StoresReady(Effects);
 
@@ -20,6 +47,7 @@ impl Readiness for StoresReady {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     shared::telemetry::init_logging("projector");
     let config = Config::from_env().context("invalid configuration")?;
     let metrics = shared::telemetry::init_metrics("projector");
@@ -34,21 +62,27 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot connect to REDIS_URL")?;
     let effects = Effects::new(store, cache, config.fanout_page);
+    let ops = shared::ops::attach(
+        poem::Route::new(),
+        metrics,
+        Arc::new(StoresReady(effects.clone())),
+    );
+    match cli.command {
+        None => consume(config, effects, ops).await,
+        Some(Command::Rebuild { user }) => rebuild(effects, ops, user.map(UserId)).await,
+    }
+}
+
+async fn consume(config: Config, effects: Effects, ops: poem::Route) -> anyhow::Result<()> {
     config
         .kafka
         .ensure_topics()
         .await
         .context("cannot create the Kafka topics")?;
-    let consumer = EventConsumer::new(
-        &config.kafka,
-        &config.group,
-        effects.clone(),
-        config.max_attempts,
-    )
-    .context("cannot create the Kafka consumer")?;
+    let consumer = EventConsumer::new(&config.kafka, &config.group, effects, config.max_attempts)
+        .context("cannot create the Kafka consumer")?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let ops = shared::ops::attach(poem::Route::new(), metrics, Arc::new(StoresReady(effects)));
     let server = tokio::spawn({
         let addr = config.listen_addr.clone();
         async move { shared::ops::serve(&addr, ops).await }
@@ -60,5 +94,55 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(topic = %config.kafka.events_topic, group = %config.group, "projector consuming");
     consumer.run(stop_rx).await?;
     server.abort();
+    Ok(())
+}
+
+async fn rebuild(effects: Effects, ops: poem::Route, user: Option<UserId>) -> anyhow::Result<()> {
+    let config = RebuildConfig::from_env().context("invalid configuration")?;
+    let source = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(config.concurrency as u32 + 1)
+        .connect(&config.source_url)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    // A batch job: its progress metrics are there to scrape while it runs.
+    let server = tokio::spawn({
+        let addr = config.metrics_addr.clone();
+        async move {
+            if let Err(e) = shared::ops::serve(&addr, ops).await {
+                tracing::warn!(error = %e, %addr, "rebuild metrics are not served");
+            }
+        }
+    });
+    let rebuilder = Rebuilder::new(
+        source,
+        effects.store(),
+        effects.cache().clone(),
+        config.feed_depth,
+    );
+    let started = Instant::now();
+    match user {
+        Some(id) => rebuilder.user(id).await?,
+        None => {
+            let progress = Progress::new(rebuilder.user_count().await?);
+            rebuilder
+                .all(config.concurrency, || progress.step())
+                .await?;
+            progress.finish();
+        }
+    }
+    server.abort();
+    let elapsed = started.elapsed().as_secs_f64();
+    let tally = rebuilder.tally();
+    let users = Tally::get(&tally.users);
+    let entries = Tally::get(&tally.feed_entries);
+    println!(
+        "rebuilt {users} users in {elapsed:.1} s ({:.0} users/s): {} posts, {} follows, \
+         {entries} feed entries ({:.0}/s), {} stale entries removed",
+        users as f64 / elapsed,
+        Tally::get(&tally.posts),
+        Tally::get(&tally.follows),
+        entries as f64 / elapsed,
+        Tally::get(&tally.removed),
+    );
     Ok(())
 }

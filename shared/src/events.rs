@@ -32,6 +32,19 @@ pub struct Envelope {
     pub data: serde_json::Value,
 }
 
+/// The columns of the write database's `users` table that make a
+/// [`UserSnapshot`], in its field order: for `RETURNING` clauses of every
+/// statement that changes an account (so the event written in the same
+/// transaction describes exactly the committed row) and for the rebuild,
+/// which reads them back.
+#[macro_export]
+macro_rules! snapshot_columns {
+    () => {
+        "id, username, display_name, bio, followers_count, following_count, posts_count, \
+         celebrity, created_at, version"
+    };
+}
+
 /// A user's public profile as of one change to it. `version` grows with
 /// every change to the account row (profile edits, counts), so a consumer
 /// keeps the snapshot with the highest version and events from different

@@ -176,6 +176,14 @@ impl Stack {
     }
 }
 
+/// The `Consistency-Token` a write answered with.
+pub fn consistency_token(response: &reqwest::Response) -> String {
+    response.headers()["consistency-token"]
+        .to_str()
+        .expect("the token is ASCII")
+        .to_owned()
+}
+
 /// Starts `name` from the binary folder, appending its output to `log`.
 fn spawn(name: &str, env: &[(String, String)], log: &Path) -> Child {
     let out = std::fs::OpenOptions::new()
@@ -298,6 +306,65 @@ impl Stack {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Posts `text`; returns the post id and the write's consistency token.
+    pub async fn post(&self, http: &reqwest::Client, token: &str, text: &str) -> (String, String) {
+        let response = http
+            .post(self.write("/v1/posts"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let consistency = consistency_token(&response);
+        let body: serde_json::Value = response.json().await.unwrap();
+        (body["id"].as_str().unwrap().to_owned(), consistency)
+    }
+
+    /// Follows (`on`) or unfollows user `id`; returns the consistency token.
+    pub async fn follow(&self, http: &reqwest::Client, token: &str, id: &str, on: bool) -> String {
+        let url = self.write(&format!("/v1/users/{id}/follow"));
+        let request = if on { http.put(url) } else { http.delete(url) };
+        let response = request.bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+        consistency_token(&response)
+    }
+
+    /// The texts of every page of the caller's home feed, `limit` items at
+    /// a time, once the write behind `consistency` is visible.
+    pub async fn whole_feed(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        consistency: &str,
+        limit: u32,
+    ) -> Vec<String> {
+        let mut texts = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{}?limit={limit}", self.read("/v1/feed"));
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let response = http
+                .get(url)
+                .bearer_auth(token)
+                .header("Consistency-Token", consistency)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            let page: serde_json::Value = response.json().await.unwrap();
+            for item in page["items"].as_array().unwrap() {
+                texts.push(item["post"]["text"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return texts,
+            }
+        }
     }
 
     /// Polls `url` (authenticated as `token` if given) until `done` holds

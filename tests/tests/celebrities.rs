@@ -2,72 +2,8 @@
 //! followers' pages merge the celebrity's timeline in one order. Crossing
 //! the threshold either way changes only what happens to new posts.
 
-use e2e::Stack;
+use e2e::{Stack, consistency_token};
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
-
-async fn post(stack: &Stack, http: &Client, token: &str, text: &str) -> (String, String) {
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(token)
-        .json(&json!({"text": text}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let token = consistency(&response);
-    let body: Value = response.json().await.unwrap();
-    (body["id"].as_str().unwrap().to_owned(), token)
-}
-
-fn consistency(response: &reqwest::Response) -> String {
-    response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn follow(stack: &Stack, http: &Client, token: &str, id: &str, on: bool) -> String {
-    let url = stack.write(&format!("/v1/users/{id}/follow"));
-    let request = if on { http.put(url) } else { http.delete(url) };
-    let response = request.bearer_auth(token).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    consistency(&response)
-}
-
-/// Every page of the home feed, `limit` items at a time, as texts.
-async fn whole_feed(
-    stack: &Stack,
-    http: &Client,
-    token: &str,
-    after: &str,
-    limit: u32,
-) -> Vec<String> {
-    let mut texts = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{}?limit={limit}", stack.read("/v1/feed"));
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let response = http
-            .get(url)
-            .bearer_auth(token)
-            .header("Consistency-Token", after)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let page: Value = response.json().await.unwrap();
-        for item in page["items"].as_array().unwrap() {
-            texts.push(item["post"]["text"].as_str().unwrap().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return texts,
-        }
-    }
-}
 
 /// Durable home-feed entries of `owner`, from the read database.
 async fn durable_feed_len(stack: &Stack, owner: &str) -> i64 {
@@ -89,18 +25,18 @@ async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_cro
     let fan_a = stack.account(&http, "fan_a").await;
     let fan_b = stack.account(&http, "fan_b").await;
 
-    post(&stack, &http, &star.access, "before fame").await;
-    follow(&stack, &http, &fan_a.access, &pal.id, true).await;
-    follow(&stack, &http, &fan_a.access, &star.id, true).await;
-    follow(&stack, &http, &fan_b.access, &star.id, true).await;
+    stack.post(&http, &star.access, "before fame").await;
+    stack.follow(&http, &fan_a.access, &pal.id, true).await;
+    stack.follow(&http, &fan_a.access, &star.id, true).await;
+    stack.follow(&http, &fan_b.access, &star.id, true).await;
 
-    post(&stack, &http, &star.access, "famous 1").await;
-    post(&stack, &http, &pal.access, "pal 1").await;
-    let (_, last) = post(&stack, &http, &star.access, "famous 2").await;
+    stack.post(&http, &star.access, "famous 1").await;
+    stack.post(&http, &pal.access, "pal 1").await;
+    let (_, last) = stack.post(&http, &star.access, "famous 2").await;
     let expected = ["famous 2", "pal 1", "famous 1", "before fame"];
     for limit in [1, 2, 20] {
         assert_eq!(
-            whole_feed(&stack, &http, &fan_a.access, &last, limit).await,
+            stack.whole_feed(&http, &fan_a.access, &last, limit).await,
             expected,
             "one order across pages of {limit}"
         );
@@ -119,20 +55,20 @@ async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_cro
 
     // Below 90% of the threshold the star is ordinary again: new posts fan
     // out, and the posts from the celebrity time stay visible.
-    follow(&stack, &http, &fan_a.access, &star.id, false).await;
-    let (_, last) = post(&stack, &http, &star.access, "ordinary again").await;
+    stack.follow(&http, &fan_a.access, &star.id, false).await;
+    let (_, last) = stack.post(&http, &star.access, "ordinary again").await;
     assert_eq!(
-        whole_feed(&stack, &http, &fan_b.access, &last, 2).await,
+        stack.whole_feed(&http, &fan_b.access, &last, 2).await,
         ["ordinary again", "famous 2", "famous 1", "before fame"]
     );
     assert_eq!(
-        whole_feed(&stack, &http, &fan_a.access, &last, 2).await,
+        stack.whole_feed(&http, &fan_a.access, &last, 2).await,
         ["pal 1"],
         "an unfollow takes every post of the author out of the feed"
     );
 
     // A delete reaches merged feeds as well.
-    let (famous_3, _) = post(&stack, &http, &star.access, "famous 3").await;
+    let (famous_3, _) = stack.post(&http, &star.access, "famous 3").await;
     let response = http
         .delete(stack.write(&format!("/v1/posts/{famous_3}")))
         .bearer_auth(&star.access)
@@ -140,9 +76,9 @@ async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_cro
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let last = consistency(&response);
+    let last = consistency_token(&response);
     assert_eq!(
-        whole_feed(&stack, &http, &fan_b.access, &last, 3).await,
+        stack.whole_feed(&http, &fan_b.access, &last, 3).await,
         ["ordinary again", "famous 2", "famous 1", "before fame"]
     );
 }

@@ -14,23 +14,6 @@ fn items(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn post(stack: &Stack, http: &Client, token: &str, text: &str) -> (String, String) {
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(token)
-        .json(&json!({"text": text}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let consistency = response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    (body["id"].as_str().unwrap().to_owned(), consistency)
-}
-
 /// Reads the home feed once, waiting for `consistency` first.
 async fn feed_after(stack: &Stack, http: &Client, token: &str, consistency: &str) -> Value {
     let response = http
@@ -101,7 +84,7 @@ async fn consistency_tokens_make_writes_visible_to_the_next_read() {
     feed_after(&stack, &http, &bob.access, &followed).await;
 
     for n in 0..5 {
-        let (_, token) = post(&stack, &http, &alice.access, &format!("post {n}")).await;
+        let (_, token) = stack.post(&http, &alice.access, &format!("post {n}")).await;
         let page = feed_after(&stack, &http, &bob.access, &token).await;
         assert_eq!(
             items(&page)[0],
@@ -126,7 +109,7 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
     follow(&stack, &http, &bob.access, &alice.id, true).await;
-    let (id, _) = post(&stack, &http, &alice.access, "first draft").await;
+    let (id, _) = stack.post(&http, &alice.access, "first draft").await;
 
     // Someone else's post is indistinguishable from a missing one.
     for request in [
@@ -211,7 +194,7 @@ async fn follows_are_idempotent_and_unfollow_empties_the_feed() {
     let http = Client::new();
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
-    post(&stack, &http, &alice.access, "before the follow").await;
+    stack.post(&http, &alice.access, "before the follow").await;
 
     assert_eq!(
         follow(&stack, &http, &bob.access, &bob.id, true)
@@ -334,7 +317,7 @@ async fn authors_turn_celebrity_at_the_threshold_and_back_below_ninety_percent()
     .unwrap();
     assert_eq!(events.len(), 2, "each change is itself an event");
     // Posts keep flowing to the remaining fan either way.
-    let (_, token) = post(&stack, &http, &star.access, "still here").await;
+    let (_, token) = stack.post(&http, &star.access, "still here").await;
     assert_eq!(
         items(&feed_after(&stack, &http, &fans[1].access, &token).await),
         ["still here"]

@@ -4,40 +4,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use e2e::{Account, Stack};
+use e2e::Stack;
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
-
-async fn post(stack: &Stack, http: &Client, author: &Account, text: &str) -> (String, String) {
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(&author.access)
-        .json(&json!({"text": text}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let token = response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    (body["id"].as_str().unwrap().to_owned(), token)
-}
-
-async fn follow(stack: &Stack, http: &Client, who: &Account, whom: &Account) -> String {
-    let response = http
-        .put(stack.write(&format!("/v1/users/{}/follow", whom.id)))
-        .bearer_auth(&who.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
+use serde_json::Value;
 
 /// Follows `next_cursor` from `first` to the end; returns every post text in order.
 async fn walk(http: &Client, first: &str, token: Option<&str>, consistency: &str) -> Vec<String> {
@@ -72,10 +41,13 @@ async fn scrolling_back_continues_past_the_hot_cache_without_a_seam() {
     let http = Client::new();
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
-    follow(&stack, &http, &bob, &alice).await;
+    stack.follow(&http, &bob.access, &alice.id, true).await;
     let mut last = String::new();
     for n in 0..9 {
-        last = post(&stack, &http, &alice, &format!("post {n}")).await.1;
+        last = stack
+            .post(&http, &alice.access, &format!("post {n}"))
+            .await
+            .1;
     }
     let expected: Vec<String> = (0..9).rev().map(|n| format!("post {n}")).collect();
     for limit in [1, 2, 4, 20] {
@@ -103,8 +75,8 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
     let stack = Stack::start().await;
     let http = Client::new();
     let alice = stack.account(&http, "alice").await;
-    let (kept, _) = post(&stack, &http, &alice, "kept").await;
-    let (gone, _) = post(&stack, &http, &alice, "gone").await;
+    let (kept, _) = stack.post(&http, &alice.access, "kept").await;
+    let (gone, _) = stack.post(&http, &alice.access, "gone").await;
     let response = http
         .delete(stack.write(&format!("/v1/posts/{gone}")))
         .bearer_auth(&alice.access)
@@ -235,10 +207,13 @@ async fn feeds_are_served_from_the_durable_store_when_redis_is_gone() {
     let http = Client::new();
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
-    follow(&stack, &http, &bob, &alice).await;
+    stack.follow(&http, &bob.access, &alice.id, true).await;
     let mut last = String::new();
     for n in 0..3 {
-        last = post(&stack, &http, &alice, &format!("post {n}")).await.1;
+        last = stack
+            .post(&http, &alice.access, &format!("post {n}"))
+            .await
+            .1;
     }
     assert_eq!(
         walk(

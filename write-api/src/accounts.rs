@@ -6,7 +6,7 @@ use shared::problem::FieldError;
 use sqlx::PgPool;
 
 use crate::outbox;
-use crate::snapshot_columns;
+use shared::snapshot_columns;
 
 const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 

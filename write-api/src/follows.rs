@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::outbox;
-use crate::snapshot_columns;
+use shared::snapshot_columns;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {

@@ -22,4 +22,3 @@ pub mod routes;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
-pub mod users;

@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::outbox;
-use crate::snapshot_columns;
+use shared::snapshot_columns;
 
 /// Most characters (Unicode scalar values) in a post, after trimming.
 pub const MAX_POST_CHARS: usize = 280;

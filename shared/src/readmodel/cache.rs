@@ -216,7 +216,26 @@ impl HotCache {
     }
 
     pub async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
-        let _: i64 = self.pool.del(self.post_key(id)).await?;
+        self.forget_posts(&[id]).await
+    }
+
+    /// Drops cached copies of posts; the next read loads them from the durable store.
+    pub async fn forget_posts(&self, ids: &[PostId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = ids.iter().map(|&id| self.post_key(id)).collect();
+        let _: i64 = self.pool.del(keys).await?;
+        Ok(())
+    }
+
+    /// Drops `owner`'s hot feed and its warm marker at once, so the next
+    /// read serves and re-warms it from the durable store.
+    pub async fn forget_feed(&self, owner: UserId) -> Result<(), StoreError> {
+        let _: i64 = self
+            .pool
+            .del(vec![self.feed_key(owner), self.warm_key(owner)])
+            .await?;
         Ok(())
     }
 

@@ -61,7 +61,7 @@ impl FeedStore for PgFeedStore {
             "INSERT INTO posts (id, author_id, text, created_at, edited_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, edited_at = EXCLUDED.edited_at
-             WHERE COALESCE(EXCLUDED.edited_at, '-infinity') > COALESCE(posts.edited_at, '-infinity')",
+             WHERE COALESCE(EXCLUDED.edited_at, '-infinity') >= COALESCE(posts.edited_at, '-infinity')",
         )
         .bind(post.id.0)
         .bind(post.author_id.0)

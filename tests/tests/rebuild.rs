@@ -1,0 +1,248 @@
+//! `projector rebuild`: the read model rebuilt from PostgreSQL, the source
+//! of truth, while the system serves.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use e2e::Stack;
+use fred::interfaces::{ClientLike, KeysInterface, SortedSetsInterface};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+async fn read_db(stack: &Stack) -> sqlx::PgPool {
+    sqlx::PgPool::connect(&stack.read_db).await.unwrap()
+}
+
+async fn redis() -> fred::clients::Client {
+    let client = fred::clients::Client::new(
+        fred::prelude::Config::from_url(&shared::testing::redis_url()).unwrap(),
+        None,
+        None,
+        None,
+    );
+    client.init().await.unwrap();
+    client
+}
+
+fn id(text: &str) -> i64 {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
+    let stack = Stack::start().await;
+    let http = Client::new();
+    let [a, b, c, d] = [
+        stack.account(&http, "reader").await,
+        stack.account(&http, "bea").await,
+        stack.account(&http, "cal").await,
+        stack.account(&http, "dee").await,
+    ];
+    stack.follow(&http, &a.access, &b.id, true).await;
+    stack.follow(&http, &a.access, &c.id, true).await;
+    let (b1, _) = stack.post(&http, &b.access, "b1").await;
+    stack.post(&http, &b.access, "b2").await;
+    let (c1, _) = stack.post(&http, &c.access, "c1").await;
+    stack.post(&http, &c.access, "c2").await;
+    let (d1, _) = stack.post(&http, &d.access, "d1").await;
+    let response = http
+        .patch(stack.write(&format!("/v1/posts/{b1}")))
+        .bearer_auth(&b.access)
+        .json(&json!({"text": "b1 edited"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = http
+        .delete(stack.write(&format!("/v1/posts/{c1}")))
+        .bearer_auth(&c.access)
+        .send()
+        .await
+        .unwrap();
+    let last = e2e::consistency_token(&response);
+    let expected = ["c2", "b2", "b1 edited"];
+    assert_eq!(stack.whole_feed(&http, &a.access, &last, 2).await, expected);
+
+    // Corrupt both tiers: a lost durable feed, lost and bogus follower
+    // edges, a stale post text, and a warm hot feed with a post of an
+    // author the reader does not follow.
+    let db = read_db(&stack).await;
+    for (sql, bind) in [
+        ("DELETE FROM home_feed WHERE owner_id = $1", id(&a.id)),
+        ("DELETE FROM followers WHERE followee_id = $1", id(&b.id)),
+        ("UPDATE posts SET text = 'stale' WHERE id = $1", id(&b1)),
+    ] {
+        sqlx::query(sql).bind(bind).execute(&db).await.unwrap();
+    }
+    sqlx::query("INSERT INTO followers (followee_id, follower_id) VALUES ($1, $2)")
+        .bind(id(&b.id))
+        .bind(id(&d.id))
+        .execute(&db)
+        .await
+        .unwrap();
+    let (d1_ms,): (i64,) = sqlx::query_as(
+        "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM posts WHERE id = $1",
+    )
+    .bind(id(&d1))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let redis = redis().await;
+    let prefix = &stack.redis_prefix;
+    let _: () = redis
+        .zadd(
+            format!("{prefix}feed:{}", a.id),
+            None,
+            None,
+            false,
+            false,
+            (d1_ms as f64, format!("{:020}", id(&d1))),
+        )
+        .await
+        .unwrap();
+    let _: () = redis.del(format!("{prefix}post:{b1}")).await.unwrap();
+    let corrupted = stack.whole_feed(&http, &a.access, &last, 10).await;
+    assert_eq!(corrupted, ["d1", "c2", "b2", "stale"], "the damage shows");
+
+    let output = stack.run("projector", &["rebuild"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("rebuilt 4 users"), "a summary: {stdout}");
+    assert_eq!(stack.whole_feed(&http, &a.access, &last, 2).await, expected);
+
+    // The follower edges are right again: a gets b's next post, d does not.
+    let (_, last) = stack.post(&http, &b.access, "b3").await;
+    assert_eq!(
+        stack.whole_feed(&http, &a.access, &last, 10).await,
+        ["b3", "c2", "b2", "b1 edited"]
+    );
+    assert_eq!(stack.whole_feed(&http, &d.access, &last, 10).await, ["d1"]);
+
+    let output = stack.run("projector", &["rebuild", "--user", &a.id]).await;
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rebuilt 1 users"));
+    let output = stack
+        .run("projector", &["rebuild", "--user", "999999"])
+        .await;
+    assert!(!output.status.success(), "an unknown user is an error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no user 999999"));
+}
+
+#[tokio::test]
+async fn a_rebuild_while_posts_flow_loses_nothing_and_never_shrinks_a_feed() {
+    let stack = Stack::start().await;
+    let http = Client::new();
+    let reader = stack.account(&http, "reader").await;
+    let author = stack.account(&http, "author").await;
+    stack.follow(&http, &reader.access, &author.id, true).await;
+    let mut last = String::new();
+    for n in 0..5 {
+        last = stack
+            .post(&http, &author.access, &format!("before {n}"))
+            .await
+            .1;
+    }
+    assert_eq!(
+        stack
+            .whole_feed(&http, &reader.access, &last, 100)
+            .await
+            .len(),
+        5
+    );
+
+    // Bulk-loaded users give the rebuild enough work to overlap the writes.
+    let write_db = sqlx::PgPool::connect(&stack.write_db).await.unwrap();
+    sqlx::query(
+        "WITH u AS (
+             INSERT INTO users (username, email, password_hash)
+             SELECT 'bulk_' || g, 'bulk_' || g || '@example.com', 'x'
+             FROM generate_series(1, 300) g RETURNING id),
+         f AS (INSERT INTO follows (follower_id, followee_id) SELECT id, $1 FROM u)
+         INSERT INTO posts (author_id, text) SELECT id, 'bulk ' || n FROM u, generate_series(1, 3) n",
+    )
+    .bind(id(&author.id))
+    .execute(&write_db)
+    .await
+    .unwrap();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let (http, url, token, done) = (
+            http.clone(),
+            stack.read("/v1/feed?limit=100"),
+            reader.access.clone(),
+            Arc::clone(&done),
+        );
+        async move {
+            let mut sizes = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let page: Value = http
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                sizes.push(page["items"].as_array().unwrap().len());
+            }
+            sizes
+        }
+    });
+    let writer = tokio::spawn({
+        let (stack_write, http, token) = (
+            stack.write("/v1/posts"),
+            http.clone(),
+            author.access.clone(),
+        );
+        async move {
+            let mut last = String::new();
+            for n in 0..20 {
+                let response = http
+                    .post(&stack_write)
+                    .bearer_auth(&token)
+                    .json(&json!({"text": format!("during {n}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED);
+                last = e2e::consistency_token(&response);
+            }
+            last
+        }
+    });
+    let output = stack.run("projector", &["rebuild"]).await;
+    let last = writer.await.unwrap();
+    done.store(true, Ordering::Relaxed);
+    let sizes = watcher.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("rebuilt 302 users"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(sizes.len() > 1, "the feed was read during the rebuild");
+    assert!(
+        sizes.iter().all(|&n| n >= 5) && sizes.windows(2).all(|w| w[0] <= w[1]),
+        "the feed never shrank while it was rebuilt: {sizes:?}"
+    );
+    let feed = stack.whole_feed(&http, &reader.access, &last, 100).await;
+    let expected: Vec<String> = (0..20)
+        .rev()
+        .map(|n| format!("during {n}"))
+        .chain((0..5).rev().map(|n| format!("before {n}")))
+        .collect();
+    assert_eq!(
+        feed, expected,
+        "no post written during the rebuild was lost"
+    );
+}
