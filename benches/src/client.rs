@@ -83,4 +83,52 @@ impl Api {
             Err(_) => false,
         }
     }
+
+    /// The caller's user id, from the read host.
+    pub async fn me(&self, access: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(format!("{}/v1/users/me", self.read))
+            .bearer_auth(access)
+            .send()
+            .await?
+            .error_for_status()?;
+        let me: Value = response.json().await?;
+        Ok(me["id"].as_str().context("no id")?.to_owned())
+    }
+
+    pub async fn follow(&self, access: &str, user_id: &str) -> anyhow::Result<()> {
+        self.http
+            .put(format!("{}/v1/users/{user_id}/follow", self.write))
+            .bearer_auth(access)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    pub async fn post(&self, access: &str, text: &str) -> anyhow::Result<()> {
+        self.http
+            .post(format!("{}/v1/posts", self.write))
+            .bearer_auth(access)
+            .json(&json!({ "text": text }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Items on the first page of the caller's home feed.
+    pub async fn feed_len(&self, access: &str) -> anyhow::Result<usize> {
+        let page: Value = self
+            .http
+            .get(format!("{}/v1/feed", self.read))
+            .bearer_auth(access)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(page["items"].as_array().map_or(0, Vec::len))
+    }
 }

@@ -7,6 +7,7 @@
 mod client;
 mod load;
 mod scenarios;
+mod scratch;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,12 @@ enum Command {
     Login(scenarios::login::Args),
     /// `POST /v1/posts` at a fixed rate, and commit-to-broker lag.
     Posts(scenarios::posts::Args),
+    /// Fan-out throughput into Redis and the durable store, and rebuild
+    /// throughput, on the stores directly (no running services needed).
+    Fanout(scenarios::fanout::Args),
+    /// The hydrated home feed at a fixed rate and at saturation, beside a
+    /// raw-Redis floor of the same page measured in the same run.
+    Feed(scenarios::feed::Args),
 }
 
 #[tokio::main]
@@ -49,5 +56,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Login(args) => scenarios::login::run(&api, args).await,
         Command::Posts(args) => scenarios::posts::run(&api, args).await,
+        Command::Fanout(args) => scenarios::fanout::run(args).await,
+        Command::Feed(args) => scenarios::feed::run(&api, args).await,
     }
 }

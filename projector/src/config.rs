@@ -17,6 +17,12 @@ pub struct Config {
     pub fanout_page: usize,
     /// `PROJECTOR_MAX_ATTEMPTS`, default 5: tries before an event is dead-lettered.
     pub max_attempts: u32,
+    /// `PROJECTOR_INSTANCE_ID`, optional: static group membership (KIP-345).
+    /// A projector restarted with the same id takes its partitions back
+    /// without waiting for the group to notice the old process died; give
+    /// each replica its own (e.g. a StatefulSet pod name). Unset: dynamic
+    /// membership.
+    pub instance_id: Option<String>,
 }
 
 impl Config {
@@ -28,6 +34,7 @@ impl Config {
             read_model: ReadModelConfig::from_env()?,
             fanout_page: config::in_range("FANOUT_PAGE_SIZE", 1000, 1..=100_000)?,
             max_attempts: config::in_range("PROJECTOR_MAX_ATTEMPTS", 5, 1..=100)?,
+            instance_id: config::optional("PROJECTOR_INSTANCE_ID")?,
         })
     }
 }

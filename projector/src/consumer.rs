@@ -16,9 +16,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared::events::{Decoded, Envelope};
-use shared::kafka::KafkaConfig;
 use tokio::sync::watch;
 
+use crate::config::Config;
 use crate::effects::Effects;
 use crate::lag::{LagReporter, STATISTICS_INTERVAL_MS};
 
@@ -37,23 +37,21 @@ enum Outcome {
 }
 
 impl EventConsumer {
-    pub fn new(
-        kafka: &KafkaConfig,
-        group: &str,
-        effects: Effects,
-        max_attempts: u32,
-    ) -> Result<Self, rdkafka::error::KafkaError> {
-        let consumer: StreamConsumer<LagReporter> = kafka
-            .consumer(group)
-            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-            .create_with_context(LagReporter)?;
+    pub fn new(config: &Config, effects: Effects) -> Result<Self, rdkafka::error::KafkaError> {
+        let kafka = &config.kafka;
+        let mut client = kafka.consumer(&config.group);
+        client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        if let Some(id) = &config.instance_id {
+            client.set("group.instance.id", id);
+        }
+        let consumer: StreamConsumer<LagReporter> = client.create_with_context(LagReporter)?;
         consumer.subscribe(&[&kafka.events_topic])?;
         Ok(Self {
             consumer,
             dead_letters: kafka.producer().create()?,
             dead_letter_topic: kafka.dead_letter_topic(),
             effects,
-            max_attempts,
+            max_attempts: config.max_attempts,
         })
     }
 

@@ -79,8 +79,8 @@ async fn consume(config: Config, effects: Effects, ops: poem::Route) -> anyhow::
         .ensure_topics()
         .await
         .context("cannot create the Kafka topics")?;
-    let consumer = EventConsumer::new(&config.kafka, &config.group, effects, config.max_attempts)
-        .context("cannot create the Kafka consumer")?;
+    let consumer =
+        EventConsumer::new(&config, effects).context("cannot create the Kafka consumer")?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn({

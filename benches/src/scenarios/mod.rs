@@ -1,4 +1,6 @@
 //! One module per benchmark.
 
+pub mod fanout;
+pub mod feed;
 pub mod login;
 pub mod posts;
