@@ -140,7 +140,7 @@ impl Effects {
     /// follower's feed.
     async fn follow_created(&self, e: &FollowCreated) -> Result<(), StoreError> {
         self.store
-            .add_follower(e.followee_id, e.follower_id)
+            .add_followers(e.followee_id, &[e.follower_id])
             .await?;
         if e.followee.celebrity {
             return self

@@ -265,8 +265,9 @@ impl Rebuilder {
                 .bind(followee.0)
                 .fetch_all(&self.source)
                 .await?;
-        for &(follower,) in &followers {
-            self.store.add_follower(followee, UserId(follower)).await?;
+        let followers: Vec<UserId> = followers.into_iter().map(|(id,)| UserId(id)).collect();
+        for chunk in followers.chunks(BATCH) {
+            self.store.add_followers(followee, chunk).await?;
         }
         Tally::add(&self.tally.follows, followers.len());
         let mut after = None;

@@ -116,11 +116,14 @@ async fn profiles_keep_the_newest_version(store: Arc<dyn FeedStore>) {
 async fn followers_page_in_id_order(store: Arc<dyn FeedStore>) {
     for follower in [5, 3, 9, 7, 3] {
         store
-            .add_follower(UserId(1), UserId(follower))
+            .add_followers(UserId(1), &[UserId(follower)])
             .await
             .unwrap();
     }
-    store.add_follower(UserId(2), UserId(4)).await.unwrap();
+    store
+        .add_followers(UserId(2), &[UserId(4), UserId(4)])
+        .await
+        .unwrap();
     let first = store.followers(UserId(1), None, 2).await.unwrap();
     assert_eq!(first, vec![UserId(3), UserId(5)]);
     let second = store

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt, stream};
 use projector::effects::Effects;
 use projector::rebuild::{Rebuilder, Tally};
 use shared::events::{Event, PostCreated, UserSnapshot};
@@ -105,14 +104,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let author = UserId(1);
     let followers: Vec<UserId> = (2..args.followers + 2).map(UserId).collect();
-    stream::iter(&followers)
-        .map(|&f| {
-            let store = Arc::clone(&store);
-            async move { store.add_follower(author, f).await }
-        })
-        .buffer_unordered(32)
-        .try_collect::<()>()
-        .await?;
+    for chunk in followers.chunks(args.page) {
+        store.add_followers(author, chunk).await?;
+    }
     println!(
         "fan-out: {} posts to {} followers each, {} followers per step (durable store: PostgreSQL read database)",
         args.posts, args.followers, args.page
@@ -182,17 +176,16 @@ async fn rebuild(args: &Args, store: Arc<dyn FeedStore>, cache: HotCache) -> any
     // ids, so a few accounts gather many followers.
     sqlx::query(
         "INSERT INTO follows (follower_id, followee_id)
-         SELECT DISTINCT u.id, 1 + floor(power(random(), 2) * $1)::bigint
-         FROM users u, generate_series(1, $2)
+         SELECT DISTINCT follower, followee FROM (
+             SELECT u.id AS follower, 1 + floor(power(random(), 2) * $1)::bigint AS followee
+             FROM users u, generate_series(1, $2)) AS drawn
+         WHERE follower <> followee
          ON CONFLICT DO NOTHING",
     )
     .bind(args.rebuild_users)
     .bind(args.follows_per_user)
     .execute(&source.pool)
     .await?;
-    sqlx::query("DELETE FROM follows WHERE follower_id = followee_id")
-        .execute(&source.pool)
-        .await?;
     sqlx::query(
         "INSERT INTO posts (author_id, text, created_at)
          SELECT u.id, 'post ' || n, now() - n * interval '1 minute'

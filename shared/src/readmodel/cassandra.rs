@@ -477,12 +477,13 @@ impl FeedStore for CassandraStore {
         }
     }
 
-    async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.st.add_follower, (followee.0, follower.0))
-            .await
-            .map_err(err)?;
-        Ok(())
+    async fn add_followers(
+        &self,
+        followee: UserId,
+        followers: &[UserId],
+    ) -> Result<(), StoreError> {
+        let values = followers.iter().map(|f| (followee.0, f.0)).collect();
+        self.for_each(&self.st.add_follower, values).await
     }
 
     async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {

@@ -85,7 +85,8 @@ pub trait FeedStore: Send + Sync + 'static {
         username: &str,
     ) -> Result<Option<ProfileRecord>, StoreError>;
 
-    async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
+    async fn add_followers(&self, followee: UserId, followers: &[UserId])
+    -> Result<(), StoreError>;
     async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
     /// Followers of `followee` in id order, after `after`, at most `limit`.
     async fn followers(

@@ -163,12 +163,19 @@ impl FeedStore for PgFeedStore {
         Ok(row)
     }
 
-    async fn add_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
+    async fn add_followers(
+        &self,
+        followee: UserId,
+        followers: &[UserId],
+    ) -> Result<(), StoreError> {
+        let followers: Vec<i64> = followers.iter().map(|u| u.0).collect();
         sqlx::query(
-            "INSERT INTO followers (followee_id, follower_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO followers (followee_id, follower_id)
+             SELECT $1, follower FROM unnest($2::bigint[]) AS follower
+             ON CONFLICT DO NOTHING",
         )
         .bind(followee.0)
-        .bind(follower.0)
+        .bind(&followers)
         .execute(&self.pool)
         .await?;
         Ok(())
