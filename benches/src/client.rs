@@ -84,17 +84,23 @@ impl Api {
         }
     }
 
-    /// The caller's user id, from the read host.
+    /// The caller's user id, from the read host (waiting up to 10 s for a
+    /// new account to be projected there).
     pub async fn me(&self, access: &str) -> anyhow::Result<String> {
-        let response = self
-            .http
-            .get(format!("{}/v1/users/me", self.read))
-            .bearer_auth(access)
-            .send()
-            .await?
-            .error_for_status()?;
-        let me: Value = response.json().await?;
-        Ok(me["id"].as_str().context("no id")?.to_owned())
+        for _ in 0..100 {
+            let response = self
+                .http
+                .get(format!("{}/v1/users/me", self.read))
+                .bearer_auth(access)
+                .send()
+                .await?;
+            if response.status().is_success() {
+                let me: Value = response.json().await?;
+                return Ok(me["id"].as_str().context("no id")?.to_owned());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        bail!("the account never appeared on the read host")
     }
 
     pub async fn follow(&self, access: &str, user_id: &str) -> anyhow::Result<()> {

@@ -89,8 +89,8 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
 async fn feeds_keep_only_the_newest_entries() {
     let cache = cache(3).await;
     let owner = UserId(1);
-    cache.warm(owner, &[]).await.unwrap();
-    for id in 1..=5 {
+    cache.warm(owner, &[pos(1_000, 1)]).await.unwrap();
+    for id in 2..=5 {
         cache
             .fan_out(&[owner, UserId(2)], pos(id * 1_000, id))
             .await
@@ -100,6 +100,43 @@ async fn feeds_keep_only_the_newest_entries() {
         cache.feed_page(owner, None, 10).await.unwrap(),
         Some(vec![pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
     );
+}
+
+#[tokio::test]
+async fn a_feed_never_takes_an_entry_that_would_leave_a_gap() {
+    let cache = cache(3).await;
+    let owner = UserId(1);
+    // The durable feed holds 1..=5; the hot set its newest three.
+    cache
+        .warm(owner, &[pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
+        .await
+        .unwrap();
+    cache
+        .remove_from_feed(owner, &[pos(5_000, 5)])
+        .await
+        .unwrap();
+    // A backfilled entry older than the oldest kept one stays durable-only:
+    // in the set it would sit below 3 with 2 missing in between.
+    cache
+        .add_to_feed(owner, &[pos(1_500, 7), pos(3_500, 8)])
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.feed_page(owner, None, 10).await.unwrap(),
+        Some(vec![pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
+    );
+    // An emptied set no longer knows where it ends: the next entry makes it
+    // cold, so the next read goes to the durable store and re-warms it.
+    cache
+        .remove_from_feed(owner, &[pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.feed_page(owner, None, 10).await.unwrap(),
+        Some(vec![])
+    );
+    cache.fan_out(&[owner], pos(9_000, 9)).await.unwrap();
+    assert_eq!(cache.feed_page(owner, None, 10).await.unwrap(), None);
 }
 
 fn profile(version: i64) -> ProfileRecord {

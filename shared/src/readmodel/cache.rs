@@ -15,14 +15,16 @@
 //!   requests carrying its consistency token wait for it.
 //!
 //! Sets are trimmed to [`HotCache::feed_cap`] entries; older entries live in
-//! the durable store, where the read side continues without a seam.
+//! the durable store, where the read side continues without a seam. A set
+//! always holds every entry from its oldest member up ([`FEED_ADD`]), so
+//! continuing from the durable store after its last entry skips nothing.
 
 use std::time::Duration;
 
 use fred::interfaces::LuaInterface;
 use fred::prelude::*;
+use fred::types::Expiration;
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
-use fred::types::{Expiration, ExpireOptions};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -62,6 +64,34 @@ if current then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
+"#;
+
+/// Adds entries to a hot feed, keeping what readers rely on: the set holds
+/// *every* entry of the feed from its oldest member up, and the durable
+/// store holds the rest. So an entry older than the oldest member (a
+/// follow's backfill into a set that deletes or unfollows shrank, a late
+/// event) is left to the durable store, where pages continue; adding it
+/// would open a gap above it. An empty set no longer knows where it ends,
+/// so it stops being warm and the next read re-warms it. Then the set is
+/// trimmed to the cap and gets a TTL if it has none.
+///
+/// KEYS: feed set, warm marker. ARGV: cap, TTL seconds, then score and
+/// member of each entry.
+const FEED_ADD: &str = r#"
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #oldest == 0 then
+  redis.call('DEL', KEYS[2])
+end
+for i = 3, #ARGV, 2 do
+  local score, member = tonumber(ARGV[i]), ARGV[i + 1]
+  if #oldest == 0 or score > tonumber(oldest[2])
+      or (score == tonumber(oldest[2]) and member >= oldest[1]) then
+    redis.call('ZADD', KEYS[1], score, member)
+  end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+return 0
 "#;
 
 fn member(id: PostId) -> String {
@@ -124,33 +154,40 @@ impl HotCache {
         i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX)
     }
 
-    /// Adds `entry` to each owner's hot feed, trimming to the cap, in one
-    /// pipelined round trip. A feed without a TTL gets one, so sets of
-    /// users who never read expire.
+    /// Adds `entry` to each owner's hot feed (see [`FEED_ADD`]), all sent
+    /// at once on one connection.
     pub async fn fan_out(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
-        if owners.is_empty() {
-            return Ok(());
+        let client = self.pool.next();
+        let writes = owners
+            .iter()
+            .map(|&owner| self.add_entries(client, owner, std::slice::from_ref(&entry)));
+        for result in futures::future::join_all(writes).await {
+            result?;
         }
-        let pipeline = self.pool.next().pipeline();
-        let trim_to = -(self.feed_cap as i64) - 1;
-        for &owner in owners {
-            let key = self.feed_key(owner);
-            let _: () = pipeline
-                .zadd(
-                    &key,
-                    None,
-                    None,
-                    false,
-                    false,
-                    (entry.created_at_ms as f64, member(entry.post_id)),
-                )
-                .await?;
-            let _: () = pipeline.zremrangebyrank(&key, 0, trim_to).await?;
-            let _: () = pipeline
-                .expire(&key, Self::ttl_secs(self.feed_ttl), Some(ExpireOptions::NX))
-                .await?;
+        Ok(())
+    }
+
+    /// Runs [`FEED_ADD`] for `entries` on `owner`'s hot feed.
+    async fn add_entries(
+        &self,
+        client: &Client,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * entries.len());
+        args.push((self.feed_cap as i64).into());
+        args.push(Self::ttl_secs(self.feed_ttl).into());
+        for e in entries {
+            args.push(e.created_at_ms.into());
+            args.push(member(e.post_id).into());
         }
-        let _: Vec<Value> = pipeline.all().await?;
+        let _: i64 = client
+            .eval(
+                FEED_ADD,
+                vec![self.feed_key(owner), self.warm_key(owner)],
+                args,
+            )
+            .await?;
         Ok(())
     }
 
@@ -173,7 +210,7 @@ impl HotCache {
         Ok(())
     }
 
-    /// Adds entries to one owner's hot feed, trimming to the cap.
+    /// Adds entries to one owner's hot feed (see [`FEED_ADD`]).
     pub async fn add_to_feed(
         &self,
         owner: UserId,
@@ -182,23 +219,7 @@ impl HotCache {
         if entries.is_empty() {
             return Ok(());
         }
-        let key = self.feed_key(owner);
-        let values: Vec<(f64, String)> = entries
-            .iter()
-            .map(|e| (e.created_at_ms as f64, member(e.post_id)))
-            .collect();
-        let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline
-            .zadd(&key, None, None, false, false, values)
-            .await?;
-        let _: () = pipeline
-            .zremrangebyrank(&key, 0, -(self.feed_cap as i64) - 1)
-            .await?;
-        let _: () = pipeline
-            .expire(&key, Self::ttl_secs(self.feed_ttl), Some(ExpireOptions::NX))
-            .await?;
-        let _: Vec<Value> = pipeline.all().await?;
-        Ok(())
+        self.add_entries(self.pool.next(), owner, entries).await
     }
 
     /// Removes entries from one owner's hot feed.
