@@ -120,7 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     report(
-        "Redis (pipelined ZADD+trim+TTL)",
+        "Redis (gap-free add script, pipelined)",
         args.posts * args.followers,
         started.elapsed(),
     );
