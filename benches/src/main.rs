@@ -47,6 +47,13 @@ enum Command {
     /// The hydrated home feed at a fixed rate and at saturation, beside a
     /// raw-Redis floor of the same page measured in the same run.
     Feed(scenarios::feed::Args),
+    /// Loads the seeded data set (users, a power-law follow graph, a post
+    /// history) in bulk and projects it with the rebuild.
+    Data(scenarios::data::Args),
+    /// The whole system under a read/write mix (`--ratio R:W` or `--mix
+    /// dsb`) on that data set: latency per operation, fan-out lag, raw
+    /// floors, `--find-max`, and a JSON file of every figure.
+    Mix(scenarios::mix::Args),
 }
 
 #[tokio::main]
@@ -58,5 +65,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Posts(args) => scenarios::posts::run(&api, args).await,
         Command::Fanout(args) => scenarios::fanout::run(args).await,
         Command::Feed(args) => scenarios::feed::run(&api, args).await,
+        Command::Data(args) => scenarios::data::run(args).await,
+        Command::Mix(args) => scenarios::mix::run(&api, args).await,
     }
 }

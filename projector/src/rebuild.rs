@@ -132,7 +132,6 @@ impl Rebuilder {
         concurrency: usize,
         progress: impl Fn() + Sync,
     ) -> Result<(), RebuildError> {
-        let progress = &progress;
         let mut after = i64::MIN;
         loop {
             let page: Vec<(i64,)> =
@@ -144,17 +143,28 @@ impl Rebuilder {
             let Some(&(last,)) = page.last() else {
                 return Ok(());
             };
-            stream::iter(page)
-                .map(|(id,)| async move {
-                    self.user(UserId(id)).await?;
-                    progress();
-                    Ok::<_, RebuildError>(())
-                })
-                .buffer_unordered(concurrency)
-                .try_collect::<()>()
-                .await?;
+            let ids = page.into_iter().map(|(id,)| UserId(id)).collect();
+            self.users(ids, concurrency, &progress).await?;
             after = last;
         }
+    }
+
+    /// Rebuilds `ids`, `concurrency` at a time, calling `progress` after each.
+    pub async fn users(
+        &self,
+        ids: Vec<UserId>,
+        concurrency: usize,
+        progress: &(impl Fn() + Sync),
+    ) -> Result<(), RebuildError> {
+        stream::iter(ids)
+            .map(|id| async move {
+                self.user(id).await?;
+                progress();
+                Ok::<_, RebuildError>(())
+            })
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await
     }
 
     /// Rebuilds one user's profile, timeline, follower list and home feed.

@@ -41,7 +41,8 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn bin_dir() -> PathBuf {
+/// Where the binaries under test are (`E2E_BIN_DIR`, default `target/debug`).
+pub fn bin_dir() -> PathBuf {
     std::env::var_os("E2E_BIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"))

@@ -171,7 +171,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
 }
 
 /// One page the way a minimal reader would fetch it from Redis.
-async fn raw_page(redis: &fred::clients::Pool, prefix: &str, user: &str) -> anyhow::Result<()> {
+pub async fn raw_page(redis: &fred::clients::Pool, prefix: &str, user: &str) -> anyhow::Result<()> {
     let members: Vec<String> = redis
         .zrevrange(format!("{prefix}feed:{user}"), 0, PAGE - 1, false)
         .await?;
