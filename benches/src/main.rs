@@ -4,6 +4,7 @@
 //! scheduled time, so a server that stalls cannot hide it by slowing the
 //! client down (no coordinated omission).
 
+mod chart;
 mod client;
 mod load;
 mod scenarios;

@@ -46,7 +46,9 @@ async fn the_harness_runs_a_mix_and_writes_json() {
     let loaded = bench(&data).await;
     assert!(loaded.contains("loaded 80 users"), "{loaded}");
 
-    let json = std::env::temp_dir().join(format!("{}.json", shared::testing::unique("bench")));
+    let run = shared::testing::unique("bench");
+    let json = std::env::temp_dir().join(format!("{run}.json"));
+    let svg = std::env::temp_dir().join(format!("{run}.svg"));
     let key = std::env::var("TEST_JWT_PRIVATE_KEY_FILE").unwrap();
     let admin = shared::testing::pg_admin_url();
     let mut mix = vec![
@@ -71,12 +73,17 @@ async fn the_harness_runs_a_mix_and_writes_json() {
         &admin,
         "--json",
         json.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
     ];
     mix.extend(stores);
     bench(&mix).await;
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).expect("valid JSON");
     std::fs::remove_file(&json).ok();
+    let chart = std::fs::read_to_string(&svg).expect("the chart is written");
+    std::fs::remove_file(&svg).ok();
+    assert!(chart.starts_with("<svg"), "an SVG chart");
     for key in [
         "git_revision",
         "parameters",

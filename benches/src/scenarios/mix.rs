@@ -23,6 +23,7 @@ use sqlx::PgPool;
 use write_api::tokens::TokenIssuer;
 
 use super::data::StackStores;
+use crate::chart;
 use crate::client::Api;
 use crate::load::{self, Recorder};
 use crate::scratch::ScratchDatabase;
@@ -95,6 +96,9 @@ pub struct Args {
     /// Where to write every figure.
     #[arg(long, default_value = "bench-results.json")]
     json: PathBuf,
+    /// Where to draw latency over time and the fan-out lag distribution.
+    #[arg(long, default_value = "bench-results.svg")]
+    svg: PathBuf,
     /// The stack's signing key: the data set's accounts have no password.
     #[arg(
         long,
@@ -629,18 +633,36 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         ratio_to(&post, &floor_write.histogram(), 0.5),
         ratio_to(&post, &floor_write.histogram(), 0.99),
     );
-    let timeline: Vec<Value> = world
+    let seconds: Vec<(u64, chart::Second)> = world
         .timeline
         .lock()
         .expect("not poisoned")
         .iter()
-        .enumerate()
-        .map(|(s, h)| {
-            json!({"second": s, "count": h.len(),
-                   "p50_ms": h.value_at_quantile(0.5) as f64 / 1000.0,
-                   "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0})
+        .map(|h| {
+            (
+                h.len(),
+                chart::Second {
+                    p50_ms: h.value_at_quantile(0.5) as f64 / 1000.0,
+                    p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
+                },
+            )
         })
         .collect();
+    let timeline: Vec<Value> = seconds
+        .iter()
+        .enumerate()
+        .map(|(s, (count, second))| {
+            json!({"second": s, "count": count, "p50_ms": second.p50_ms, "p99_ms": second.p99_ms})
+        })
+        .collect();
+    let per_second: Vec<chart::Second> = seconds.into_iter().map(|(_, s)| s).collect();
+    chart::render(
+        &args.svg,
+        &format!("{mix_name} at {:.0}/s, rev {}", last.rate, git_revision()),
+        &per_second,
+        &world.lag_ordinary.histogram(),
+        &world.lag_celebrity.histogram(),
+    )?;
     let report = json!({
         "git_revision": git_revision(),
         "machine": {"cpus": std::thread::available_parallelism().map_or(0, |n| n.get()), "colocated": true},
@@ -675,6 +697,10 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         "latency_over_time": timeline,
     });
     std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
-    println!("every figure: {}", args.json.display());
+    println!(
+        "every figure: {}; chart: {}",
+        args.json.display(),
+        args.svg.display()
+    );
     Ok(())
 }
