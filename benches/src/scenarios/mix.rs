@@ -16,6 +16,7 @@ use anyhow::Context;
 use fred::interfaces::ClientLike;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use shared::ids::UserId;
@@ -81,6 +82,10 @@ pub struct Args {
     /// The data set to use (the seed `bench data` loaded).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Users who read (a seeded sample, warmed before measuring); posts,
+    /// follows and timelines come from all users.
+    #[arg(long, default_value_t = 1_000)]
+    active_users: usize,
     /// Share of home-feed reads that also fetch the next page by cursor.
     #[arg(long, default_value_t = 0.2)]
     deep_share: f64,
@@ -156,6 +161,8 @@ struct World {
     issuer: TokenIssuer,
     users: Vec<User>,
     celebrities: Vec<usize>,
+    /// Indexes into `users` of those who read.
+    readers: Vec<usize>,
     source: PgPool,
     args_seed: u64,
     deep_share: f64,
@@ -206,9 +213,13 @@ impl World {
         timeline[second].saturating_record(latency.as_micros() as u64);
     }
 
-    /// Runs request `i`; `Ok(false)` is an error answer.
-    async fn request(self: Arc<Self>, i: u64, op: Op, rng: &mut StdRng) -> anyhow::Result<bool> {
-        let user = rng.random_range(0..self.users.len());
+    /// Runs request `i`; an error answer is an `Err`.
+    async fn request(self: Arc<Self>, i: u64, op: Op, rng: &mut StdRng) -> anyhow::Result<()> {
+        let user = if matches!(op, Op::HomeFeed | Op::HomeFeedDeep) {
+            self.readers[rng.random_range(0..self.readers.len())]
+        } else {
+            rng.random_range(0..self.users.len())
+        };
         let http = &self.api.http;
         let token = self.token(user);
         match op {
@@ -270,7 +281,7 @@ impl World {
             Op::Follow | Op::Unfollow => {
                 let other = self.users[rng.random_range(0..self.users.len())].id;
                 if other == self.users[user].id {
-                    return Ok(true);
+                    return Ok(());
                 }
                 let url = format!("{}/v1/users/{other}/follow", self.api.write);
                 let request = if op == Op::Follow {
@@ -285,7 +296,7 @@ impl World {
                     .error_for_status()?;
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Polls up to three followers' home feeds until the post shows, and
@@ -344,6 +355,20 @@ struct Phase {
     rate: f64,
     elapsed: Duration,
     ops: BTreeMap<Op, Recorder>,
+    /// Failed requests by operation and kind (`HTTP 503`, `timeout`, …).
+    errors: BTreeMap<String, u64>,
+}
+
+fn error_kind(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<reqwest::Error>() {
+        Some(r) if r.is_timeout() => "timeout".to_owned(),
+        Some(r) if r.is_connect() => "connection failed".to_owned(),
+        Some(r) => r.status().map_or_else(
+            || "transport".to_owned(),
+            |s| format!("HTTP {}", s.as_u16()),
+        ),
+        None => "other".to_owned(),
+    }
 }
 
 impl Phase {
@@ -355,7 +380,7 @@ impl Phase {
         all
     }
 
-    fn errors(&self) -> u64 {
+    fn error_count(&self) -> u64 {
         self.ops.values().map(Recorder::errors).sum()
     }
 }
@@ -375,19 +400,24 @@ async fn phase(world: &Arc<World>, rate: f64, seconds: u64, seed: u64) -> Phase 
     let started = Instant::now();
     let all = Recorder::default();
     let ops_for_requests = ops.clone();
+    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let errors_for_requests = Arc::clone(&errors);
     load::open_loop(rate, Duration::from_secs(seconds), 10_000, &all, {
         let world = Arc::clone(world);
         move |i| {
             let world = Arc::clone(&world);
             let ops = ops_for_requests.clone();
+            let errors = Arc::clone(&errors_for_requests);
             let scheduled = Instant::now();
             async move {
                 let mut rng = StdRng::seed_from_u64(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let op = world.pick(&mut rng);
-                let ok = Arc::clone(&world)
-                    .request(i, op, &mut rng)
-                    .await
-                    .unwrap_or(false);
+                let result = Arc::clone(&world).request(i, op, &mut rng).await;
+                if let Err(e) = &result {
+                    let key = format!("{}: {}", op.name(), error_kind(e));
+                    *errors.lock().expect("not poisoned").entry(key).or_default() += 1;
+                }
+                let ok = result.is_ok();
                 let latency = scheduled.elapsed();
                 ops[&op].record(latency, ok);
                 world.record_second(started.elapsed().as_secs() as usize, latency);
@@ -396,10 +426,12 @@ async fn phase(world: &Arc<World>, rate: f64, seconds: u64, seed: u64) -> Phase 
         }
     })
     .await;
+    let errors = errors.lock().expect("not poisoned").clone();
     Phase {
         rate,
         elapsed: started.elapsed(),
         ops,
+        errors,
     }
 }
 
@@ -415,6 +447,17 @@ fn stats(h: &Histogram<u64>, errors: u64, elapsed: Duration, rate: Option<f64>) 
     })
 }
 
+/// Reads every active user's feed once, so hot feeds are warm for the
+/// floor and the measured phase alike, as they are for users who read.
+async fn warm_readers(world: &World) {
+    use futures::StreamExt;
+    futures::stream::iter(&world.readers)
+        .for_each_concurrent(16, |&r| async move {
+            let _ = world.api.feed_len(&world.token(r)).await;
+        })
+        .await;
+}
+
 /// The raw floors: a page read straight from Redis, and a post with its
 /// outbox row written straight into a scratch copy of the write schema.
 async fn floors(args: &Args, world: &World, seconds: u64) -> anyhow::Result<(Recorder, Recorder)> {
@@ -423,7 +466,13 @@ async fn floors(args: &Args, world: &World, seconds: u64) -> anyhow::Result<(Rec
     )?)
     .build_pool(4)?;
     redis.init().await?;
-    let ids: Arc<Vec<String>> = Arc::new(world.users.iter().map(|u| u.id.to_string()).collect());
+    let ids: Arc<Vec<String>> = Arc::new(
+        world
+            .readers
+            .iter()
+            .map(|&r| world.users[r].id.to_string())
+            .collect(),
+    );
     let read = Recorder::default();
     let prefix: Arc<str> = args.stores.redis_prefix.clone().into();
     load::open_loop(
@@ -488,7 +537,7 @@ async fn raw_write(pool: &PgPool, i: u64) -> Result<(), sqlx::Error> {
 
 fn git_revision() -> String {
     std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(["describe", "--always", "--dirty"])
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -519,6 +568,9 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         })
         .collect();
     let celebrities = (0..users.len()).filter(|&i| users[i].celebrity).collect();
+    let mut readers: Vec<usize> = (0..users.len()).collect();
+    readers.shuffle(&mut StdRng::seed_from_u64(args.seed));
+    readers.truncate(args.active_users.max(1));
     let pem = std::fs::read(&args.jwt_private_key_file).with_context(|| {
         format!(
             "cannot read the signing key {}",
@@ -536,6 +588,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         issuer,
         users,
         celebrities,
+        readers,
         source,
         args_seed: args.seed,
         deep_share: args.deep_share,
@@ -551,13 +604,15 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         None => format!("ratio {}:{}", args.ratio.reads, args.ratio.writes),
     };
     println!(
-        "mix {mix_name} on data set {} ({} users, {} celebrities), {} s per phase",
+        "mix {mix_name} on data set {} ({} users, {} of them reading, {} celebrities), {} s per phase",
         world.args_seed,
         world.users.len(),
+        world.readers.len(),
         world.celebrities.len(),
         args.seconds
     );
 
+    warm_readers(&world).await;
     let floor_seconds = (args.seconds / 3).max(3);
     let (floor_read, floor_write) = floors(&args, &world, floor_seconds).await?;
     let floor_elapsed = Duration::from_secs(floor_seconds);
@@ -585,8 +640,11 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
                 load::report(op.name(), recorder, phase.elapsed, None);
             }
         }
+        for (kind, n) in &phase.errors {
+            println!("   errors: {kind}: {n}");
+        }
         let p99_ms = phase.all().value_at_quantile(0.99) as f64 / 1000.0;
-        let good = phase.errors() == 0 && p99_ms <= args.p99_bound_ms;
+        let good = phase.error_count() == 0 && p99_ms <= args.p99_bound_ms;
         phases.push(phase);
         if !args.find_max {
             break;
@@ -669,6 +727,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         "parameters": {
             "mix": mix_name, "rate": args.rate, "seconds": args.seconds, "seed": args.seed,
             "users": world.users.len(), "celebrities": world.celebrities.len(),
+            "active_users": world.readers.len(),
             "deep_share": args.deep_share, "lag_every": args.lag_every,
             "find_max": args.find_max, "p99_bound_ms": args.p99_bound_ms,
         },
@@ -678,6 +737,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         },
         "phases": phases.iter().map(|p| json!({
             "rate": p.rate,
+            "errors_by_kind": p.errors,
             "operations": p.ops.iter()
                 .filter(|(_, r)| !r.histogram().is_empty())
                 .map(|(op, r)| (op.name().to_owned(), stats(&r.histogram(), r.errors(), p.elapsed, None)))
