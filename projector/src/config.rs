@@ -44,7 +44,8 @@ impl Config {
 pub struct RebuildConfig {
     /// `DATABASE_URL`, required: the write database, the source of truth.
     pub source_url: String,
-    /// `REBUILD_CONCURRENCY`, default 4: users rebuilt at once.
+    /// `REBUILD_CONCURRENCY`, default 8: users rebuilt at once (the work is
+    /// round trips, so more than the cores).
     pub concurrency: usize,
     /// `REBUILD_FEED_DEPTH`, default 5000: entries a rebuilt home feed
     /// receives (newest first); older ones already in the feed are kept.
@@ -58,7 +59,7 @@ impl RebuildConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             source_url: config::required("DATABASE_URL")?,
-            concurrency: config::in_range("REBUILD_CONCURRENCY", 4, 1..=256)?,
+            concurrency: config::in_range("REBUILD_CONCURRENCY", 8, 1..=256)?,
             feed_depth: config::in_range("REBUILD_FEED_DEPTH", 5000, 1..=1_000_000)?,
             metrics_addr: config::or("REBUILD_METRICS_ADDR", "127.0.0.1:9103".to_owned())?,
         })

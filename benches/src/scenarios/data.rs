@@ -71,7 +71,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000)]
     celebrity_threshold: i64,
     /// Users rebuilt at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     rebuild_concurrency: usize,
     #[command(flatten)]
     stores: StackStores,

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     posts_per_user: i64,
     /// Users rebuilt at once, as `REBUILD_CONCURRENCY`.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     rebuild_concurrency: usize,
     /// PostgreSQL server for the scratch databases (admin DSN).
     #[arg(
