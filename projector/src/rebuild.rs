@@ -337,11 +337,14 @@ impl Rebuilder {
         .bind(owner.0)
         .fetch_all(&self.source)
         .await?;
-        for &(celebrity,) in &celebrities {
+        // Most follows go to the most followed accounts, so a user may
+        // follow dozens of celebrities: record them all at once.
+        let owner_only = [owner];
+        futures::future::try_join_all(celebrities.iter().map(|&(celebrity,)| {
             self.store
-                .add_celebrity_follows(&[owner], UserId(celebrity))
-                .await?;
-        }
+                .add_celebrity_follows(&owner_only, UserId(celebrity))
+        }))
+        .await?;
         let merged: Vec<i64> = self
             .store
             .celebrity_follows(owner)
