@@ -285,7 +285,11 @@ impl Rebuilder {
             let page = self.store.followers(followee, after, BATCH).await?;
             let stored: Vec<i64> = page.iter().map(|u| u.0).collect();
             let still: HashSet<i64> = sqlx::query_as::<_, (i64,)>(
-                "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id = ANY($2)",
+                // One primary-key lookup per candidate; `follower_id = ANY($2)`
+                // makes PostgreSQL walk every follower of a popular account
+                // (1.5 s per page at 74,000 followers).
+                "SELECT f.follower_id FROM unnest($2::bigint[]) AS c(id)
+                 JOIN follows f ON f.follower_id = c.id AND f.followee_id = $1",
             )
             .bind(followee.0)
             .bind(&stored)
