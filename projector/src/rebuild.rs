@@ -312,11 +312,17 @@ impl Rebuilder {
     /// The home feed and the celebrities it merges at read time.
     async fn home_feed(&self, owner: UserId) -> Result<(), RebuildError> {
         let rows: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
-            "SELECT p.created_at, p.id FROM posts p
-             WHERE p.deleted_at IS NULL AND (p.author_id = $1 OR p.author_id IN (
-                 SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
-                 WHERE f.follower_id = $1 AND NOT u.celebrity))
-             ORDER BY p.created_at DESC, p.id DESC LIMIT $2",
+            // Two index-driven halves: with `author_id = $1 OR author_id IN
+            // (…)` PostgreSQL scans every post for every user.
+            "SELECT created_at, id FROM (
+                 SELECT p.created_at, p.id FROM posts p
+                 WHERE p.author_id = $1 AND p.deleted_at IS NULL
+                 UNION ALL
+                 SELECT p.created_at, p.id FROM follows f
+                 JOIN users u ON u.id = f.followee_id AND NOT u.celebrity
+                 JOIN posts p ON p.author_id = f.followee_id AND p.deleted_at IS NULL
+                 WHERE f.follower_id = $1) AS feed
+             ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(owner.0)
         .bind(self.feed_depth as i64)
