@@ -40,6 +40,36 @@ impl Recorder {
     }
 }
 
+/// Parses a rate in requests per second: above zero and at most a million
+/// (a zero rate would schedule requests an infinite time apart).
+pub fn rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if rate > 0.0 && rate <= 1_000_000.0 {
+        Ok(rate)
+    } else {
+        Err("a rate must be above 0 and at most 1000000 per second".to_owned())
+    }
+}
+
+/// Parses a count that must be at least 1 (a page size, a concurrency, …).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Parses a share: a fraction from 0 to 1.
+pub fn share(s: &str) -> Result<f64, String> {
+    let share: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err("a share must be from 0 to 1".to_owned())
+    }
+}
+
 /// Calls `request(i)` at `rate` per second for `duration`, each on its own
 /// task, and records each latency from the moment it was scheduled.
 /// At most `max_in_flight` requests run at once; past that a request counts

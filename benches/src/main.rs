@@ -9,6 +9,7 @@ mod client;
 mod load;
 mod scenarios;
 mod scratch;
+mod targets;
 
 use clap::{Parser, Subcommand};
 

@@ -185,18 +185,11 @@ impl Effects {
     /// again, while the posts written meanwhile are still merged for as long
     /// as each follow lasts, and nothing delivered disappears.
     async fn celebrity_started(&self, author: UserId) -> Result<(), StoreError> {
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .followers(author, after, self.fanout_page)
-                .await?;
-            self.store.add_celebrity_follows(&page, author).await?;
-            if page.len() < self.fanout_page {
-                return Ok(());
-            }
-            after = page.last().copied();
-        }
+        self.for_each_follower_page(author, async |page| {
+            self.store.add_celebrity_follows(page, author).await
+        })
+        .await?;
+        Ok(())
     }
 
     /// Calls `each` with the author, then with the author's followers one
@@ -208,6 +201,16 @@ impl Effects {
         mut each: impl AsyncFnMut(&[UserId]) -> Result<(), StoreError>,
     ) -> Result<usize, StoreError> {
         each(&[author]).await?;
+        self.for_each_follower_page(author, each).await
+    }
+
+    /// Calls `each` with the author's followers one non-empty page at a
+    /// time; returns how many there were.
+    async fn for_each_follower_page(
+        &self,
+        author: UserId,
+        mut each: impl AsyncFnMut(&[UserId]) -> Result<(), StoreError>,
+    ) -> Result<usize, StoreError> {
         let mut count = 0;
         let mut after = None;
         loop {

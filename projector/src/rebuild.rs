@@ -270,16 +270,26 @@ impl Rebuilder {
 
     /// Who follows `followee`, as fan-out reads it.
     async fn followers(&self, followee: UserId) -> Result<(), RebuildError> {
-        let followers: Vec<(i64,)> =
-            sqlx::query_as("SELECT follower_id FROM follows WHERE followee_id = $1")
-                .bind(followee.0)
-                .fetch_all(&self.source)
-                .await?;
-        let followers: Vec<UserId> = followers.into_iter().map(|(id,)| UserId(id)).collect();
-        for chunk in followers.chunks(BATCH) {
-            self.store.add_followers(followee, chunk).await?;
+        // In pages, so memory stays bounded whatever the follower count.
+        let mut after = i64::MIN;
+        loop {
+            let page: Vec<(i64,)> = sqlx::query_as(
+                "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2
+                 ORDER BY follower_id LIMIT $3",
+            )
+            .bind(followee.0)
+            .bind(after)
+            .bind(BATCH as i64)
+            .fetch_all(&self.source)
+            .await?;
+            let followers: Vec<UserId> = page.iter().map(|&(id,)| UserId(id)).collect();
+            self.store.add_followers(followee, &followers).await?;
+            Tally::add(&self.tally.follows, followers.len());
+            match followers.last() {
+                Some(last) if followers.len() == BATCH => after = last.0,
+                _ => break,
+            }
         }
-        Tally::add(&self.tally.follows, followers.len());
         let mut after = None;
         loop {
             let page = self.store.followers(followee, after, BATCH).await?;

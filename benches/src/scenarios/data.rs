@@ -24,35 +24,11 @@ use shared::readmodel::cache::{CacheSettings, HotCache};
 use shared::readmodel::postgres::{MIGRATOR, PgFeedStore};
 use sqlx::PgPool;
 
+use crate::load;
+use crate::targets::StackStores;
+
 /// Rows per bulk insert.
 const CHUNK: usize = 10_000;
-
-#[derive(clap::Args, Clone)]
-pub struct StackStores {
-    /// The stack's write database.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:54320/microblog_write"
-    )]
-    pub database_url: String,
-    /// The stack's read database (the durable feed store).
-    #[arg(
-        long,
-        env = "BENCH_READ_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:54320/microblog_read"
-    )]
-    pub read_database_url: String,
-    #[arg(
-        long,
-        env = "BENCH_REDIS_URL",
-        default_value = "redis://127.0.0.1:63790"
-    )]
-    pub redis_url: String,
-    /// The stack's `REDIS_KEY_PREFIX`.
-    #[arg(long, env = "BENCH_REDIS_PREFIX", default_value = "mb:")]
-    pub redis_prefix: String,
-}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,7 +47,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000)]
     celebrity_threshold: i64,
     /// Users rebuilt at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = load::at_least_one)]
     rebuild_concurrency: usize,
     #[command(flatten)]
     stores: StackStores,
@@ -217,10 +193,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     MIGRATOR.run(&read).await?;
     let store: Arc<dyn FeedStore> = Arc::new(PgFeedStore::new(read));
     let cache = HotCache::connect(
-        &args.stores.redis_url,
+        &args.stores.redis.server.redis_url,
         4,
         CacheSettings {
-            prefix: args.stores.redis_prefix.clone(),
+            prefix: args.stores.redis.redis_prefix.clone(),
             feed_cap: 800,
             feed_ttl: Duration::from_secs(7 * 24 * 3600),
             object_ttl: Duration::from_secs(24 * 3600),

@@ -16,7 +16,9 @@ use shared::readmodel::cache::{CacheSettings, HotCache};
 use shared::readmodel::postgres::{MIGRATOR, PgFeedStore};
 use shared::readmodel::{FeedPosition, FeedStore};
 
+use crate::load;
 use crate::scratch::ScratchDatabase;
+use crate::targets::{RedisServer, ScratchServer};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,7 +29,7 @@ pub struct Args {
     #[arg(long, default_value_t = 20)]
     posts: i64,
     /// Followers per fan-out step, as `FANOUT_PAGE_SIZE`.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, value_parser = load::at_least_one)]
     page: usize,
     /// Users in the source database the rebuild reads.
     #[arg(long, default_value_t = 10_000)]
@@ -39,21 +41,14 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     posts_per_user: i64,
     /// Users rebuilt at once, as `REBUILD_CONCURRENCY`.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = load::at_least_one)]
     rebuild_concurrency: usize,
-    /// PostgreSQL server for the scratch databases (admin DSN).
-    #[arg(
-        long,
-        env = "BENCH_PG_ADMIN_URL",
-        default_value = "postgres://postgres@127.0.0.1:54320/postgres"
-    )]
-    pg_admin_url: String,
-    #[arg(
-        long,
-        env = "BENCH_REDIS_URL",
-        default_value = "redis://127.0.0.1:63790"
-    )]
-    redis_url: String,
+    /// Where the scratch databases go.
+    #[command(flatten)]
+    scratch: ScratchServer,
+    /// Keys go under a scratch prefix.
+    #[command(flatten)]
+    redis: RedisServer,
 }
 
 fn snapshot(id: i64) -> UserSnapshot {
@@ -87,11 +82,11 @@ fn report(what: &str, entries: i64, elapsed: Duration) {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let read = ScratchDatabase::create(&args.pg_admin_url, 16).await?;
+    let read = ScratchDatabase::create(&args.scratch.pg_admin_url, 16).await?;
     MIGRATOR.run(&read.pool).await?;
     let store: Arc<dyn FeedStore> = Arc::new(PgFeedStore::new(read.pool.clone()));
     let cache = HotCache::connect(
-        &args.redis_url,
+        &args.redis.redis_url,
         4,
         CacheSettings {
             prefix: format!("bench:{}:", read.name),
@@ -162,7 +157,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 /// Bulk-loads a source database and rebuilds the read model from it.
 async fn rebuild(args: &Args, store: Arc<dyn FeedStore>, cache: HotCache) -> anyhow::Result<()> {
-    let source = ScratchDatabase::create(&args.pg_admin_url, args.rebuild_concurrency + 2).await?;
+    let source =
+        ScratchDatabase::create(&args.scratch.pg_admin_url, args.rebuild_concurrency + 2).await?;
     write_api::MIGRATOR.run(&source.pool).await?;
     let loading = Instant::now();
     sqlx::query(

@@ -12,20 +12,21 @@ use futures::future::try_join_all;
 
 use crate::client::{Api, Session};
 use crate::load::{self, Recorder};
+use crate::targets::StackRedis;
 
 const PAGE: i64 = 20;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Readers, each following every author.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = load::at_least_one)]
     readers: usize,
     #[arg(long, default_value_t = 10)]
     authors: usize,
     #[arg(long, default_value_t = 30)]
     posts_per_author: usize,
     /// Fixed arrival rate of the first phase, per second.
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, value_parser = load::rate)]
     rate: f64,
     /// Concurrent clients of the saturation phase.
     #[arg(long, default_value_t = 16)]
@@ -34,15 +35,8 @@ pub struct Args {
     #[arg(long, default_value_t = 15)]
     seconds: u64,
     /// The stack's Redis, for the raw floor.
-    #[arg(
-        long,
-        env = "BENCH_REDIS_URL",
-        default_value = "redis://127.0.0.1:63790"
-    )]
-    redis_url: String,
-    /// The stack's `REDIS_KEY_PREFIX`.
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "mb:")]
-    redis_prefix: String,
+    #[command(flatten)]
+    redis: StackRedis,
 }
 
 struct Reader {
@@ -92,7 +86,8 @@ async fn setup(api: &Api, args: &Args) -> anyhow::Result<Vec<Reader>> {
 
 pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     let readers = setup(api, &args).await?;
-    let redis = Builder::from_config(Config::from_url(&args.redis_url)?).build_pool(4)?;
+    let redis =
+        Builder::from_config(Config::from_url(&args.redis.server.redis_url)?).build_pool(4)?;
     redis.init().await?;
     let duration = Duration::from_secs(args.seconds);
     println!(
@@ -111,7 +106,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         }
     };
     let raw_request = {
-        let prefix: Arc<str> = args.redis_prefix.clone().into();
+        let prefix: Arc<str> = args.redis.redis_prefix.clone().into();
         move |i: u64| {
             let (redis, prefix, ids) = (redis.clone(), Arc::clone(&prefix), Arc::clone(&ids));
             async move {

@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     login_workers: usize,
     /// Home-feed reads per second, in both phases.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = load::rate)]
     feed_rate: f64,
     /// Accounts to log in as.
     #[arg(long, default_value_t = 20)]

@@ -23,11 +23,11 @@ use shared::ids::UserId;
 use sqlx::PgPool;
 use write_api::tokens::TokenIssuer;
 
-use super::data::StackStores;
 use crate::chart;
 use crate::client::Api;
 use crate::load::{self, Recorder};
 use crate::scratch::ScratchDatabase;
+use crate::targets::{ScratchServer, StackStores};
 
 /// Reads : writes, e.g. `100:1`.
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     mix: Option<NamedMix>,
     /// Requests per second (the starting rate with `--find-max`).
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, value_parser = load::rate)]
     rate: f64,
     #[arg(long, default_value_t = 30)]
     seconds: u64,
@@ -84,13 +84,13 @@ pub struct Args {
     seed: u64,
     /// Users who read (a seeded sample, warmed before measuring); posts,
     /// follows and timelines come from all users.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, value_parser = load::at_least_one)]
     active_users: usize,
     /// Share of home-feed reads that also fetch the next page by cursor.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = load::share)]
     deep_share: f64,
     /// Sample one post in this many for fan-out lag.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     lag_every: u64,
     /// Raise the rate by half each step until p99 exceeds `--p99-bound-ms`
     /// or errors appear; report the highest sustainable rate.
@@ -115,13 +115,9 @@ pub struct Args {
     jwt_issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "microblog-api")]
     jwt_audience: String,
-    /// PostgreSQL admin DSN for the write floor's scratch database.
-    #[arg(
-        long,
-        env = "BENCH_PG_ADMIN_URL",
-        default_value = "postgres://postgres@127.0.0.1:54320/postgres"
-    )]
-    pg_admin_url: String,
+    /// Where the write floor's scratch database goes.
+    #[command(flatten)]
+    scratch: ScratchServer,
     #[command(flatten)]
     stores: StackStores,
 }
@@ -164,7 +160,6 @@ struct World {
     /// Indexes into `users` of those who read.
     readers: Vec<usize>,
     source: PgPool,
-    args_seed: u64,
     deep_share: f64,
     lag_every: u64,
     mix: Option<NamedMix>,
@@ -462,7 +457,7 @@ async fn warm_readers(world: &World) {
 /// outbox row written straight into a scratch copy of the write schema.
 async fn floors(args: &Args, world: &World, seconds: u64) -> anyhow::Result<(Recorder, Recorder)> {
     let redis = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(
-        &args.stores.redis_url,
+        &args.stores.redis.server.redis_url,
     )?)
     .build_pool(4)?;
     redis.init().await?;
@@ -474,7 +469,7 @@ async fn floors(args: &Args, world: &World, seconds: u64) -> anyhow::Result<(Rec
             .collect(),
     );
     let read = Recorder::default();
-    let prefix: Arc<str> = args.stores.redis_prefix.clone().into();
+    let prefix: Arc<str> = args.stores.redis.redis_prefix.clone().into();
     load::open_loop(
         args.rate,
         Duration::from_secs(seconds),
@@ -491,7 +486,7 @@ async fn floors(args: &Args, world: &World, seconds: u64) -> anyhow::Result<(Rec
     )
     .await;
 
-    let scratch = ScratchDatabase::create(&args.pg_admin_url, 16).await?;
+    let scratch = ScratchDatabase::create(&args.scratch.pg_admin_url, 16).await?;
     write_api::MIGRATOR.run(&scratch.pool).await?;
     sqlx::query(
         "INSERT INTO users (username, email, password_hash) VALUES ('floor', 'floor@x', 'x')",
@@ -570,7 +565,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     let celebrities = (0..users.len()).filter(|&i| users[i].celebrity).collect();
     let mut readers: Vec<usize> = (0..users.len()).collect();
     readers.shuffle(&mut StdRng::seed_from_u64(args.seed));
-    readers.truncate(args.active_users.max(1));
+    readers.truncate(args.active_users);
     let pem = std::fs::read(&args.jwt_private_key_file).with_context(|| {
         format!(
             "cannot read the signing key {}",
@@ -590,9 +585,8 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         celebrities,
         readers,
         source,
-        args_seed: args.seed,
         deep_share: args.deep_share,
-        lag_every: args.lag_every.max(1),
+        lag_every: args.lag_every,
         mix: args.mix,
         ratio: args.ratio,
         lag_ordinary: Recorder::default(),
@@ -605,7 +599,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     };
     println!(
         "mix {mix_name} on data set {} ({} users, {} of them reading, {} celebrities), {} s per phase",
-        world.args_seed,
+        args.seed,
         world.users.len(),
         world.readers.len(),
         world.celebrities.len(),

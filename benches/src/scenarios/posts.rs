@@ -17,7 +17,7 @@ use crate::load::{self, Recorder};
 #[derive(clap::Args)]
 pub struct Args {
     /// Posts per second.
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 500.0, value_parser = load::rate)]
     rate: f64,
     #[arg(long, default_value_t = 20)]
     seconds: u64,

@@ -314,6 +314,17 @@ fn profile_from_row(row: ProfileRow) -> ProfileRecord {
     }
 }
 
+/// The single `bigint` column of every row, as user ids.
+fn user_ids(
+    result: scylla::response::query_result::QueryResult,
+) -> Result<Vec<UserId>, StoreError> {
+    let rows = result.into_rows_result().map_err(err)?;
+    rows.rows::<(i64,)>()
+        .map_err(err)?
+        .map(|row| row.map(|(id,)| UserId(id)).map_err(err))
+        .collect()
+}
+
 /// Whether a lightweight transaction applied: its first column is
 /// `[applied]`; when it did not apply, the existing row's columns follow, so
 /// the row is read untyped.
@@ -509,11 +520,7 @@ impl FeedStore for CassandraStore {
             )
             .await
             .map_err(err)?;
-        let rows = result.into_rows_result().map_err(err)?;
-        rows.rows::<(i64,)>()
-            .map_err(err)?
-            .map(|row| row.map(|(id,)| UserId(id)).map_err(err))
-            .collect()
+        user_ids(result)
     }
 
     async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
@@ -599,11 +606,7 @@ impl FeedStore for CassandraStore {
             .execute_unpaged(&self.st.celebrity_follows, (follower.0,))
             .await
             .map_err(err)?;
-        let rows = result.into_rows_result().map_err(err)?;
-        rows.rows::<(i64,)>()
-            .map_err(err)?
-            .map(|row| row.map(|(id,)| UserId(id)).map_err(err))
-            .collect()
+        user_ids(result)
     }
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {
