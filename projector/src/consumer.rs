@@ -105,8 +105,12 @@ impl EventConsumer {
     ) -> Option<Outcome> {
         let started = Instant::now();
         let payload = message.payload().unwrap_or_default();
-        let (id, event) = match Envelope::decode(payload) {
-            Ok(Decoded::Known { id, event }) => (id, event),
+        let (id, occurred_at, event) = match Envelope::decode(payload) {
+            Ok(Decoded::Known {
+                id,
+                occurred_at,
+                event,
+            }) => (id, occurred_at, event),
             Ok(Decoded::Unknown(envelope)) => {
                 tracing::info!(event_type = %envelope.event_type, version = envelope.version, "skipping an event this build does not know");
                 self.mark_applied(envelope.id).await;
@@ -122,6 +126,13 @@ impl EventConsumer {
                 Ok(()) => {
                     metrics::histogram!("projector_event_processing_seconds")
                         .record(started.elapsed().as_secs_f64());
+                    // From the write's commit to its effect in the read model:
+                    // the pipeline lag a reader sees.
+                    let lag = (chrono::Utc::now() - occurred_at)
+                        .to_std()
+                        .unwrap_or_default();
+                    metrics::histogram!("projector_write_to_read_seconds", "type" => event.event_type())
+                        .record(lag.as_secs_f64());
                     self.mark_applied(id).await;
                     return Some(Outcome::Applied);
                 }

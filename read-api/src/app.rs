@@ -41,6 +41,7 @@ pub fn build(
         "The query side: home feeds, timelines, profiles and posts, from the read cluster.",
     )
     .server(server_url);
+    let route_templates = ops::RouteTemplates::from_spec(&api.spec());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let route = Route::new()
@@ -53,5 +54,5 @@ pub fn build(
             }),
         );
     let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds))).data(Arc::new(verifier));
-    ops::with_middleware(app, 16 * 1024, cors)
+    ops::with_middleware(app, 16 * 1024, cors, route_templates)
 }

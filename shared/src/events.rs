@@ -154,8 +154,12 @@ pub enum Event {
 /// What a consumer gets from a record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
-    /// An event this build knows, with its envelope's id.
-    Known { id: Uuid, event: Box<Event> },
+    /// An event this build knows, with its envelope's id and commit time.
+    Known {
+        id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: Box<Event>,
+    },
     /// A type (or a newer major version) this build does not know: skip it.
     Unknown(Envelope),
 }
@@ -296,6 +300,7 @@ impl Envelope {
         match parsed {
             Ok(event) => Ok(Decoded::Known {
                 id: envelope.id,
+                occurred_at: envelope.occurred_at,
                 event: Box::new(event),
             }),
             Err(source) => Err(EventError::Data {
@@ -344,6 +349,7 @@ mod tests {
             decoded,
             Decoded::Known {
                 id: envelope.id,
+                occurred_at: envelope.occurred_at,
                 event: Box::new(post())
             }
         );

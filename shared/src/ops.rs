@@ -2,6 +2,7 @@
 //! is alive), `GET /ready` (its dependencies answer) and `GET /metrics`
 //! (Prometheus text), plus the request middleware shared by both APIs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,25 +51,61 @@ fn render_metrics(handle: poem::web::Data<&PrometheusHandle>) -> Response {
         .body(handle.render())
 }
 
+/// Route templates by poem-openapi operation id, read from an OpenAPI
+/// document: the `route` label of the HTTP metrics.
+#[derive(Clone, Debug, Default)]
+pub struct RouteTemplates(Arc<HashMap<String, String>>);
+
+impl RouteTemplates {
+    /// Reads every `paths.<template>.<method>.operationId` of `spec_json`.
+    pub fn from_spec(spec_json: &str) -> RouteTemplates {
+        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let mut templates = HashMap::new();
+        for (path, methods) in spec["paths"].as_object().into_iter().flatten() {
+            for operation in methods.as_object().into_iter().flatten().map(|m| m.1) {
+                if let Some(id) = operation["operationId"].as_str() {
+                    templates.insert(id.to_owned(), path.clone());
+                }
+            }
+        }
+        RouteTemplates(Arc::new(templates))
+    }
+
+    /// The template that served `response`; the operational routes by their
+    /// path; anything else (documentation assets, unknown paths) as `other`,
+    /// so the label's values stay few whatever clients send.
+    fn label(&self, path: &str, response: &Response) -> String {
+        if let Some(template) = response
+            .data::<poem_openapi::OperationId>()
+            .and_then(|id| self.0.get(id.0))
+        {
+            return template.clone();
+        }
+        match path {
+            "/health" | "/ready" | "/metrics" | "/openapi.json" => path.to_owned(),
+            _ => "other".to_owned(),
+        }
+    }
+}
+
 /// Records `http_requests_total` and `http_request_duration_seconds` by
-/// operation, method and status. The operation is poem-openapi's operation
-/// id (stable, low-cardinality), or `other` for routes outside the API.
-pub async fn record_http_metrics<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+/// route template, method and status.
+pub async fn record_http_metrics<E: Endpoint>(
+    ep: E,
+    req: Request,
+    routes: RouteTemplates,
+) -> poem::Result<Response> {
     let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
     let started = Instant::now();
     let response = match ep.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };
-    let operation = response
-        .data::<poem_openapi::OperationId>()
-        .map(|id| id.0.to_owned())
-        .unwrap_or_else(|| "other".to_owned());
-    let status = response.status().as_u16().to_string();
     let labels = [
-        ("operation", operation),
+        ("route", routes.label(&path, &response)),
         ("method", method),
-        ("status", status),
+        ("status", response.status().as_u16().to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
@@ -161,16 +198,17 @@ pub fn cors_from_env() -> Result<poem::middleware::Cors, crate::config::ConfigEr
     Ok(cors)
 }
 
-/// Wraps an API with the shared middleware: request ids, metrics,
-/// problem+json errors, a request-body limit and CORS.
+/// Wraps an API with the shared middleware: request ids, metrics by
+/// `routes`, problem+json errors, a request-body limit and CORS.
 pub fn with_middleware(
     app: impl Endpoint + 'static,
     max_body_bytes: usize,
     cors: poem::middleware::Cors,
+    routes: RouteTemplates,
 ) -> impl Endpoint {
     app.around(move |ep, req| limit_body(ep, req, max_body_bytes))
         .with(cors)
         .around(crate::problem::render_errors)
-        .around(record_http_metrics)
+        .around(move |ep, req| record_http_metrics(ep, req, routes.clone()))
         .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use))
 }

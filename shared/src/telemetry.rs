@@ -19,7 +19,7 @@ pub const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.
 
 /// Starts JSON logging, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging(service: &'static str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
@@ -47,9 +47,14 @@ pub fn init_metrics(service: &'static str) -> PrometheusHandle {
                 .install_recorder()
                 .expect("the metrics recorder is installed once per process");
             let upkeep = handle.clone();
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            metrics::gauge!("process_start_time_seconds").set(started.as_secs_f64());
             // The recorder drains histogram samples only on upkeep; without it memory grows.
             std::thread::spawn(move || {
                 loop {
+                    record_process_metrics();
                     std::thread::sleep(std::time::Duration::from_secs(5));
                     upkeep.run_upkeep();
                 }
@@ -57,4 +62,47 @@ pub fn init_metrics(service: &'static str) -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Linux's user-visible clock tick (`USER_HZ`), fixed at 100 on every
+/// architecture it supports, whatever the kernel's internal tick.
+const USER_HZ: f64 = 100.0;
+
+/// The standard `process_*` metrics Prometheus's own clients export, read
+/// from `/proc/self`. CPU time is a gauge because the recorder's counters are
+/// integers; `rate()` treats it the same. Nothing is recorded off Linux.
+fn record_process_metrics() {
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the parenthesised command name, which may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        metrics::gauge!("process_cpu_seconds_total").set(ticks / USER_HZ);
+    }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let value = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        };
+        if let Some(kib) = value("VmRSS:") {
+            metrics::gauge!("process_resident_memory_bytes").set(kib * 1024.0);
+        }
+        if let Some(kib) = value("VmSize:") {
+            metrics::gauge!("process_virtual_memory_bytes").set(kib * 1024.0);
+        }
+        if let Some(threads) = value("Threads:") {
+            metrics::gauge!("process_threads").set(threads);
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!("process_open_fds").set(fds.count() as f64);
+    }
 }

@@ -57,6 +57,7 @@ pub fn build(
     )
     .description("The command side: accounts, sessions, posts and follows.")
     .server(server_url);
+    let route_templates = ops::RouteTemplates::from_spec(&api.spec());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let route = Route::new()
@@ -64,5 +65,5 @@ pub fn build(
         .nest("/docs", docs)
         .nest("/", api);
     let app = ops::attach(route, metrics, Arc::new(DbReady(db))).data(Arc::new(verifier));
-    ops::with_middleware(app, max_body_bytes, cors)
+    ops::with_middleware(app, max_body_bytes, cors, route_templates)
 }

@@ -124,7 +124,8 @@ async fn consume(
         // Transient errors (a broker just restarted) are retried, as the projector does.
         let Ok(message) = received else { continue };
         copies += 1;
-        let Ok(Decoded::Known { id, event }) = Envelope::decode(message.payload().unwrap()) else {
+        let Ok(Decoded::Known { id, event, .. }) = Envelope::decode(message.payload().unwrap())
+        else {
             panic!("undecodable record");
         };
         let Event::PostEdited(e) = *event else {
