@@ -14,6 +14,10 @@ use tokio::process::{Child, Command};
 
 pub struct Service {
     pub name: &'static str,
+    /// The binary it runs: `name` but for replicas such as `read-api-2`.
+    binary: &'static str,
+    /// The variable that sets its listen address.
+    addr_var: &'static str,
     pub url: String,
     log: PathBuf,
     env: Vec<(String, String)>,
@@ -113,6 +117,8 @@ impl Stack {
             let child = spawn(name, &env, &log);
             let mut service = Service {
                 name,
+                binary: name,
+                addr_var,
                 url: format!("http://{addr}"),
                 log,
                 env,
@@ -160,15 +166,47 @@ impl Stack {
     /// until it is ready.
     pub async fn restart(&mut self, name: &str) {
         let service = self.service_mut(name);
-        service.child = spawn(service.name, &service.env, &service.log);
+        service.child = spawn(service.binary, &service.env, &service.log);
         service.wait_ready().await;
+    }
+
+    /// Starts another process of `of` named `name` (e.g. a second
+    /// `read-api`), on its own port and otherwise with the same environment,
+    /// and waits until it is ready.
+    pub async fn add_replica(&mut self, of: &str, name: &'static str) -> &Service {
+        let original = self.service(of);
+        let (binary, addr_var) = (original.binary, original.addr_var);
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = original.env.clone();
+        env.retain(|(k, _)| k != addr_var);
+        env.push((addr_var.to_owned(), addr.clone()));
+        let log = original.log.with_file_name(
+            original
+                .log
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default()
+                .replace(binary, name),
+        );
+        let mut service = Service {
+            name,
+            binary,
+            addr_var,
+            url: format!("http://{addr}"),
+            child: spawn(binary, &env, &log),
+            log,
+            env,
+        };
+        service.wait_ready().await;
+        self.services.push(service);
+        self.services.last().expect("just pushed")
     }
 
     /// Runs `binary args…` to completion with `service`'s environment and
     /// returns its exit status and output, e.g. `projector rebuild`.
     pub async fn run(&self, service: &str, args: &[&str]) -> std::process::Output {
         let service = self.service(service);
-        Command::new(bin_dir().join(service.name))
+        Command::new(bin_dir().join(service.binary))
             .args(args)
             .envs(service.env.iter().map(|(k, v)| (k, v)))
             .output()
@@ -225,6 +263,11 @@ impl Service {
             self.name,
             self.log_tail()
         );
+    }
+
+    /// The file its output goes to.
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     pub fn log_tail(&self) -> String {

@@ -1,0 +1,311 @@
+//! The front door and the metrics, for real: nginx with `deploy/nginx/`
+//! routes by host name to a stack with two read-api replicas, Prometheus
+//! with `deploy/prometheus/` scrapes every process, and after some traffic
+//! through the host names every pipeline metric is non-zero in Prometheus.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use e2e::Stack;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `127.0.0.1:port` of a service of the stack.
+fn addr(stack: &Stack, name: &str) -> String {
+    stack
+        .service(name)
+        .url
+        .trim_start_matches("http://")
+        .to_owned()
+}
+
+fn spawn(program: &str, args: &[&str], log: &Path) -> Child {
+    let out = std::fs::File::create(log).expect("the log file can be created");
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program} ({e}): `deploy/stack test` installs it"))
+}
+
+async fn wait_port(port: u16, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not open port {port}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// nginx with the committed configuration and this stack's upstreams.
+async fn start_nginx(stack: &Stack, dir: &Path) -> (Child, u16) {
+    for file in ["nginx.conf", "problems.conf"] {
+        std::fs::copy(root().join("deploy/nginx").join(file), dir.join(file)).unwrap();
+    }
+    std::fs::write(
+        dir.join("upstreams.conf"),
+        format!(
+            "upstream write_api {{ server {}; keepalive 8; }}\n\
+             upstream read_api {{ server {} max_fails=1 fail_timeout=5s; server {} max_fails=1 fail_timeout=5s; keepalive 8; }}\n",
+            addr(stack, "write-api"),
+            addr(stack, "read-api"),
+            addr(stack, "read-api-2"),
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.join("listen.conf"),
+        format!("listen 127.0.0.1:{port};\n"),
+    )
+    .unwrap();
+    let prefix = format!("{}/", dir.display());
+    let conf = dir.join("nginx.conf").display().to_string();
+    let log = dir.join("nginx.log");
+    let child = spawn("nginx", &["-p", &prefix, "-c", &conf, "-e", "stderr"], &log);
+    wait_port(port, "nginx", &log).await;
+    (child, port)
+}
+
+/// Prometheus with the committed configuration and rules, scraping every
+/// second, its targets this stack's processes.
+async fn start_prometheus(stack: &Stack, dir: &Path) -> (Child, u16) {
+    let config = std::fs::read_to_string(root().join("deploy/prometheus/prometheus.yml"))
+        .unwrap()
+        .replace("scrape_interval: 5s", "scrape_interval: 1s")
+        .replace("scrape_timeout: 4s", "scrape_timeout: 1s")
+        .replace("evaluation_interval: 5s", "evaluation_interval: 1s");
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let rules = std::fs::read_to_string(root().join("deploy/prometheus/rules.yml"))
+        .unwrap()
+        .replace("interval: 15s", "interval: 1s");
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    let port = free_port();
+    std::fs::create_dir_all(dir.join("targets")).unwrap();
+    for (job, targets) in [
+        ("write-api", vec![addr(stack, "write-api")]),
+        ("relay", vec![addr(stack, "relay")]),
+        ("projector", vec![addr(stack, "projector")]),
+        (
+            "read-api",
+            vec![addr(stack, "read-api"), addr(stack, "read-api-2")],
+        ),
+        ("prometheus", vec![format!("127.0.0.1:{port}")]),
+    ] {
+        std::fs::write(
+            dir.join(format!("targets/{job}.json")),
+            json!([{ "targets": targets }]).to_string(),
+        )
+        .unwrap();
+    }
+    let log = dir.join("prometheus.log");
+    let child = spawn(
+        "prometheus",
+        &[
+            &format!("--config.file={}", dir.join("prometheus.yml").display()),
+            &format!("--storage.tsdb.path={}", dir.join("data").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &log,
+    );
+    wait_port(port, "prometheus", &log).await;
+    (child, port)
+}
+
+/// The value of the first sample `query` returns, if any.
+async fn sample(http: &reqwest::Client, prometheus: u16, query: &str) -> Option<f64> {
+    let body: Value = http
+        .get(format!("http://127.0.0.1:{prometheus}/api/v1/query"))
+        .query(&[("query", query)])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    assert_eq!(body["status"], "success", "{query}: {body}");
+    body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+fn is_problem(response: &reqwest::Response) -> bool {
+    response.headers()["content-type"] == "application/problem+json"
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
+    let mut stack = Stack::start().await;
+    stack.add_replica("read-api", "read-api-2").await;
+    let dir = root()
+        .join("target/e2e-logs")
+        .join(shared::testing::unique("front-door"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_nginx, front) = start_nginx(&stack, &dir).await;
+    let (_prometheus, prometheus) = start_prometheus(&stack, &dir).await;
+
+    // Clients know two host names; both resolve to the front door.
+    let door = SocketAddr::from(([127, 0, 0, 1], front));
+    let http = reqwest::Client::builder()
+        .resolve("write.localhost", door)
+        .resolve("read.localhost", door)
+        .build()
+        .unwrap();
+    stack.write_url = format!("http://write.localhost:{front}");
+    stack.read_url = format!("http://read.localhost:{front}");
+
+    // Some traffic through the front door: a follow, posts fanned out, feed reads.
+    let alice = stack.account(&http, "alice").await;
+    let bob = stack.account(&http, "bob").await;
+    stack.follow(&http, &bob.access, &alice.id, true).await;
+    let mut consistency = String::new();
+    for n in 0..3 {
+        consistency = stack
+            .post(&http, &alice.access, &format!("post {n}"))
+            .await
+            .1;
+    }
+    for _ in 0..10 {
+        let feed = stack.whole_feed(&http, &bob.access, &consistency, 10).await;
+        assert_eq!(feed, ["post 2", "post 1", "post 0"]);
+    }
+
+    // Request ids: a client's is kept end to end, one is made when absent,
+    // and an implausible one is replaced.
+    let sent = "front-door-test-1";
+    let response = http
+        .get(format!("{}/health", stack.write_url))
+        .header("X-Request-Id", sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], sent);
+    for header in [None, Some("x".repeat(200))] {
+        let mut request = http.get(format!("{}/health", stack.read_url));
+        if let Some(h) = &header {
+            request = request.header("X-Request-Id", h);
+        }
+        let response = request.send().await.unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(
+            id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    // The id is on the service's own log lines for that request.
+    let reuse_id = "front-door-reuse-1";
+    let stale = alice.refresh.clone();
+    for id in ["front-door-refresh-1", reuse_id] {
+        http.post(format!("{}/v1/sessions/refresh", stack.write_url))
+            .header("X-Request-Id", id)
+            .json(&json!({"refresh_token": stale}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let write_log = std::fs::read_to_string(stack.service("write-api").log_path()).unwrap();
+    let line = write_log
+        .lines()
+        .find(|l| l.contains("refresh token reuse"))
+        .expect("the reuse is logged");
+    let line: Value = serde_json::from_str(line).expect("logs are JSON lines");
+    assert_eq!(line["span"]["request_id"], reuse_id, "{line}");
+    let access_log = std::fs::read_to_string(dir.join("nginx.log")).unwrap();
+    assert!(access_log.contains(&format!("\"request_id\":\"{reuse_id}\"")));
+
+    // Unknown hosts and oversized bodies get problem bodies from nginx itself.
+    let response = http
+        .get(format!("http://127.0.0.1:{front}/v1/feed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(is_problem(&response));
+    let response = http
+        .post(format!("{}/v1/posts", stack.write_url))
+        .bearer_auth(&alice.access)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(is_problem(&response));
+
+    // Prometheus: every target up, every stage of the pipeline non-zero,
+    // reads spread over both replicas, the recording rules evaluated.
+    let expectations = [
+        ("count(up == 1)", 6.0),
+        (
+            "sum(http_requests_total{job=\"write-api\",route=\"/v1/posts\",status=\"201\"})",
+            3.0,
+        ),
+        (
+            "count(sum by (instance) (http_requests_total{job=\"read-api\",route=\"/v1/feed\"}) > 0)",
+            2.0,
+        ),
+        ("sum(relay_published_total)", 1.0),
+        ("sum(relay_commit_to_publish_seconds_count)", 1.0),
+        (
+            "sum(projector_events_total{type=\"post.created\",outcome=\"applied\"})",
+            3.0,
+        ),
+        ("sum(projector_write_to_read_seconds_count)", 1.0),
+        ("sum(projector_posts_total{delivery=\"on_write\"})", 3.0),
+        ("sum(projector_fanout_size_count)", 3.0),
+        ("sum(projector_fanout_duration_seconds_count)", 3.0),
+        ("count(projector_consumer_lag_events)", 1.0),
+        ("count(outbox_oldest_unpublished_age_seconds)", 1.0),
+        ("sum(read_feed_source_total)", 10.0),
+        ("min(process_resident_memory_bytes)", 1.0),
+        ("count(job:http_request_duration_seconds:p99_5m)", 2.0),
+        ("count(read:feed_cache_hit:ratio_rate5m)", 1.0),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut missing = Vec::new();
+        for (query, at_least) in expectations {
+            let value = sample(&http, prometheus, query).await;
+            if value.is_none_or(|v| v < at_least) {
+                missing.push(format!("{query} = {value:?}, want >= {at_least}"));
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 60 s, Prometheus still lacks:\n{}",
+            missing.join("\n")
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // A replica goes down: nginx passes reads to the other one.
+    stack.kill("read-api-2").await;
+    for _ in 0..6 {
+        let feed = stack.whole_feed(&http, &bob.access, &consistency, 10).await;
+        assert_eq!(feed.len(), 3);
+    }
+}
