@@ -12,3 +12,54 @@ pub mod consumer;
 pub mod effects;
 pub mod lag;
 pub mod rebuild;
+
+/// `# HELP` lines for the projector's and the rebuild's metrics.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "projector_events_total",
+        "Events consumed, by type and outcome (applied, skipped, dead_lettered)."
+    );
+    describe_gauge!(
+        "projector_consumer_lag_events",
+        "Events in a partition not yet consumed, by topic and partition."
+    );
+    describe_histogram!(
+        "projector_write_to_read_seconds",
+        Unit::Seconds,
+        "From a command's commit to its effect in the read model, by event type."
+    );
+    describe_histogram!(
+        "projector_event_processing_seconds",
+        Unit::Seconds,
+        "Time to apply one event."
+    );
+    describe_counter!(
+        "projector_posts_total",
+        "Posts projected, by delivery (on_write: fanned out; on_read: a celebrity's)."
+    );
+    describe_histogram!("projector_fanout_size", "Feeds one post was written to.");
+    describe_histogram!(
+        "projector_fanout_duration_seconds",
+        Unit::Seconds,
+        "Time to fan one post out."
+    );
+    describe_counter!(
+        "projector_dead_lettered_total",
+        "Events sent to the dead-letter topic."
+    );
+    describe_gauge!(
+        "projector_rebuild_users_planned",
+        "Users the running rebuild covers."
+    );
+    describe_gauge!(
+        "projector_rebuild_users_done",
+        "Users the running rebuild has finished."
+    );
+    describe_counter!("projector_rebuild_users_total", "Users rebuilt.");
+    describe_histogram!(
+        "projector_rebuild_user_seconds",
+        Unit::Seconds,
+        "Time to rebuild one user."
+    );
+}

@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init_logging("projector");
     let config = Config::from_env().context("invalid configuration")?;
     let metrics = shared::telemetry::init_metrics("projector");
+    projector::describe_metrics();
     let store = config
         .read_model
         .durable_store(true)

@@ -11,3 +11,33 @@ pub mod error;
 pub mod feed;
 pub mod merge;
 pub mod routes;
+
+/// `# HELP` lines for the read API's metrics.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "read_feed_source_total",
+        "Feed pages by where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
+    );
+    describe_counter!(
+        "read_cache_errors_total",
+        "Redis failures, answered from the durable store instead, by operation."
+    );
+    describe_counter!(
+        "read_hydration_total",
+        "Posts and profiles looked up in the object cache, by kind and result."
+    );
+    describe_histogram!(
+        "read_feed_merged_celebrities",
+        "Followed celebrities' timelines merged into one feed page."
+    );
+    describe_histogram!(
+        "read_consistency_wait_seconds",
+        Unit::Seconds,
+        "Time a read waited for its consistency token."
+    );
+    describe_counter!(
+        "read_consistency_timeouts_total",
+        "Reads answered before their consistency token was applied."
+    );
+}

@@ -10,6 +10,7 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init_logging("read-api");
     let config = Config::from_env().context("invalid configuration")?;
     let metrics = shared::telemetry::init_metrics("read-api");
+    read_api::describe_metrics();
     let store = config
         .read_model
         .durable_store(false)

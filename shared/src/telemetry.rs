@@ -50,6 +50,7 @@ pub fn init_metrics(service: &'static str) -> PrometheusHandle {
             let started = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
+            describe_shared_metrics();
             metrics::gauge!("process_start_time_seconds").set(started.as_secs_f64());
             // The recorder drains histogram samples only on upkeep; without it memory grows.
             std::thread::spawn(move || {
@@ -105,4 +106,40 @@ fn record_process_metrics() {
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         metrics::gauge!("process_open_fds").set(fds.count() as f64);
     }
+}
+
+/// `# HELP` lines for the metrics every process exports.
+fn describe_shared_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by route template, method and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route template, method and status."
+    );
+    describe_gauge!(
+        "process_cpu_seconds_total",
+        Unit::Seconds,
+        "User and system CPU time this process has used."
+    );
+    describe_gauge!(
+        "process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory of this process."
+    );
+    describe_gauge!(
+        "process_virtual_memory_bytes",
+        Unit::Bytes,
+        "Virtual memory of this process."
+    );
+    describe_gauge!("process_threads", "Threads of this process.");
+    describe_gauge!("process_open_fds", "Open file descriptors of this process.");
+    describe_gauge!(
+        "process_start_time_seconds",
+        Unit::Seconds,
+        "When this process started, in seconds since the Unix epoch."
+    );
 }

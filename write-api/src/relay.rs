@@ -297,3 +297,28 @@ pub async fn publish(producer: &FutureProducer, topic: &str, rows: &[Pending]) -
     }
     acknowledged
 }
+
+/// `# HELP` lines for the relay's metrics.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!("outbox_backlog_rows", "Outbox rows not yet published.");
+    describe_gauge!(
+        "outbox_oldest_unpublished_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest unpublished outbox row (0 when none)."
+    );
+    describe_counter!("relay_published_total", "Events the broker acknowledged.");
+    describe_counter!("relay_publish_errors_total", "Publish batches that failed.");
+    describe_counter!("relay_errors_total", "Relay loop failures, retried.");
+    describe_gauge!("relay_leader", "1 while this relay holds the leader lock.");
+    describe_histogram!(
+        "relay_commit_to_publish_seconds",
+        Unit::Seconds,
+        "From an event's commit to the broker's acknowledgement."
+    );
+    describe_histogram!(
+        "relay_batch_publish_seconds",
+        Unit::Seconds,
+        "Time to publish one batch."
+    );
+}

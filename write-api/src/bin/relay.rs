@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init_logging("relay");
     let config = RelayConfig::from_env().context("invalid configuration")?;
     let metrics = shared::telemetry::init_metrics("relay");
+    write_api::relay::describe_metrics();
     let db = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(std::time::Duration::from_secs(5))
