@@ -20,10 +20,20 @@ pub struct Session {
 
 impl Api {
     pub fn new(write: &str, read: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()
-            .expect("a client builds");
+        let mut builder = reqwest::Client::builder().pool_max_idle_per_host(256);
+        // Names under `.localhost` are loopback (RFC 6761), as browsers and
+        // curl treat them, so the front door's host names work here too.
+        for url in [write, read]
+            .iter()
+            .filter_map(|u| reqwest::Url::parse(u).ok())
+        {
+            if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+                && host.ends_with(".localhost")
+            {
+                builder = builder.resolve(host, ([127, 0, 0, 1], port).into());
+            }
+        }
+        let http = builder.build().expect("a client builds");
         Self {
             http,
             write: write.trim_end_matches('/').to_owned(),
