@@ -17,6 +17,7 @@ use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared::events::{Decoded, Envelope};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::effects::Effects;
@@ -73,7 +74,20 @@ impl EventConsumer {
                     continue;
                 }
             };
-            let Some(outcome) = self.process(&message, &mut stop).await else {
+            // The request that wrote the event (a header the relay sets) goes
+            // on every line logged while applying it.
+            let span = tracing::error_span!(
+                "event",
+                partition = message.partition(),
+                offset = message.offset(),
+                request_id = tracing::field::Empty,
+            );
+            if let Some(id) =
+                header(&message, "request_id").filter(|id| shared::ops::plausible_request_id(id))
+            {
+                span.record("request_id", id);
+            }
+            let Some(outcome) = self.process(&message, &mut stop).instrument(span).await else {
                 break;
             };
             let label = match outcome {
@@ -133,6 +147,7 @@ impl EventConsumer {
                         .unwrap_or_default();
                     metrics::histogram!("projector_write_to_read_seconds", "type" => event.event_type())
                         .record(lag.as_secs_f64());
+                    tracing::debug!(event_id = %id, event_type = event.event_type(), lag_seconds = lag.as_secs_f64(), "applied");
                     self.mark_applied(id).await;
                     return Some(Outcome::Applied);
                 }

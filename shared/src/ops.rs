@@ -113,6 +113,50 @@ pub async fn record_http_metrics<E: Endpoint>(
     Ok(response)
 }
 
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request this task is serving, if any. Commands store it
+/// with the events they write, so the relay and the projector log it too.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Whether a client's `X-Request-Id` is kept: the front door's rule (1 to
+/// 128 of `A-Za-z0-9._:-`), so an id cannot flood or forge log lines.
+pub fn plausible_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
+/// Gives every request an id: the client's (or the front door's) when
+/// plausible, a fresh one otherwise. It is on every log line written while
+/// serving the request (the `request_id` span field), in
+/// [`current_request_id`], and in the response's `X-Request-Id`.
+pub async fn request_id<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    use tracing::Instrument;
+    let id = req
+        .header("x-request-id")
+        .filter(|id| plausible_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::error_span!("request", request_id = %id);
+    let response = REQUEST_ID
+        .scope(id.clone(), ep.call(req).instrument(span))
+        .await;
+    let mut response = match response {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if let Ok(value) = poem::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    Ok(response)
+}
+
 /// Serves `app` on `addr` until SIGINT or SIGTERM, then drains in-flight requests.
 pub async fn serve(addr: &str, app: impl Endpoint + 'static) -> std::io::Result<()> {
     let listener = poem::listener::TcpListener::bind(addr);
@@ -210,5 +254,33 @@ pub fn with_middleware(
         .with(cors)
         .around(crate::problem::render_errors)
         .around(move |ep, req| record_http_metrics(ep, req, routes.clone()))
-        .with(poem::middleware::RequestId::default().reuse_id(poem::middleware::ReuseId::Use))
+        .around(request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plausible_request_id;
+
+    #[test]
+    fn request_ids_are_kept_only_when_plausible() {
+        for id in [
+            "a",
+            "front-door-1",
+            "6531b0cdc3fbf3f2",
+            "svc:1.2_3",
+            &"x".repeat(128),
+        ] {
+            assert!(plausible_request_id(id), "{id}");
+        }
+        for id in [
+            "",
+            "has space",
+            "quote\"",
+            "new\nline",
+            "ü",
+            &"x".repeat(129),
+        ] {
+            assert!(!plausible_request_id(id), "{id:?}");
+        }
+    }
 }

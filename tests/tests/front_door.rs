@@ -155,7 +155,8 @@ fn is_problem(response: &reqwest::Response) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
-    let mut stack = Stack::start().await;
+    // The projector logs each applied event at debug, with its request id.
+    let mut stack = Stack::start_with(&[("RUST_LOG", "info,projector=debug")]).await;
     stack.add_replica("read-api", "read-api-2").await;
     let dir = root()
         .join("target/e2e-logs")
@@ -233,6 +234,33 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     assert_eq!(line["span"]["request_id"], reuse_id, "{line}");
     let access_log = std::fs::read_to_string(dir.join("nginx.log")).unwrap();
     assert!(access_log.contains(&format!("\"request_id\":\"{reuse_id}\"")));
+    // A command's id travels with its event through the outbox, the relay
+    // and the broker to the projector's log line for it.
+    let post_id = "front-door-post-1";
+    let response = http
+        .post(format!("{}/v1/posts", stack.write_url))
+        .bearer_auth(&alice.access)
+        .header("X-Request-Id", post_id)
+        .json(&json!({"text": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let consistency = e2e::consistency_token(&response);
+    stack.whole_feed(&http, &bob.access, &consistency, 10).await;
+    let projector_log = std::fs::read_to_string(stack.service("projector").log_path()).unwrap();
+    let applied: Vec<Value> = projector_log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["span"]["request_id"] == post_id)
+        .collect();
+    assert!(
+        applied
+            .iter()
+            .any(|l| l["fields"]["message"] == "applied"
+                && l["fields"]["event_type"] == "post.created"),
+        "{applied:?}"
+    );
 
     // Unknown hosts and oversized bodies get problem bodies from nginx itself.
     let response = http
@@ -306,6 +334,6 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     stack.kill("read-api-2").await;
     for _ in 0..6 {
         let feed = stack.whole_feed(&http, &bob.access, &consistency, 10).await;
-        assert_eq!(feed.len(), 3);
+        assert_eq!(feed.len(), 4);
     }
 }

@@ -14,8 +14,9 @@ pub async fn append(conn: &mut PgConnection, event: &Event) -> Result<Envelope, 
     let (aggregate_type, aggregate_id) = event.aggregate();
     sqlx::query(
         "INSERT INTO outbox
-            (event_id, aggregate_type, aggregate_id, event_type, event_version, key, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            (event_id, aggregate_type, aggregate_id, event_type, event_version, key, payload,
+             created_at, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(envelope.id)
     .bind(aggregate_type)
@@ -25,6 +26,7 @@ pub async fn append(conn: &mut PgConnection, event: &Event) -> Result<Envelope, 
     .bind(event.partition_key().to_string())
     .bind(&envelope.data)
     .bind(envelope.occurred_at)
+    .bind(shared::ops::current_request_id())
     .execute(conn)
     .await?;
     Ok(envelope)

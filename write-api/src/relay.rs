@@ -54,6 +54,7 @@ struct OutboxRow {
     key: String,
     payload: serde_json::Value,
     created_at: chrono::DateTime<chrono::Utc>,
+    request_id: Option<String>,
 }
 
 /// An outbox row ready to publish.
@@ -63,13 +64,15 @@ pub struct Pending {
     /// The record key: the author whose fan-out the event changes.
     pub key: String,
     pub envelope: Envelope,
+    /// The HTTP request whose command wrote it, sent as the `request_id` header.
+    pub request_id: Option<String>,
 }
 
 /// The next unpublished rows in publishing order: `(txid, seq)`, and only
 /// those of transactions older than every running one.
 pub async fn pending(db: &PgPool, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
     let rows: Vec<OutboxRow> = sqlx::query_as(
-        "SELECT seq, event_id, event_type, event_version, key, payload, created_at
+        "SELECT seq, event_id, event_type, event_version, key, payload, created_at, request_id
          FROM outbox
          WHERE published_at IS NULL
            AND txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -91,6 +94,7 @@ pub async fn pending(db: &PgPool, limit: i64) -> Result<Vec<Pending>, sqlx::Erro
                 occurred_at: row.created_at,
                 data: row.payload,
             },
+            request_id: row.request_id,
         })
         .collect())
 }
@@ -274,7 +278,7 @@ pub async fn publish(producer: &FutureProducer, topic: &str, rows: &[Pending]) -
     let payloads: Vec<Vec<u8>> = rows.iter().map(|r| r.envelope.to_bytes()).collect();
     let deliveries = rows.iter().zip(&payloads).map(|(row, payload)| {
         let event_id = row.envelope.id.to_string();
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: "event_type",
                 value: Some(row.envelope.event_type.as_str()),
@@ -283,6 +287,12 @@ pub async fn publish(producer: &FutureProducer, topic: &str, rows: &[Pending]) -
                 key: "event_id",
                 value: Some(event_id.as_str()),
             });
+        if let Some(id) = &row.request_id {
+            headers = headers.insert(Header {
+                key: "request_id",
+                value: Some(id.as_str()),
+            });
+        }
         let record = FutureRecord::to(topic)
             .key(row.key.as_str())
             .payload(payload.as_slice())
