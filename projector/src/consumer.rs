@@ -47,6 +47,7 @@ impl EventConsumer {
         }
         let consumer: StreamConsumer<LagReporter> = client.create_with_context(LagReporter)?;
         consumer.subscribe(&[&kafka.events_topic])?;
+        metrics::gauge!("projector_assigned_partitions").set(0.0);
         Ok(Self {
             consumer,
             dead_letters: kafka.producer().create()?,

@@ -24,6 +24,10 @@ pub fn describe_metrics() {
         "projector_consumer_lag_events",
         "Events in a partition not yet consumed, by topic and partition."
     );
+    describe_gauge!(
+        "projector_assigned_partitions",
+        "Partitions this projector holds (0 until it joins its group)."
+    );
     describe_histogram!(
         "projector_write_to_read_seconds",
         Unit::Seconds,

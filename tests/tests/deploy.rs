@@ -117,7 +117,11 @@ fn prometheus_configuration_and_rules_pass_promtool() {
 
 #[test]
 fn the_front_door_configuration_passes_nginx_t() {
+    // As in the compose deployment: includes beside the configuration,
+    // run-time files under a separate prefix.
     let dir = scratch("nginx");
+    let prefix_dir = dir.join("prefix");
+    std::fs::create_dir_all(&prefix_dir).unwrap();
     for file in ["nginx.conf", "problems.conf"] {
         std::fs::copy(deploy("nginx").join(file), dir.join(file)).unwrap();
     }
@@ -128,7 +132,7 @@ fn the_front_door_configuration_passes_nginx_t() {
     )
     .unwrap();
     std::fs::copy(deploy("compose/listen.conf"), dir.join("listen.conf")).unwrap();
-    let prefix = format!("{}/", dir.display());
+    let prefix = format!("{}/", prefix_dir.display());
     let conf = dir.join("nginx.conf");
     run(
         "nginx",

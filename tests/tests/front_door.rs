@@ -304,6 +304,7 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
         ("sum(projector_fanout_size_count)", 3.0),
         ("sum(projector_fanout_duration_seconds_count)", 3.0),
         ("count(projector_consumer_lag_events)", 1.0),
+        ("sum(projector_assigned_partitions)", 3.0),
         ("count(outbox_oldest_unpublished_age_seconds)", 1.0),
         ("sum(read_feed_source_total)", 10.0),
         ("min(process_resident_memory_bytes)", 1.0),
