@@ -59,7 +59,8 @@ pub struct RouteTemplates(Arc<HashMap<String, String>>);
 impl RouteTemplates {
     /// Reads every `paths.<template>.<method>.operationId` of `spec_json`.
     pub fn from_spec(spec_json: &str) -> RouteTemplates {
-        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let spec: serde_json::Value =
+            serde_json::from_str(spec_json).expect("poem-openapi renders its document as JSON");
         let mut templates = HashMap::new();
         for (path, methods) in spec["paths"].as_object().into_iter().flatten() {
             for operation in methods.as_object().into_iter().flatten().map(|m| m.1) {

@@ -92,8 +92,16 @@ async fn start_nginx(stack: &Stack, dir: &Path) -> (Child, u16) {
 /// Prometheus with the committed configuration and rules, scraping every
 /// second, its targets this stack's processes.
 async fn start_prometheus(stack: &Stack, dir: &Path) -> (Child, u16) {
-    let config = std::fs::read_to_string(root().join("deploy/prometheus/prometheus.yml"))
-        .unwrap()
+    let committed =
+        std::fs::read_to_string(root().join("deploy/prometheus/prometheus.yml")).unwrap();
+    for setting in [
+        "scrape_interval: 5s",
+        "scrape_timeout: 4s",
+        "evaluation_interval: 5s",
+    ] {
+        assert!(committed.contains(setting), "the test speeds up {setting}");
+    }
+    let config = committed
         .replace("scrape_interval: 5s", "scrape_interval: 1s")
         .replace("scrape_timeout: 4s", "scrape_timeout: 1s")
         .replace("evaluation_interval: 5s", "evaluation_interval: 1s");
