@@ -61,6 +61,13 @@ impl Effects {
             Event::PostDeleted(e) => self.post_deleted(e).await?,
             Event::FollowCreated(e) => self.follow_created(e).await?,
             Event::FollowDeleted(e) => self.follow_deleted(e).await?,
+            Event::SessionRevoked(e) => {
+                // Past the expiry a token is refused anyway; until then
+                // every read replica refuses it through this set.
+                let until = e.tokens_valid_until.timestamp() + 1;
+                let now = chrono::Utc::now().timestamp();
+                self.cache.revoke_session(e.session_id, until, now).await?
+            }
         }
         self.put_profiles(event.user_snapshots()).await
     }

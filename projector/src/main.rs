@@ -121,6 +121,7 @@ async fn rebuild(effects: Effects, ops: poem::Route, user: Option<UserId>) -> an
         config.feed_depth,
     );
     let started = Instant::now();
+    let revoked = rebuilder.revoked_sessions().await?;
     match user {
         Some(id) => rebuilder.user(id).await?,
         None => {
@@ -138,7 +139,8 @@ async fn rebuild(effects: Effects, ops: poem::Route, user: Option<UserId>) -> an
     let entries = Tally::get(&tally.feed_entries);
     println!(
         "rebuilt {users} users in {elapsed:.1} s ({:.0} users/s): {} posts, {} follows, \
-         {entries} feed entries ({:.0}/s), {} stale entries removed",
+         {entries} feed entries ({:.0}/s), {} stale entries removed; \
+         {revoked} session revocations in force",
         users as f64 / elapsed,
         Tally::get(&tally.posts),
         Tally::get(&tally.follows),

@@ -167,6 +167,25 @@ impl Rebuilder {
             .await
     }
 
+    /// Restores the revoked sessions whose access tokens may still be valid
+    /// (a Redis that lost them would let those tokens through on the read
+    /// host until they expire); returns how many.
+    pub async fn revoked_sessions(&self) -> Result<usize, RebuildError> {
+        let rows: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT session_id, tokens_valid_until FROM revoked_sessions
+             WHERE tokens_valid_until > now()",
+        )
+        .fetch_all(&self.source)
+        .await?;
+        let now = chrono::Utc::now().timestamp();
+        for (session, valid_until) in &rows {
+            self.cache
+                .revoke_session(*session, valid_until.timestamp() + 1, now)
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
     /// Rebuilds one user's profile, timeline, follower list and home feed.
     pub async fn user(&self, id: UserId) -> Result<(), RebuildError> {
         let started = Instant::now();

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use shared::auth::TokenVerifier;
+use shared::auth::{RevokedSessions, TokenVerifier};
 use shared::ops::{self, Readiness};
 use shared::telemetry::PrometheusHandle;
 
+use crate::consistency::{ConsistencyWait, Waiters};
 use crate::feed::FeedService;
 use crate::routes;
+use crate::sessions::RevokedSessionSet;
 
 struct StoresReady(Arc<FeedService>);
 
@@ -21,16 +23,26 @@ impl Readiness for StoresReady {
     }
 }
 
-/// The complete HTTP application.
+/// How long and how many reads may wait for a consistency token.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitLimits {
+    pub bound: std::time::Duration,
+    pub max_waiters: usize,
+}
+
+/// The complete HTTP application. Starts its background tasks (the
+/// revoked-session set, the consistency poller), so call it in a runtime.
 pub fn build(
     feeds: FeedService,
     verifier: TokenVerifier,
     metrics: PrometheusHandle,
-    consistency_bound: std::time::Duration,
+    limits: WaitLimits,
     cors: poem::middleware::Cors,
     server_url: &str,
 ) -> impl poem::Endpoint + use<> {
     let cache = feeds.cache().clone();
+    let verifier = Arc::new(verifier);
+    let revoked: Arc<dyn RevokedSessions> = RevokedSessionSet::start(cache.clone());
     let feeds = Arc::new(feeds);
     let api = OpenApiService::new(
         routes::api(feeds.clone()),
@@ -42,6 +54,13 @@ pub fn build(
     )
     .server(server_url);
     let route_templates = ops::RouteTemplates::from_spec(&api.spec());
+    let wait = Arc::new(ConsistencyWait {
+        waiters: Waiters::start(cache, limits.max_waiters),
+        bound: limits.bound,
+        routes: route_templates.clone(),
+        verifier: Arc::clone(&verifier),
+        revoked: Arc::clone(&revoked),
+    });
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let route = Route::new()
@@ -49,10 +68,10 @@ pub fn build(
         .nest("/docs", docs)
         .nest(
             "/",
-            api.around(move |ep, req| {
-                crate::consistency::wait_for_token(ep, req, cache.clone(), consistency_bound)
-            }),
+            api.around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
         );
-    let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds))).data(Arc::new(verifier));
+    let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds)))
+        .data(verifier)
+        .data(revoked);
     ops::with_middleware(app, 16 * 1024, cors, route_templates)
 }

@@ -18,6 +18,10 @@ pub struct Config {
     /// `READ_YOUR_WRITES_TIMEOUT_MS`, default 2000: the longest a read
     /// carrying a `Consistency-Token` waits for the projector.
     pub consistency_bound: std::time::Duration,
+    /// `READ_YOUR_WRITES_MAX_WAITERS`, default 1000: requests that may wait
+    /// for a consistency token at once on one replica; more are answered
+    /// at once, marked `Consistency-Token-Timeout: true`.
+    pub max_waiters: usize,
 }
 
 impl Config {
@@ -33,6 +37,7 @@ impl Config {
                 2_000,
                 0..=30_000,
             )?),
+            max_waiters: config::in_range("READ_YOUR_WRITES_MAX_WAITERS", 1_000, 0..=1_000_000)?,
         })
     }
 }

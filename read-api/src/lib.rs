@@ -2,7 +2,9 @@
 //! (Redis and the durable feed store) only, never from the write database.
 //!
 //! [`feed`] pages and hydrates feeds, [`merge`] merges the precomputed
-//! feed with followed celebrities' timelines; [`routes`] are the thin HTTP layer.
+//! feed with followed celebrities' timelines; [`consistency`] holds reads
+//! back until their own writes are visible; [`sessions`] keeps the revoked
+//! sessions whose access tokens are refused; [`routes`] are the thin HTTP layer.
 
 pub mod app;
 pub mod config;
@@ -11,6 +13,7 @@ pub mod error;
 pub mod feed;
 pub mod merge;
 pub mod routes;
+pub mod sessions;
 
 /// `# HELP` lines for the read API's metrics.
 pub fn describe_metrics() {
@@ -39,5 +42,9 @@ pub fn describe_metrics() {
     describe_counter!(
         "read_consistency_timeouts_total",
         "Reads answered before their consistency token was applied."
+    );
+    describe_counter!(
+        "read_consistency_shed_total",
+        "Reads not allowed to wait for their consistency token: too many were waiting."
     );
 }

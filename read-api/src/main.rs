@@ -28,7 +28,10 @@ async fn main() -> anyhow::Result<()> {
         FeedService::new(store, cache),
         verifier,
         metrics,
-        config.consistency_bound,
+        read_api::app::WaitLimits {
+            bound: config.consistency_bound,
+            max_waiters: config.max_waiters,
+        },
         shared::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?,
         &server_url,
     );

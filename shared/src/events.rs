@@ -138,6 +138,19 @@ pub struct CelebrityChanged {
     pub author: UserSnapshot,
 }
 
+/// A session (a login's refresh-token family) was revoked: by logout, or
+/// because a spent refresh token was presented again. Every host refuses
+/// the session's access tokens from then on; none of them is valid after
+/// `tokens_valid_until`, so consumers may forget the revocation then.
+/// Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRevoked {
+    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub revoked_at: DateTime<Utc>,
+    pub tokens_valid_until: DateTime<Utc>,
+}
+
 /// The typed events this build knows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -149,6 +162,7 @@ pub enum Event {
     FollowCreated(FollowCreated),
     FollowDeleted(FollowDeleted),
     CelebrityChanged(CelebrityChanged),
+    SessionRevoked(SessionRevoked),
 }
 
 /// What a consumer gets from a record.
@@ -185,6 +199,7 @@ impl Event {
     pub const FOLLOW_CREATED: &'static str = "follow.created";
     pub const FOLLOW_DELETED: &'static str = "follow.deleted";
     pub const CELEBRITY_CHANGED: &'static str = "author.celebrity_changed";
+    pub const SESSION_REVOKED: &'static str = "session.revoked";
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -196,6 +211,7 @@ impl Event {
             Event::FollowCreated(_) => Self::FOLLOW_CREATED,
             Event::FollowDeleted(_) => Self::FOLLOW_DELETED,
             Event::CelebrityChanged(_) => Self::CELEBRITY_CHANGED,
+            Event::SessionRevoked(_) => Self::SESSION_REVOKED,
         }
     }
 
@@ -216,6 +232,7 @@ impl Event {
             Event::FollowCreated(e) => e.followee_id,
             Event::FollowDeleted(e) => e.followee_id,
             Event::CelebrityChanged(e) => e.author.id,
+            Event::SessionRevoked(e) => e.user_id,
         }
     }
 
@@ -231,6 +248,7 @@ impl Event {
             Event::FollowCreated(e) => ("user", e.followee_id.0),
             Event::FollowDeleted(e) => ("user", e.followee_id.0),
             Event::CelebrityChanged(e) => ("user", e.author.id.0),
+            Event::SessionRevoked(e) => ("user", e.user_id.0),
         }
     }
 
@@ -246,6 +264,7 @@ impl Event {
             Event::FollowCreated(e) => vec![&e.follower, &e.followee],
             Event::FollowDeleted(e) => vec![&e.follower, &e.followee],
             Event::CelebrityChanged(e) => vec![&e.author],
+            Event::SessionRevoked(_) => vec![],
         }
     }
 
@@ -259,6 +278,7 @@ impl Event {
             Event::FollowCreated(e) => serde_json::to_value(e),
             Event::FollowDeleted(e) => serde_json::to_value(e),
             Event::CelebrityChanged(e) => serde_json::to_value(e),
+            Event::SessionRevoked(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain data and always serialise")
     }
@@ -295,6 +315,7 @@ impl Envelope {
             Event::FOLLOW_CREATED => serde_json::from_value(data).map(Event::FollowCreated),
             Event::FOLLOW_DELETED => serde_json::from_value(data).map(Event::FollowDeleted),
             Event::CELEBRITY_CHANGED => serde_json::from_value(data).map(Event::CelebrityChanged),
+            Event::SESSION_REVOKED => serde_json::from_value(data).map(Event::SessionRevoked),
             _ => return Ok(Decoded::Unknown(envelope)),
         };
         match parsed {

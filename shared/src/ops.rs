@@ -15,7 +15,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, h
 /// A dependency check behind `GET /ready`.
 #[async_trait]
 pub trait Readiness: Send + Sync + 'static {
-    /// `Err` names what is not ready.
+    /// `Err` says what is not ready, for the log: it may hold a driver's
+    /// error text, which is never sent to the client.
     async fn check(&self) -> Result<(), String>;
 }
 
@@ -36,11 +37,14 @@ fn health() -> Json<serde_json::Value> {
 async fn ready(readiness: poem::web::Data<&Arc<dyn Readiness>>) -> Response {
     match readiness.check().await {
         Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "not ready", "reason": reason})),
-        )
-            .into_response(),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "not ready"})),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -51,25 +55,62 @@ fn render_metrics(handle: poem::web::Data<&PrometheusHandle>) -> Response {
         .body(handle.render())
 }
 
-/// Route templates by poem-openapi operation id, read from an OpenAPI
-/// document: the `route` label of the HTTP metrics.
+/// The API's route templates, read from its OpenAPI document: by
+/// poem-openapi operation id (the `route` label of the HTTP metrics) and by
+/// method (to tell which route a request is for before it is served).
 #[derive(Clone, Debug, Default)]
-pub struct RouteTemplates(Arc<HashMap<String, String>>);
+pub struct RouteTemplates {
+    by_operation: Arc<HashMap<String, String>>,
+    /// (method in upper case, the template's path segments).
+    by_method: Arc<Vec<(String, Vec<String>)>>,
+}
 
 impl RouteTemplates {
     /// Reads every `paths.<template>.<method>.operationId` of `spec_json`.
     pub fn from_spec(spec_json: &str) -> RouteTemplates {
         let spec: serde_json::Value =
             serde_json::from_str(spec_json).expect("poem-openapi renders its document as JSON");
-        let mut templates = HashMap::new();
+        let mut by_operation = HashMap::new();
+        let mut by_method = Vec::new();
         for (path, methods) in spec["paths"].as_object().into_iter().flatten() {
-            for operation in methods.as_object().into_iter().flatten().map(|m| m.1) {
+            for (method, operation) in methods.as_object().into_iter().flatten() {
                 if let Some(id) = operation["operationId"].as_str() {
-                    templates.insert(id.to_owned(), path.clone());
+                    by_operation.insert(id.to_owned(), path.clone());
                 }
+                let segments = path.split('/').map(str::to_owned).collect();
+                by_method.push((method.to_ascii_uppercase(), segments));
             }
         }
-        RouteTemplates(Arc::new(templates))
+        RouteTemplates {
+            by_operation: Arc::new(by_operation),
+            by_method: Arc::new(by_method),
+        }
+    }
+
+    /// The segments of the template that `method` and `path` are an
+    /// instance of, if any (a `{variable}` matches one non-empty segment).
+    pub fn find(&self, method: &str, path: &str) -> Option<&[String]> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.by_method
+            .iter()
+            .find(|(m, template)| {
+                m == method
+                    && template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                    })
+            })
+            .map(|(_, template)| template.as_slice())
+    }
+
+    /// The documented name of the `index`th path variable of the route of
+    /// `method` and `path` (poem-openapi reports them as `param0`, …).
+    pub fn path_variable(&self, method: &str, path: &str, index: usize) -> Option<String> {
+        self.find(method, path)?
+            .iter()
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .nth(index)
+            .map(str::to_owned)
     }
 
     /// The template that served `response`; the operational routes by their
@@ -78,7 +119,7 @@ impl RouteTemplates {
     fn label(&self, path: &str, response: &Response) -> String {
         if let Some(template) = response
             .data::<poem_openapi::OperationId>()
-            .and_then(|id| self.0.get(id.0))
+            .and_then(|id| self.by_operation.get(id.0))
         {
             return template.clone();
         }
@@ -89,6 +130,25 @@ impl RouteTemplates {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else (a
+/// client may send any token as a method) as `other`, so the label's values
+/// stay few.
+pub fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Records `http_requests_total` and `http_request_duration_seconds` by
 /// route template, method and status.
 pub async fn record_http_metrics<E: Endpoint>(
@@ -96,7 +156,7 @@ pub async fn record_http_metrics<E: Endpoint>(
     req: Request,
     routes: RouteTemplates,
 ) -> poem::Result<Response> {
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_owned();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
     let response = match ep.call(req).await {
@@ -243,24 +303,118 @@ pub fn cors_from_env() -> Result<poem::middleware::Cors, crate::config::ConfigEr
     Ok(cors)
 }
 
+/// Around CORS: a request from the opaque origin `null` (sandboxed frames,
+/// `file:` pages, some redirects) is served as if it had no origin, so it is
+/// never granted access; and every answer says that it varies by `Origin`,
+/// so a shared cache never hands one origin's answer to another.
+async fn cors_guard<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+    use poem::http::header::{ORIGIN, VARY};
+    if req
+        .headers()
+        .get(ORIGIN)
+        .is_some_and(|o| o.as_bytes().eq_ignore_ascii_case(b"null"))
+    {
+        req.headers_mut().remove(ORIGIN);
+    }
+    let mut response = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let varies = response.headers().get_all(VARY).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("origin"))
+    });
+    if !varies {
+        response
+            .headers_mut()
+            .append(VARY, poem::http::HeaderValue::from_static("Origin"));
+    }
+    Ok(response)
+}
+
+/// Headers every response carries: `X-Content-Type-Options: nosniff`, and
+/// `Cache-Control: no-store` on answers to authenticated requests, which
+/// hold one user's data.
+async fn security_headers<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    use poem::http::HeaderValue;
+    use poem::http::header::{AUTHORIZATION, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+    let authenticated = req.headers().contains_key(AUTHORIZATION)
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("access_token="));
+    let mut response = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if authenticated && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}
+
 /// Wraps an API with the shared middleware: request ids, metrics by
-/// `routes`, problem+json errors, a request-body limit and CORS.
+/// `routes`, security headers, problem+json errors, a request-body limit
+/// and CORS.
 pub fn with_middleware(
     app: impl Endpoint + 'static,
     max_body_bytes: usize,
     cors: poem::middleware::Cors,
     routes: RouteTemplates,
 ) -> impl Endpoint {
+    let names = routes.clone();
     app.around(move |ep, req| limit_body(ep, req, max_body_bytes))
         .with(cors)
-        .around(crate::problem::render_errors)
+        .around(move |ep, req| crate::problem::render_errors(ep, req, names.clone()))
+        .around(cors_guard)
+        .around(security_headers)
         .around(move |ep, req| record_http_metrics(ep, req, routes.clone()))
         .around(request_id)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::plausible_request_id;
+    use super::{RouteTemplates, method_label, plausible_request_id};
+
+    #[test]
+    fn requests_are_matched_to_their_templates() {
+        let spec = serde_json::json!({"paths": {
+            "/v1/feed": {"get": {"operationId": "feed"}},
+            "/v1/users/{username}/posts": {"get": {}},
+            "/v1/users/{id}/follow": {"put": {}, "delete": {}},
+        }})
+        .to_string();
+        let routes = RouteTemplates::from_spec(&spec);
+        assert!(routes.find("GET", "/v1/feed").is_some());
+        assert!(routes.find("GET", "/v1/users/alice/posts").is_some());
+        for (method, path) in [
+            ("POST", "/v1/feed"),
+            ("GET", "/v1/users//posts"),
+            ("GET", "/v1/users/alice"),
+            ("GET", "/v1/feed/x"),
+            ("GET", "/nope"),
+        ] {
+            assert!(routes.find(method, path).is_none(), "{method} {path}");
+        }
+        assert_eq!(
+            routes.path_variable("PUT", "/v1/users/abc/follow", 0),
+            Some("id".to_owned())
+        );
+        assert_eq!(routes.path_variable("PUT", "/v1/users/abc/follow", 1), None);
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        use poem::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for made_up in ["SECPROBEX", &"X".repeat(300), "get"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 
     #[test]
     fn request_ids_are_kept_only_when_plausible() {

@@ -74,10 +74,19 @@ impl poem_openapi::types::Example for Problem {
 /// extractor failures (bad JSON, bad parameters, a missing bearer token)
 /// name the field at fault; poem's plain-text 404, 405 and 413 keep their
 /// status and headers. Server-side details are logged, never sent.
-pub async fn render_errors<E: Endpoint>(ep: E, req: poem::Request) -> poem::Result<Response> {
+pub async fn render_errors<E: Endpoint>(
+    ep: E,
+    req: poem::Request,
+    routes: crate::ops::RouteTemplates,
+) -> poem::Result<Response> {
+    let (method, path) = (
+        req.method().as_str().to_owned(),
+        req.uri().path().to_owned(),
+    );
+    let name_of = |index: usize| routes.path_variable(&method, &path, index);
     let response = match ep.call(req).await {
         Ok(response) => response.into_response(),
-        Err(err) => match classify_extractor_error(&err) {
+        Err(err) => match classify_extractor_error(&err, name_of) {
             Some(ExtractorFailure::Unauthenticated) => {
                 crate::auth::unauthorized("a bearer access token is required").into_response()
             }
@@ -122,13 +131,30 @@ enum ExtractorFailure {
     BadRequest(Problem),
 }
 
-/// Classifies an error raised before a handler ran; `None` for other errors.
-fn classify_extractor_error(err: &poem::Error) -> Option<ExtractorFailure> {
-    use poem_openapi::error::{AuthorizationError, ParseParamError, ParseRequestPayloadError};
+/// Classifies an error raised before a handler ran; `None` for other
+/// errors. poem-openapi names path variables `param0`, `param1`, …;
+/// `path_variable` gives the documented name of each.
+fn classify_extractor_error(
+    err: &poem::Error,
+    path_variable: impl Fn(usize) -> Option<String>,
+) -> Option<ExtractorFailure> {
+    use poem_openapi::error::{
+        AuthorizationError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+    };
     if err.is::<AuthorizationError>() {
         return Some(ExtractorFailure::Unauthenticated);
     }
-    let (field, message) = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+    let (field, message) = if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        let documented = e
+            .name
+            .strip_prefix("param")
+            .and_then(|n| n.parse().ok())
+            .and_then(&path_variable);
+        (
+            documented.unwrap_or_else(|| e.name.to_owned()),
+            e.reason.clone(),
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
         (e.name.to_owned(), e.reason.clone())
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         ("body".to_owned(), e.reason.clone())

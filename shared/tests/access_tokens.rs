@@ -21,7 +21,8 @@ fn claims() -> Value {
     json!({
         "sub": "42", "iat": now, "nbf": now, "exp": now + 900,
         "iss": "microblog", "aud": "microblog-api",
-        "jti": "5f0c2a9e-4b7d-4e56-9d0a-3c1b2a7e9f10", "typ": "access"
+        "jti": "5f0c2a9e-4b7d-4e56-9d0a-3c1b2a7e9f10", "typ": "access",
+        "sid": "0b6a3f4e-2c1d-4e5f-8a9b-7c6d5e4f3a2b"
     })
 }
 
@@ -46,9 +47,11 @@ fn b64(value: &Value) -> String {
 
 #[test]
 fn a_valid_access_token_names_its_account() {
+    let principal = verifier().verify(&sign(&claims(), PRIVATE)).unwrap();
+    assert_eq!(principal.user, UserId(42));
     assert_eq!(
-        verifier().verify(&sign(&claims(), PRIVATE)).unwrap(),
-        UserId(42)
+        principal.session.to_string(),
+        "0b6a3f4e-2c1d-4e5f-8a9b-7c6d5e4f3a2b"
     );
 }
 
@@ -98,7 +101,9 @@ fn wrong_audience_issuer_or_type_is_rejected() {
 
 #[test]
 fn every_missing_claim_is_rejected() {
-    for claim in ["sub", "iat", "nbf", "exp", "iss", "aud", "jti", "typ"] {
+    for claim in [
+        "sub", "iat", "nbf", "exp", "iss", "aud", "jti", "typ", "sid",
+    ] {
         let token = with(|c| {
             c.as_object_mut().unwrap().remove(claim);
         });

@@ -4,7 +4,8 @@
 use chrono::Utc;
 use serde_json::Value;
 use shared::events::{
-    Envelope, Event, FollowCreated, PostCreated, UserCreated, UserSnapshot, UserUpdated,
+    Envelope, Event, FollowCreated, PostCreated, SessionRevoked, UserCreated, UserSnapshot,
+    UserUpdated,
 };
 use shared::ids::{PostId, UserId};
 
@@ -71,6 +72,12 @@ fn every_event_matches_its_schema() {
             created_at: now,
             follower: user(3),
             followee: user(1),
+        }),
+        Event::SessionRevoked(SessionRevoked {
+            session_id: uuid::Uuid::new_v4(),
+            user_id: UserId(1),
+            revoked_at: now,
+            tokens_valid_until: now,
         }),
     ];
     for event in &events {

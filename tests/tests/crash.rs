@@ -214,7 +214,7 @@ async fn feeds_equal_the_oracle_after_the_projector_is_killed_mid_fan_out() {
     let tokens: HashMap<i64, String> = active
         .iter()
         .chain(&bulk)
-        .map(|&id| (id, issuer.access_token(UserId(id))))
+        .map(|&id| (id, issuer.access_token(UserId(id), uuid::Uuid::new_v4())))
         .collect();
     let writer = tokio::spawn(write_stream(
         stack.write_url.clone(),

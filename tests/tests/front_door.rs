@@ -59,8 +59,76 @@ async fn wait_port(port: u16, what: &str, log: &Path) {
     }
 }
 
+/// A running nginx. Dropping it stops nginx the way it is meant to be
+/// stopped (`nginx -s stop`: the master ends its workers, then itself) and
+/// waits for the master, so no worker outlives the test, passed or failed.
+struct Nginx {
+    child: Child,
+    prefix: String,
+    conf: String,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let stopped = std::process::Command::new("nginx")
+            .args([
+                "-s",
+                "stop",
+                "-p",
+                &self.prefix,
+                "-c",
+                &self.conf,
+                "-e",
+                "stderr",
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.start_kill();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Waits (bounded) until `path` holds `needle`: nginx writes an access-log
+/// line after it has answered.
+async fn wait_for_line(path: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never got a line with {needle}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `request` as raw bytes to the front door and returns the answer.
+async fn raw_exchange(port: u16, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("nginx closes a connection after a malformed request")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// nginx with the committed configuration and this stack's upstreams.
-async fn start_nginx(stack: &Stack, dir: &Path) -> (Child, u16) {
+async fn start_nginx(stack: &Stack, dir: &Path) -> (Nginx, u16) {
     for file in ["nginx.conf", "problems.conf"] {
         std::fs::copy(root().join("deploy/nginx").join(file), dir.join(file)).unwrap();
     }
@@ -85,8 +153,13 @@ async fn start_nginx(stack: &Stack, dir: &Path) -> (Child, u16) {
     let conf = dir.join("nginx.conf").display().to_string();
     let log = dir.join("nginx.log");
     let child = spawn("nginx", &["-p", &prefix, "-c", &conf, "-e", "stderr"], &log);
+    let nginx = Nginx {
+        child,
+        prefix,
+        conf,
+    };
     wait_port(port, "nginx", &log).await;
-    (child, port)
+    (nginx, port)
 }
 
 /// Prometheus with the committed configuration and rules, scraping every
@@ -240,14 +313,25 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
         .expect("the reuse is logged");
     let line: Value = serde_json::from_str(line).expect("logs are JSON lines");
     assert_eq!(line["span"]["request_id"], reuse_id, "{line}");
-    let access_log = std::fs::read_to_string(dir.join("nginx.log")).unwrap();
-    assert!(access_log.contains(&format!("\"request_id\":\"{reuse_id}\"")));
+    wait_for_line(
+        &dir.join("nginx.log"),
+        &format!("\"request_id\":\"{reuse_id}\""),
+    )
+    .await;
     // A command's id travels with its event through the outbox, the relay
-    // and the broker to the projector's log line for it.
+    // and the broker to the projector's log line for it. (The reuse above
+    // revoked Alice's session: she logs in again.)
+    let tokens: Value = stack
+        .login(&http, "alice", e2e::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let alice_access = tokens["access_token"].as_str().unwrap().to_owned();
     let post_id = "front-door-post-1";
     let response = http
         .post(format!("{}/v1/posts", stack.write_url))
-        .bearer_auth(&alice.access)
+        .bearer_auth(&alice_access)
         .header("X-Request-Id", post_id)
         .json(&json!({"text": "traced"}))
         .send()
@@ -280,7 +364,7 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     assert!(is_problem(&response));
     let response = http
         .post(format!("{}/v1/posts", stack.write_url))
-        .bearer_auth(&alice.access)
+        .bearer_auth(&alice_access)
         .header("content-type", "application/json")
         .body(vec![b' '; 100 * 1024])
         .send()
@@ -288,6 +372,57 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(is_problem(&response));
+
+    // Operational endpoints are not public: Prometheus scrapes the services
+    // directly. Every answer, nginx's own included, says nosniff once.
+    for host in [&stack.write_url, &stack.read_url] {
+        for path in ["/metrics", "/ready"] {
+            let response = http.get(format!("{host}{path}")).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{host}{path}");
+            assert!(is_problem(&response), "{host}{path}");
+            let nosniff: Vec<_> = response
+                .headers()
+                .get_all("x-content-type-options")
+                .iter()
+                .collect();
+            assert_eq!(nosniff, ["nosniff"], "{host}{path}");
+        }
+    }
+    let response = http
+        .get(format!("{}/v1/users/alice", stack.read_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get_all("x-content-type-options")
+            .iter()
+            .count(),
+        1
+    );
+    // Requests nginx cannot take get problem bodies too.
+    for (request, status) in [
+        (
+            "GET /v1/feed HTTP/1.1\r\nHost: read.localhost\r\nContent-Length: abc\r\n\r\n",
+            "400",
+        ),
+        (
+            "POST /v1/posts HTTP/1.1\r\nHost: write.localhost\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "501",
+        ),
+    ] {
+        let answer = raw_exchange(front, request).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("application/problem+json") && answer.contains("\"status\":"),
+            "{answer}"
+        );
+    }
 
     // Prometheus: every target up, every stage of the pipeline non-zero,
     // reads spread over both replicas, the recording rules evaluated.

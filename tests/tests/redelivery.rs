@@ -142,7 +142,7 @@ async fn a_redelivered_batch_changes_nothing_downstream() {
     // The relay comes back and finds every row still unpublished.
     let config = RelayConfig {
         listen_addr: String::new(),
-        database_url: String::new(),
+        database: write_api::db::PoolConfig::default(),
         kafka: kafka.clone(),
         batch_size: 7,
         poll_interval: Duration::from_millis(100),

@@ -89,6 +89,29 @@ pub enum CreateError {
     Db(#[from] sqlx::Error),
 }
 
+/// The fields of `account` that an existing account already uses (names
+/// and emails are compared regardless of case). Checked before the
+/// password is hashed, so a duplicate costs a lookup, not a hash; [`create`]
+/// still catches a race between two registrations.
+pub async fn taken(db: &PgPool, account: &NewAccount) -> Result<Vec<FieldError>, sqlx::Error> {
+    let (username, email): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1)),
+                EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))",
+    )
+    .bind(&account.username)
+    .bind(&account.email)
+    .fetch_one(db)
+    .await?;
+    let mut errors = Vec::new();
+    if username {
+        errors.push(field("username", "is already taken"));
+    }
+    if email {
+        errors.push(field("email", "is already registered"));
+    }
+    Ok(errors)
+}
+
 /// Creates the account and its `user.created` event in one transaction.
 pub async fn create(
     db: &PgPool,

@@ -3,16 +3,21 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use poem::http::header;
+use poem::middleware::SetHeader;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use shared::auth::TokenVerifier;
-use shared::ops::{self, Readiness};
+use shared::auth::{RevokedSessions, TokenVerifier};
+use shared::ops;
 use shared::telemetry::PrometheusHandle;
 use sqlx::PgPool;
 
+use crate::client_addr::{self, TrustedProxies};
+use crate::db::DbReady;
 use crate::passwords::PasswordHasherPool;
 use crate::routes;
-use crate::throttle::LoginThrottle;
+use crate::sessions::{self, SessionPolicy};
+use crate::throttle::{LoginThrottle, RateLimit};
 use crate::tokens::TokenIssuer;
 
 /// What every handler needs.
@@ -21,22 +26,38 @@ pub struct AppState {
     pub db: PgPool,
     pub hasher: PasswordHasherPool,
     pub issuer: TokenIssuer,
-    pub refresh_ttl: std::time::Duration,
+    pub sessions: SessionPolicy,
     pub throttle: LoginThrottle,
-    pub trust_forwarded_for: bool,
+    pub registrations: RateLimit,
+    pub trusted_proxies: TrustedProxies,
     pub celebrity_threshold: i64,
 }
 
-struct DbReady(PgPool);
+impl AppState {
+    /// The key the request's client is rate-limited under (see [`client_addr`]).
+    pub fn client_key(&self, req: &poem::Request) -> String {
+        let peer = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        client_addr::rate_key(self.trusted_proxies.client(peer, forwarded))
+    }
+}
+
+/// The write host asks its own database, where revocations are committed.
+struct RevokedInDatabase(PgPool);
 
 #[async_trait]
-impl Readiness for DbReady {
-    async fn check(&self) -> Result<(), String> {
-        sqlx::query("SELECT 1")
-            .execute(&self.0)
+impl RevokedSessions for RevokedInDatabase {
+    async fn is_revoked(&self, session: uuid::Uuid) -> Result<bool, String> {
+        sessions::is_revoked(&self.0, session)
             .await
-            .map(|_| ())
-            .map_err(|e| format!("database: {e}"))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -64,6 +85,11 @@ pub fn build(
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api);
-    let app = ops::attach(route, metrics, Arc::new(DbReady(db))).data(Arc::new(verifier));
+    let revoked: Arc<dyn RevokedSessions> = Arc::new(RevokedInDatabase(db.clone()));
+    let app = ops::attach(route, metrics, Arc::new(DbReady(db)))
+        .data(Arc::new(verifier))
+        .data(revoked)
+        // Commands and token responses are never to be stored by a cache.
+        .with(SetHeader::new().overriding(header::CACHE_CONTROL, "no-store"));
     ops::with_middleware(app, max_body_bytes, cors, route_templates)
 }

@@ -5,17 +5,19 @@ use std::time::Duration;
 use shared::config::{self, ConfigError};
 use shared::kafka::KafkaConfig;
 
-use crate::throttle::LoginThrottle;
+use crate::client_addr::TrustedProxies;
+use crate::db::PoolConfig;
+use crate::throttle::{LoginThrottle, RateLimit};
 
 /// Settings of the write API.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `WRITE_API_ADDR`, default `127.0.0.1:8080`.
     pub listen_addr: String,
-    /// `DATABASE_URL`: the write database (required).
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 16.
-    pub max_connections: u32,
+    /// `DATABASE_URL` (required), `DATABASE_MAX_CONNECTIONS` (default 16),
+    /// `DATABASE_LOCK_TIMEOUT_MS` (default 2000) and
+    /// `DATABASE_STATEMENT_TIMEOUT_MS` (default 10000).
+    pub database: PoolConfig,
     /// `RUN_MIGRATIONS`, default true: apply `schema/write` at start-up.
     pub run_migrations: bool,
     /// `JWT_PRIVATE_KEY` (PEM) or `JWT_PRIVATE_KEY_FILE` (path): Ed25519 signing key.
@@ -30,19 +32,26 @@ pub struct Config {
     pub access_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECS`, default 30 days.
     pub refresh_ttl: Duration,
+    /// `SESSION_MAX_LIFETIME_SECS`, default 90 days: refreshing never
+    /// extends a session past this age; then the user logs in again.
+    pub session_lifetime: Duration,
     /// `PASSWORD_HASH_CONCURRENCY`, default: the number of CPUs.
     pub hash_concurrency: usize,
     /// `MAX_BODY_BYTES`, default 16384.
     pub max_body_bytes: usize,
     /// `LOGIN_FAILURE_THRESHOLD` (default 5), `LOGIN_MAX_LOCK_SECS` (default
-    /// 900), `LOGIN_ATTEMPTS_PER_MINUTE` (per client address, default 30).
+    /// 900), `LOGIN_ATTEMPTS_PER_MINUTE` (per client address, default 30),
+    /// `LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR` (from all addresses, default 100).
     pub throttle: LoginThrottle,
+    /// `REGISTRATIONS_PER_HOUR`, default 20: accounts one client address may
+    /// register per hour.
+    pub registrations: RateLimit,
     /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
     /// author's posts switch to fan-out on read (off again below 90%).
     pub celebrity_threshold: i64,
-    /// `TRUST_X_FORWARDED_FOR`, default false: take the client address from
-    /// the last `X-Forwarded-For` hop (set it only behind a proxy that appends it).
-    pub trust_forwarded_for: bool,
+    /// `TRUSTED_PROXIES`, default none: comma-separated addresses or CIDR
+    /// ranges of the proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -50,8 +59,7 @@ impl Config {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             listen_addr: config::or("WRITE_API_ADDR", "127.0.0.1:8080".to_owned())?,
-            database_url: config::required("DATABASE_URL")?,
-            max_connections: config::in_range("DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?,
+            database: pool_config(config::in_range("DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?)?,
             run_migrations: config::or("RUN_MIGRATIONS", true)?,
             private_key_pem: config::pem("JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE")?,
             public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
@@ -67,6 +75,11 @@ impl Config {
                 30 * 24 * 3600,
                 60..=365 * 24 * 3600,
             )?),
+            session_lifetime: Duration::from_secs(config::in_range(
+                "SESSION_MAX_LIFETIME_SECS",
+                90 * 24 * 3600,
+                1..=10 * 365 * 24 * 3600,
+            )?),
             hash_concurrency: config::in_range("PASSWORD_HASH_CONCURRENCY", cpus, 1..=256)?,
             max_body_bytes: config::in_range("MAX_BODY_BYTES", 16 * 1024, 1024..=1024 * 1024)?,
             throttle: LoginThrottle {
@@ -76,14 +89,25 @@ impl Config {
                     900,
                     1..=86_400,
                 )?),
-                per_minute: config::in_range("LOGIN_ATTEMPTS_PER_MINUTE", 30, 1..=100_000)?,
+                per_address: RateLimit::per_minute(
+                    "login",
+                    config::in_range("LOGIN_ATTEMPTS_PER_MINUTE", 30, 1..=100_000)?,
+                ),
+                per_account: RateLimit::per_hour(
+                    "login_failures",
+                    config::in_range("LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR", 100, 1..=1_000_000)?,
+                ),
             },
+            registrations: RateLimit::per_hour(
+                "register",
+                config::in_range("REGISTRATIONS_PER_HOUR", 20, 1..=1_000_000)?,
+            ),
             celebrity_threshold: config::in_range(
                 "CELEBRITY_FOLLOWER_THRESHOLD",
                 10_000,
                 1..=i64::MAX / 10,
             )?,
-            trust_forwarded_for: config::or("TRUST_X_FORWARDED_FOR", false)?,
+            trusted_proxies: trusted_proxies()?,
         })
     }
 }
@@ -93,8 +117,9 @@ impl Config {
 pub struct RelayConfig {
     /// `RELAY_ADDR`, default `127.0.0.1:9101`: health, readiness and metrics.
     pub listen_addr: String,
-    /// `DATABASE_URL`: the write database (required).
-    pub database_url: String,
+    /// `DATABASE_URL` (required), `DATABASE_LOCK_TIMEOUT_MS` (default
+    /// 2000), `DATABASE_STATEMENT_TIMEOUT_MS` (default 10000); four connections.
+    pub database: PoolConfig,
     pub kafka: KafkaConfig,
     /// `RELAY_BATCH_SIZE`, default 500.
     pub batch_size: i64,
@@ -108,7 +133,7 @@ impl RelayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen_addr: config::or("RELAY_ADDR", "127.0.0.1:9101".to_owned())?,
-            database_url: config::required("DATABASE_URL")?,
+            database: pool_config(4)?,
             kafka: KafkaConfig::from_env()?,
             batch_size: config::in_range("RELAY_BATCH_SIZE", 500, 1..=10_000)?,
             poll_interval: config::millis("RELAY_POLL_INTERVAL_MS", 500)?,
@@ -119,4 +144,35 @@ impl RelayConfig {
             )?),
         })
     }
+}
+
+/// The write database's pool of `max_connections`.
+fn pool_config(max_connections: u32) -> Result<PoolConfig, ConfigError> {
+    Ok(PoolConfig {
+        url: config::required("DATABASE_URL")?,
+        max_connections,
+        lock_timeout: Duration::from_millis(config::in_range(
+            "DATABASE_LOCK_TIMEOUT_MS",
+            2_000,
+            1..=600_000,
+        )?),
+        statement_timeout: Duration::from_millis(config::in_range(
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            10_000,
+            1..=3_600_000,
+        )?),
+    })
+}
+
+/// `TRUSTED_PROXIES`; the variable it replaced stops start-up rather than
+/// being silently ignored.
+fn trusted_proxies() -> Result<TrustedProxies, ConfigError> {
+    if let Ok(value) = std::env::var("TRUST_X_FORWARDED_FOR") {
+        return Err(ConfigError::Invalid {
+            name: "TRUST_X_FORWARDED_FOR",
+            value,
+            reason: "is no longer read: set TRUSTED_PROXIES to the front door's addresses".into(),
+        });
+    }
+    config::or("TRUSTED_PROXIES", TrustedProxies::default())
 }

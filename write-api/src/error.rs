@@ -29,9 +29,9 @@ pub enum ApiError {
     /// The server failed.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency is unavailable; retry later.
+    /// A dependency is unavailable or busy; retry after `Retry-After` seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 impl ApiError {
@@ -84,16 +84,25 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if crate::db::is_timeout(&err) {
+            tracing::warn!(error = %err, "database wait timed out");
+            return Self::Unavailable(
+                Json(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is busy; retry shortly",
+                )),
+                1,
+            );
+        }
         tracing::error!(error = %err, "database error");
-        let unavailable = matches!(
-            err,
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-        );
-        if unavailable {
-            Self::Unavailable(Json(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable; retry later",
-            )))
+        if matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolClosed) {
+            Self::Unavailable(
+                Json(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; retry later",
+                )),
+                5,
+            )
         } else {
             Self::Internal(Json(Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

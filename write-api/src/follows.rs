@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use shared::events::{CelebrityChanged, Event, FollowCreated, FollowDeleted, UserSnapshot};
 use shared::ids::UserId;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::outbox;
@@ -92,9 +92,11 @@ async fn settle_celebrity(
     Ok((snapshot, Some(event)))
 }
 
-/// Rejects following yourself and following an account that does not exist.
-async fn check_target(
-    conn: &mut PgConnection,
+/// Rejects following yourself and following an account that does not
+/// exist. Runs before the command takes the followee's key lock, so a
+/// made-up id never waits on (or holds) any lock.
+pub async fn check_target(
+    db: &PgPool,
     follower: UserId,
     followee: UserId,
 ) -> Result<(), FollowError> {
@@ -103,7 +105,7 @@ async fn check_target(
     }
     let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
         .bind(followee.0)
-        .fetch_optional(conn)
+        .fetch_optional(db)
         .await?;
     match row {
         Some(_) => Ok(()),
@@ -121,7 +123,6 @@ pub async fn follow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    check_target(conn, follower, followee).await?;
     let inserted: Option<(DateTime<Utc>,)> = sqlx::query_as(
         "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING RETURNING created_at",
@@ -167,7 +168,6 @@ pub async fn unfollow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    check_target(conn, follower, followee).await?;
     let deleted = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
         .bind(follower.0)
         .bind(followee.0)

@@ -19,6 +19,7 @@ use shared::consistency::ConsistencyToken;
 use shared::ids::UserId;
 use sqlx::{PgConnection, PgPool};
 
+use crate::db::{LockClass, partition_lock_object};
 use crate::error::{ApiError, ApiResult};
 
 /// What the caller sent that identifies a request.
@@ -55,10 +56,12 @@ impl<'a> Request<'a> {
 }
 
 /// Holds the transaction-scoped lock of `key` and then assigns the
-/// transaction id, so transaction ids per key follow lock order.
+/// transaction id, so transaction ids per key follow lock order. The wait
+/// is bounded by the session's `lock_timeout`.
 pub async fn lock_key(conn: &mut PgConnection, key: UserId) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key.0)
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(LockClass::PartitionKey as i32)
+        .bind(partition_lock_object(key))
         .execute(&mut *conn)
         .await?;
     sqlx::query("SELECT pg_current_xact_id()")

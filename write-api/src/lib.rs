@@ -10,7 +10,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/write")
 
 pub mod accounts;
 pub mod app;
+pub mod client_addr;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod follows;
 pub mod idempotency;
@@ -22,3 +24,11 @@ pub mod routes;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
+
+/// `# HELP` lines for the write API's own metrics.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "password_hashes_total",
+        "argon2id computations, by operation (hash for registrations, verify for logins)."
+    );
+}

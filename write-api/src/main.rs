@@ -2,10 +2,10 @@
 
 use anyhow::Context;
 use shared::auth::TokenVerifier;
-use sqlx::postgres::PgPoolOptions;
 use write_api::app::{self, AppState};
 use write_api::config::Config;
 use write_api::passwords::PasswordHasherPool;
+use write_api::sessions::SessionPolicy;
 use write_api::throttle::LoginThrottle;
 use write_api::tokens::TokenIssuer;
 
@@ -14,10 +14,8 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init_logging("write-api");
     let config = Config::from_env().context("invalid configuration")?;
     let metrics = shared::telemetry::init_metrics("write-api");
-    let db = PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(3))
-        .connect(&config.database_url)
+    write_api::describe_metrics();
+    let db = write_api::db::connect(&config.database)
         .await
         .context("cannot connect to DATABASE_URL")?;
     if config.run_migrations {
@@ -40,9 +38,14 @@ async fn main() -> anyhow::Result<()> {
         db,
         hasher: PasswordHasherPool::new(config.hash_concurrency),
         issuer,
-        refresh_ttl: config.refresh_ttl,
+        sessions: SessionPolicy {
+            refresh_ttl: config.refresh_ttl,
+            lifetime: config.session_lifetime,
+            access_ttl: config.access_ttl,
+        },
         throttle: config.throttle.clone(),
-        trust_forwarded_for: config.trust_forwarded_for,
+        registrations: config.registrations.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
         celebrity_threshold: config.celebrity_threshold,
     };
     let server_url = format!("http://{}", config.listen_addr);
@@ -60,7 +63,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes expired idempotency keys and stale login-throttle rows every ten minutes.
+/// Deletes expired idempotency keys, stale rate-limit rows and revocations
+/// no token can outlive every ten minutes.
 async fn housekeeping(db: sqlx::PgPool) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -68,6 +72,7 @@ async fn housekeeping(db: sqlx::PgPool) {
         let result = async {
             let keys = write_api::idempotency::delete_expired(&db).await?;
             LoginThrottle::delete_stale(&db).await?;
+            write_api::sessions::delete_expired_revocations(&db).await?;
             Ok::<_, sqlx::Error>(keys)
         }
         .await;

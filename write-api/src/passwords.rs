@@ -49,6 +49,7 @@ impl PasswordHasherPool {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        metrics::counter!("password_hashes_total", "operation" => "hash").increment(1);
         tokio::task::spawn_blocking(move || {
             argon2()
                 .hash_password(password.as_bytes())
@@ -66,6 +67,7 @@ impl PasswordHasherPool {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        metrics::counter!("password_hashes_total", "operation" => "verify").increment(1);
         let exists = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
         tokio::task::spawn_blocking(move || {

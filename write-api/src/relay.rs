@@ -33,9 +33,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::RelayConfig;
-
-/// The advisory lock key of the relay leader ("outbox" in ASCII).
-const LEADER_LOCK: i64 = 0x6f75_7462_6f78;
+use crate::db::LockClass;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -132,8 +130,8 @@ impl Relay {
     async fn lead(&self, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
         let mut lock_conn = self.db.acquire().await?;
         loop {
-            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-                .bind(LEADER_LOCK)
+            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1, 0)")
+                .bind(LockClass::RelayLeader as i32)
                 .fetch_one(&mut *lock_conn)
                 .await?;
             if got {
@@ -151,8 +149,8 @@ impl Relay {
         metrics::gauge!("relay_leader").set(0.0);
         // Closing the connection would release the lock too; unlocking
         // explicitly hands leadership over without waiting for the pool.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LEADER_LOCK)
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1, 0)")
+            .bind(LockClass::RelayLeader as i32)
             .execute(&mut *lock_conn)
             .await;
         result
@@ -256,14 +254,28 @@ impl Relay {
         Ok(())
     }
 
+    /// Deletes published rows past retention in batches, so every
+    /// statement stays well inside `statement_timeout` however many rows
+    /// have piled up.
     async fn delete_published(&self) -> Result<(), RelayError> {
-        let deleted = sqlx::query(
-            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
-        )
-        .bind(self.config.retention.as_secs_f64())
-        .execute(&self.db)
-        .await?
-        .rows_affected();
+        const BATCH: i64 = 10_000;
+        let mut deleted = 0;
+        loop {
+            let batch = sqlx::query(
+                "DELETE FROM outbox WHERE seq IN (
+                     SELECT seq FROM outbox
+                     WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)",
+            )
+            .bind(self.config.retention.as_secs_f64())
+            .bind(BATCH)
+            .execute(&self.db)
+            .await?
+            .rows_affected();
+            deleted += batch;
+            if batch < BATCH as u64 {
+                break;
+            }
+        }
         if deleted > 0 {
             tracing::info!(deleted, "deleted published outbox rows past retention");
         }

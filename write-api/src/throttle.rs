@@ -1,23 +1,42 @@
-//! Login throttling, kept in the write database so every replica agrees.
+//! Rate limits and login throttling, kept in the write database so every
+//! replica agrees.
 //!
-//! Two limits, both checked before any password is hashed:
-//! - per client address: at most `per_minute` attempts in a fixed minute;
+//! [`RateLimit`] counts attempts per (action, subject) in fixed windows:
+//! logins and registrations per client address, failed logins per account.
+//! Login has three limits, all checked before any password is hashed:
+//! - per client address: at most `per_address` attempts in a window;
+//! - per account, from all addresses: once `per_account` failures pile up in
+//!   a window, the account takes no more attempts until the window ends, so
+//!   a guessing attack spread over many addresses is slowed too;
 //! - per (username, client address): after `threshold` consecutive failures
 //!   each further failure locks that pair for 2^(failures - threshold)
 //!   seconds, capped at `max_lock`. The lock is per address, so an
 //!   attacker's failures do not lock the owner out from elsewhere, and the
-//!   cap bounds any lock. Unknown usernames are throttled exactly like known
-//!   ones, so a 429 reveals nothing about which accounts exist.
+//!   cap bounds any lock.
+//!
+//! Unknown usernames are throttled exactly like known ones, so a 429
+//! reveals nothing about which accounts exist.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 
+/// At most `limit` attempts of `action` per subject in each fixed window.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub action: &'static str,
+    pub limit: i32,
+    pub window: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
     pub threshold: i32,
     pub max_lock: Duration,
-    pub per_minute: i32,
+    /// Login attempts per client address.
+    pub per_address: RateLimit,
+    /// Failed logins per account, from all addresses.
+    pub per_account: RateLimit,
 }
 
 /// Whether an attempt may go ahead.
@@ -34,6 +53,78 @@ fn seconds(remaining: f64) -> u64 {
     remaining.ceil().max(1.0) as u64
 }
 
+/// The start of the window `now()` falls in, as SQL over the window's
+/// length in seconds (`$3`).
+const WINDOW_START: &str = "date_bin(make_interval(secs => $3), now(), TIMESTAMPTZ '2000-01-01')";
+
+impl RateLimit {
+    pub fn per_minute(action: &'static str, limit: i32) -> Self {
+        Self {
+            action,
+            limit,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    pub fn per_hour(action: &'static str, limit: i32) -> Self {
+        Self {
+            action,
+            limit,
+            window: Duration::from_secs(3600),
+        }
+    }
+
+    fn verdict(&self, attempts: i32, window_left: f64, allowed_up_to: i32) -> Verdict {
+        if attempts > allowed_up_to {
+            Verdict::Limited {
+                retry_after_secs: seconds(window_left),
+            }
+        } else {
+            Verdict::Allowed
+        }
+    }
+
+    /// Counts an attempt by `subject` and says whether it may proceed.
+    pub async fn hit(&self, db: &PgPool, subject: &str) -> Result<Verdict, sqlx::Error> {
+        let sql = format!(
+            "INSERT INTO rate_windows (action, subject, window_start, attempts)
+             VALUES ($1, $2, {WINDOW_START}, 1)
+             ON CONFLICT (action, subject) DO UPDATE SET
+                 attempts = CASE WHEN rate_windows.window_start = EXCLUDED.window_start
+                                 THEN rate_windows.attempts + 1 ELSE 1 END,
+                 window_start = EXCLUDED.window_start
+             RETURNING attempts,
+                 extract(epoch FROM window_start + make_interval(secs => $3) - now())::float8"
+        );
+        let (attempts, left): (i32, f64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(self.action)
+            .bind(subject)
+            .bind(self.window.as_secs_f64())
+            .fetch_one(db)
+            .await?;
+        Ok(self.verdict(attempts, left, self.limit))
+    }
+
+    /// Whether `subject` has used up this window, without counting.
+    pub async fn check(&self, db: &PgPool, subject: &str) -> Result<Verdict, sqlx::Error> {
+        let sql = format!(
+            "SELECT attempts,
+                 extract(epoch FROM window_start + make_interval(secs => $3) - now())::float8
+             FROM rate_windows
+             WHERE action = $1 AND subject = $2 AND window_start = {WINDOW_START}"
+        );
+        let row: Option<(i32, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(self.action)
+            .bind(subject)
+            .bind(self.window.as_secs_f64())
+            .fetch_optional(db)
+            .await?;
+        Ok(row.map_or(Verdict::Allowed, |(attempts, left)| {
+            self.verdict(attempts, left, self.limit - 1)
+        }))
+    }
+}
+
 impl LoginThrottle {
     /// Counts an attempt by `client` on `username` and says whether it may proceed.
     pub async fn admit(
@@ -42,23 +133,13 @@ impl LoginThrottle {
         username: &str,
         client: &str,
     ) -> Result<Verdict, sqlx::Error> {
-        let (attempts, window_left): (i32, f64) = sqlx::query_as(
-            "INSERT INTO login_rate (client, window_start, attempts)
-             VALUES ($1, date_trunc('minute', now()), 1)
-             ON CONFLICT (client) DO UPDATE SET
-                 attempts = CASE WHEN login_rate.window_start = date_trunc('minute', now())
-                                 THEN login_rate.attempts + 1 ELSE 1 END,
-                 window_start = date_trunc('minute', now())
-             RETURNING attempts,
-                 extract(epoch FROM window_start + interval '1 minute' - now())::float8",
-        )
-        .bind(client)
-        .fetch_one(db)
-        .await?;
-        if attempts > self.per_minute {
-            return Ok(Verdict::Limited {
-                retry_after_secs: seconds(window_left),
-            });
+        let verdict = self.per_address.hit(db, client).await?;
+        if verdict != Verdict::Allowed {
+            return Ok(verdict);
+        }
+        let verdict = self.per_account.check(db, username).await?;
+        if verdict != Verdict::Allowed {
+            return Ok(verdict);
         }
         let locked: Option<(f64,)> = sqlx::query_as(
             "SELECT extract(epoch FROM locked_until - now())::float8 FROM login_failures
@@ -99,6 +180,7 @@ impl LoginThrottle {
         .bind(self.max_lock.as_secs_f64())
         .execute(db)
         .await?;
+        self.per_account.hit(db, username).await?;
         Ok(())
     }
 
@@ -117,8 +199,8 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// Deletes unlocked failure counters untouched for a day and finished
-    /// rate windows; run periodically.
+    /// Deletes unlocked failure counters untouched for a day and rate
+    /// windows that ended long ago; run periodically.
     pub async fn delete_stale(db: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query(
             "DELETE FROM login_failures
@@ -127,7 +209,7 @@ impl LoginThrottle {
         )
         .execute(db)
         .await?;
-        sqlx::query("DELETE FROM login_rate WHERE window_start < now() - interval '1 hour'")
+        sqlx::query("DELETE FROM rate_windows WHERE window_start < now() - interval '1 day'")
             .execute(db)
             .await?;
         Ok(())

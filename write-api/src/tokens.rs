@@ -42,7 +42,8 @@ impl TokenIssuer {
         self.ttl
     }
 
-    pub fn access_token(&self, user: UserId) -> String {
+    /// An access token for `user` in `session`.
+    pub fn access_token(&self, user: UserId, session: uuid::Uuid) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user.to_string(),
@@ -53,6 +54,7 @@ impl TokenIssuer {
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
+            sid: session,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
             .expect("signing with a loaded Ed25519 key cannot fail")

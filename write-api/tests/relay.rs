@@ -34,7 +34,7 @@ async fn database() -> PgPool {
 fn relay_config(brokers: String) -> RelayConfig {
     RelayConfig {
         listen_addr: String::new(),
-        database_url: String::new(),
+        database: write_api::db::PoolConfig::default(),
         kafka: KafkaConfig {
             brokers,
             events_topic: shared::testing::unique("relay"),

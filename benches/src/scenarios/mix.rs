@@ -171,7 +171,8 @@ struct World {
 
 impl World {
     fn token(&self, user: usize) -> String {
-        self.issuer.access_token(UserId(self.users[user].id))
+        self.issuer
+            .access_token(UserId(self.users[user].id), uuid::Uuid::new_v4())
     }
 
     fn pick(&self, rng: &mut StdRng) -> Op {
@@ -310,7 +311,9 @@ impl World {
             &self.lag_ordinary
         };
         for (follower,) in followers {
-            let token = self.issuer.access_token(UserId(follower));
+            let token = self
+                .issuer
+                .access_token(UserId(follower), uuid::Uuid::new_v4());
             let deadline = written + Duration::from_secs(15);
             loop {
                 let page: Option<Value> = async {

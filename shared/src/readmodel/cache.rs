@@ -13,6 +13,11 @@
 //! - `post:{id}`, `user:{id}`: JSON for hydration, with a TTL.
 //! - `applied:{event id}`: the projector has processed that event; read
 //!   requests carrying its consistency token wait for it.
+//! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
+//!   time (unix seconds) after which none of their access tokens is valid;
+//!   `{sessions}:revoked:version` grows with every addition, so readers
+//!   reload the set only when it changed. One hash tag keeps both in one
+//!   slot of a Redis Cluster.
 //!
 //! Sets are trimmed to [`HotCache::feed_cap`] entries; older entries live in
 //! the durable store, where the read side continues without a seam. A set
@@ -52,6 +57,14 @@ pub struct CacheSettings {
     /// Lifetime of cached posts and profiles.
     pub object_ttl: Duration,
 }
+
+/// Adds a revoked session (ARGV: valid-until, session id, now) to the set
+/// in KEYS[1], drops those past their time, and bumps KEYS[2].
+const REVOKE_SESSION: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+return redis.call('INCR', KEYS[2])
+"#;
 
 /// `SET key json EX ttl` unless the cached JSON has a `version` >= ours.
 const SET_IF_NEWER: &str = r#"
@@ -274,6 +287,69 @@ impl HotCache {
     pub async fn is_applied(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
         let key = format!("{}applied:{}", self.prefix, id.simple());
         Ok(self.pool.exists::<i64, _>(key).await? == 1)
+    }
+
+    /// Which of `ids` the projector has processed, in order; one pipelined
+    /// round trip.
+    pub async fn applied_among(&self, ids: &[uuid::Uuid]) -> Result<Vec<bool>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for id in ids {
+            let _: () = pipeline
+                .exists(format!("{}applied:{}", self.prefix, id.simple()))
+                .await?;
+        }
+        let found: Vec<i64> = pipeline.all().await?;
+        Ok(found.into_iter().map(|n| n == 1).collect())
+    }
+
+    fn revoked_key(&self) -> String {
+        format!("{}{{sessions}}:revoked", self.prefix)
+    }
+
+    fn revoked_version_key(&self) -> String {
+        format!("{}{{sessions}}:revoked:version", self.prefix)
+    }
+
+    /// Records that `session` is revoked until `valid_until` (unix seconds),
+    /// forgets revocations that have run out, and bumps the set's version.
+    /// Idempotent but for the version, which only makes readers reload.
+    pub async fn revoke_session(
+        &self,
+        session: uuid::Uuid,
+        valid_until: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .pool
+            .eval(
+                REVOKE_SESSION,
+                vec![self.revoked_key(), self.revoked_version_key()],
+                vec![
+                    Value::from(valid_until),
+                    Value::from(session.to_string()),
+                    Value::from(now),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The version of the revoked-session set (0 before the first revocation).
+    pub async fn revocations_version(&self) -> Result<i64, StoreError> {
+        let version: Option<i64> = self.pool.get(self.revoked_version_key()).await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Sessions revoked whose tokens may still be valid at `now` (unix seconds).
+    pub async fn revoked_sessions(&self, now: i64) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let members: Vec<String> = self
+            .pool
+            .zrangebyscore(self.revoked_key(), now, "+inf", false, None)
+            .await?;
+        Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
     }
 
     /// A page of `owner`'s hot feed strictly after `after`, newest first.

@@ -3,25 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use async_trait::async_trait;
-use shared::ops::Readiness;
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use write_api::config::RelayConfig;
+use write_api::db::DbReady;
 use write_api::relay::Relay;
-
-struct DbReady(PgPool);
-
-#[async_trait]
-impl Readiness for DbReady {
-    async fn check(&self) -> Result<(), String> {
-        sqlx::query("SELECT 1")
-            .execute(&self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("database: {e}"))
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -29,10 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let config = RelayConfig::from_env().context("invalid configuration")?;
     let metrics = shared::telemetry::init_metrics("relay");
     write_api::relay::describe_metrics();
-    let db = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&config.database_url)
+    let db = write_api::db::connect(&config.database)
         .await
         .context("cannot connect to DATABASE_URL")?;
     config

@@ -8,6 +8,7 @@ use crate::accounts::{self, CreateError};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Request};
+use crate::throttle::Verdict;
 use poem_openapi::param::Header;
 use shared::auth::BearerAuth;
 use shared::consistency::ConsistencyToken;
@@ -101,14 +102,30 @@ impl poem_openapi::types::Example for UpdateProfile {
 #[OpenApi(tag = "Tag::Accounts")]
 impl AccountsApi {
     /// Register an account.
+    ///
+    /// Registrations are limited per client address (429 with `Retry-After`).
     #[oai(
         path = "/v1/accounts",
         method = "post",
         operation_id = "create_account"
     )]
-    async fn create(&self, body: Json<CreateAccount>) -> ApiResult<CreateAccountResponse> {
+    async fn create(
+        &self,
+        req: &poem::Request,
+        body: Json<CreateAccount>,
+    ) -> ApiResult<CreateAccountResponse> {
         let account = accounts::validate(&body.username, &body.email, &body.password)
             .map_err(ApiError::invalid)?;
+        let client = self.0.client_key(req);
+        if let Verdict::Limited { retry_after_secs } =
+            self.0.registrations.hit(&self.0.db, &client).await?
+        {
+            return Err(ApiError::too_many_requests(retry_after_secs));
+        }
+        let taken = accounts::taken(&self.0.db, &account).await?;
+        if !taken.is_empty() {
+            return Err(ApiError::conflict(taken));
+        }
         let hash = self.0.hasher.hash(account.password.clone()).await?;
         let (user, event) = accounts::create(&self.0.db, &account, &hash)
             .await

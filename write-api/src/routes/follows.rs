@@ -42,6 +42,9 @@ impl FollowsApi {
             if follow { "PUT" } else { "DELETE" },
             self.0.celebrity_threshold,
         );
+        follows::check_target(&self.0.db, auth.0, followee)
+            .await
+            .map_err(follow_error)?;
         let path = format!("/v1/users/{id}/follow");
         let request = Request::new(auth.0, key, method, &path, &());
         // The followee is the key: follows change its fan-out.

@@ -4,13 +4,13 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use shared::auth::BearerAuth;
-use shared::ids::{UserId, normalize_username};
+use shared::ids::normalize_username;
 
 use super::Tag;
 use crate::accounts;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::sessions::{self, RefreshError};
+use crate::sessions::{self, Issued, RefreshError};
 use crate::throttle::Verdict;
 
 pub struct SessionsApi(pub Arc<AppState>);
@@ -84,29 +84,12 @@ enum LoggedOut {
 }
 
 impl SessionsApi {
-    fn pair(&self, user: UserId, refresh_token: String) -> Json<TokenPair> {
+    fn pair(&self, issued: Issued) -> Json<TokenPair> {
         Json(TokenPair {
-            access_token: self.0.issuer.access_token(user),
-            refresh_token,
+            access_token: self.0.issuer.access_token(issued.user, issued.session),
+            refresh_token: issued.refresh_token,
             token_type: "Bearer".into(),
             expires_in: self.0.issuer.ttl().as_secs(),
-        })
-    }
-
-    /// The client's address: the socket peer, or the last `X-Forwarded-For`
-    /// hop when a trusted proxy sits in front.
-    fn client(&self, req: &Request) -> String {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| self.0.trust_forwarded_for && !v.is_empty());
-        forwarded.unwrap_or_else(|| {
-            req.remote_addr()
-                .as_socket_addr()
-                .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
         })
     }
 }
@@ -125,7 +108,7 @@ impl SessionsApi {
         // A name no account can have is looked up (and throttled) as the
         // empty name, which matches nobody: same work, same 401.
         let username = normalize_username(&body.username).unwrap_or_default();
-        let client = self.client(req);
+        let client = state.client_key(req);
         if let Verdict::Limited { retry_after_secs } =
             state.throttle.admit(&state.db, &username, &client).await?
         {
@@ -148,33 +131,35 @@ impl SessionsApi {
             .throttle
             .succeeded(&state.db, &username, &client)
             .await?;
-        let refresh_token = sessions::start_family(&state.db, user, state.refresh_ttl).await?;
-        Ok(self.pair(user, refresh_token))
+        let issued = sessions::start(&state.db, user, &state.sessions).await?;
+        Ok(self.pair(issued))
     }
 
     /// Exchange a refresh token for a new pair.
     ///
     /// The presented token is spent. Presenting a spent token again revokes
-    /// every token of its session (reuse detection).
+    /// every token of its session (reuse detection). A session ends at its
+    /// absolute lifetime however often it is refreshed.
     #[oai(
         path = "/v1/sessions/refresh",
         method = "post",
         operation_id = "refresh_session"
     )]
     async fn refresh(&self, body: Json<RefreshToken>) -> ApiResult<Json<TokenPair>> {
-        let (user, next) = sessions::refresh(&self.0.db, &body.refresh_token, self.0.refresh_ttl)
+        let issued = sessions::refresh(&self.0.db, &body.refresh_token, &self.0.sessions)
             .await
             .map_err(|e| match e {
                 RefreshError::Db(e) => e.into(),
                 other => ApiError::unauthorized(other.to_string()),
             })?;
-        Ok(self.pair(user, next))
+        Ok(self.pair(issued))
     }
 
-    /// Log out: revoke the session of this refresh token.
+    /// Log out: revoke the session of this refresh token. Its access tokens
+    /// stop working on every host (on the read host within about a second).
     #[oai(path = "/v1/sessions", method = "delete", operation_id = "logout")]
     async fn logout(&self, auth: BearerAuth, body: Json<RefreshToken>) -> ApiResult<LoggedOut> {
-        sessions::logout(&self.0.db, auth.0, &body.refresh_token).await?;
+        sessions::logout(&self.0.db, auth.0, &body.refresh_token, &self.0.sessions).await?;
         Ok(LoggedOut::Done)
     }
 }
