@@ -405,6 +405,27 @@ mod tests {
         assert_eq!(routes.path_variable("PUT", "/v1/users/abc/follow", 1), None);
     }
 
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl super::Readiness for Down {
+        async fn check(&self) -> Result<(), String> {
+            Err("database: password authentication failed for user \"secret\"".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn readiness_never_echoes_the_reason() {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let app = super::attach(poem::Route::new(), handle, std::sync::Arc::new(Down));
+        let response = poem::test::TestClient::new(app).get("/ready").send().await;
+        response.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = response.0.into_body().into_string().await.unwrap();
+        assert_eq!(body, r#"{"status":"not ready"}"#);
+    }
+
     #[test]
     fn made_up_methods_share_one_label() {
         use poem::http::Method;
