@@ -1,8 +1,8 @@
 //! Configuration of the projector, from the environment.
 
-use shared::config::{self, ConfigError};
-use shared::kafka::KafkaConfig;
-use shared::readmodel::connect::ReadModelConfig;
+use broker::KafkaConfig;
+use platform::config::{self, ConfigError};
+use readmodel::connect::ReadModelConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -11,11 +11,11 @@
 
 use std::time::{Duration, Instant};
 
+use contracts::events::{Decoded, Envelope};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use shared::events::{Decoded, Envelope};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -84,7 +84,7 @@ impl EventConsumer {
                 request_id = tracing::field::Empty,
             );
             if let Some(id) =
-                header(&message, "request_id").filter(|id| shared::ops::plausible_request_id(id))
+                header(&message, "request_id").filter(|id| platform::ops::plausible_request_id(id))
             {
                 span.record("request_id", id);
             }

@@ -9,25 +9,25 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use shared::events::{
+use contracts::events::{
     Event, FollowCreated, FollowDeleted, PostCreated, PostDeleted, PostEdited, UserSnapshot,
 };
-use shared::ids::UserId;
-use shared::readmodel::cache::HotCache;
-use shared::readmodel::{FeedPosition, FeedStore, PostRecord, StoreError};
+use contracts::ids::UserId;
+use readmodel::cache::HotCache;
+use readmodel::{FeedPosition, FeedWriter, PostRecord, ProfileRecord, StoreError};
 
 /// Posts of a newly followed author merged into the follower's feed.
 pub const FOLLOW_BACKFILL: usize = 200;
 
 #[derive(Clone)]
 pub struct Effects {
-    store: Arc<dyn FeedStore>,
+    store: Arc<dyn FeedWriter>,
     cache: HotCache,
     fanout_page: usize,
 }
 
 impl Effects {
-    pub fn new(store: Arc<dyn FeedStore>, cache: HotCache, fanout_page: usize) -> Self {
+    pub fn new(store: Arc<dyn FeedWriter>, cache: HotCache, fanout_page: usize) -> Self {
         Self {
             store,
             cache,
@@ -39,7 +39,7 @@ impl Effects {
         &self.cache
     }
 
-    pub fn store(&self) -> Arc<dyn FeedStore> {
+    pub fn store(&self) -> Arc<dyn FeedWriter> {
         Arc::clone(&self.store)
     }
 
@@ -74,11 +74,11 @@ impl Effects {
 
     /// Keeps the newest snapshot of each user; older ones change nothing.
     async fn put_profiles(&self, snapshots: Vec<&UserSnapshot>) -> Result<(), StoreError> {
-        for snapshot in &snapshots {
-            self.store.put_profile(snapshot).await?;
+        let profiles: Vec<ProfileRecord> = snapshots.into_iter().map(ProfileRecord::from).collect();
+        for profile in &profiles {
+            self.store.put_profile(profile).await?;
         }
-        let owned: Vec<UserSnapshot> = snapshots.into_iter().cloned().collect();
-        self.cache.put_profiles(&owned).await
+        self.cache.put_profiles(&profiles).await
     }
 
     async fn post_created(&self, e: &PostCreated) -> Result<(), StoreError> {

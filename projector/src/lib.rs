@@ -6,6 +6,16 @@
 //! written, bounded retries, and a dead-letter topic for poison events.
 //! [`rebuild`] rebuilds the read model from PostgreSQL, the source of
 //! truth, while the system serves.
+//!
+//! It may depend on `contracts`, `platform`, `broker` and the writer half
+//! of `readmodel`; the write database only through [`rebuild::source`].
+//!
+//! # Layout
+//! - [`consumer`]: the Kafka loop, retries, dead letters, offsets.
+//! - [`effects`]: each event's effect on both tiers of the read model.
+//! - [`lag`]: consumer lag from librdkafka's statistics.
+//! - [`rebuild`]: the repair from the source of truth (`source`, `progress`).
+//! - [`config`]: settings from the environment.
 
 pub mod config;
 pub mod consumer;

@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use clap::{Parser, Subcommand};
+use contracts::ids::UserId;
 use projector::config::{Config, RebuildConfig};
 use projector::consumer::EventConsumer;
 use projector::effects::Effects;
 use projector::rebuild::{Progress, Rebuilder, Tally};
-use shared::ids::UserId;
-use shared::ops::Readiness;
+use readmodel::StoresReady;
 
 #[derive(Parser)]
 #[command(
@@ -36,38 +35,20 @@ enum Command {
     },
 }
 
-struct StoresReady(Effects);
-
-#[async_trait]
-impl Readiness for StoresReady {
-    async fn check(&self) -> Result<(), String> {
-        self.0.ping().await.map_err(|e| e.to_string())
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    shared::telemetry::init_logging("projector");
+    platform::telemetry::init_logging("projector");
     let config = Config::from_env().context("invalid configuration")?;
-    let metrics = shared::telemetry::init_metrics("projector");
+    let metrics = platform::telemetry::init_metrics("projector");
     projector::describe_metrics();
-    let store = config
-        .read_model
-        .durable_store(true)
-        .await
-        .context("cannot open the durable read store")?;
-    let cache = config
-        .read_model
-        .hot_cache()
-        .await
-        .context("cannot connect to REDIS_URL")?;
+    let (store, cache) = config.read_model.open_writer().await?;
+    let ready = StoresReady {
+        store: store.clone(),
+        cache: cache.clone(),
+    };
     let effects = Effects::new(store, cache, config.fanout_page);
-    let ops = shared::ops::attach(
-        poem::Route::new(),
-        metrics,
-        Arc::new(StoresReady(effects.clone())),
-    );
+    let ops = platform::ops::attach(poem::Route::new(), metrics, Arc::new(ready));
     match cli.command {
         None => consume(config, effects, ops).await,
         Some(Command::Rebuild { user }) => rebuild(effects, ops, user.map(UserId)).await,
@@ -86,10 +67,10 @@ async fn consume(config: Config, effects: Effects, ops: poem::Route) -> anyhow::
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn({
         let addr = config.listen_addr.clone();
-        async move { shared::ops::serve(&addr, ops).await }
+        async move { platform::ops::serve(&addr, ops).await }
     });
     tokio::spawn(async move {
-        shared::ops::shutdown_signal().await;
+        platform::ops::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     tracing::info!(topic = %config.kafka.events_topic, group = %config.group, "projector consuming");
@@ -109,7 +90,7 @@ async fn rebuild(effects: Effects, ops: poem::Route, user: Option<UserId>) -> an
     let server = tokio::spawn({
         let addr = config.metrics_addr.clone();
         async move {
-            if let Err(e) = shared::ops::serve(&addr, ops).await {
+            if let Err(e) = platform::ops::serve(&addr, ops).await {
                 tracing::warn!(error = %e, %addr, "rebuild metrics are not served");
             }
         }

@@ -2,26 +2,16 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use platform::auth::{RevokedSessions, TokenVerifier};
+use platform::ops;
+use platform::telemetry::PrometheusHandle;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use shared::auth::{RevokedSessions, TokenVerifier};
-use shared::ops::{self, Readiness};
-use shared::telemetry::PrometheusHandle;
 
 use crate::consistency::{ConsistencyWait, Waiters};
 use crate::feed::FeedService;
 use crate::routes;
 use crate::sessions::RevokedSessionSet;
-
-struct StoresReady(Arc<FeedService>);
-
-#[async_trait]
-impl Readiness for StoresReady {
-    async fn check(&self) -> Result<(), String> {
-        self.0.ping().await.map_err(|e| e.to_string())
-    }
-}
 
 /// How long and how many reads may wait for a consistency token.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +33,7 @@ pub fn build(
     let cache = feeds.cache().clone();
     let verifier = Arc::new(verifier);
     let revoked: Arc<dyn RevokedSessions> = RevokedSessionSet::start(cache.clone());
+    let ready = Arc::new(feeds.readiness());
     let feeds = Arc::new(feeds);
     let api = OpenApiService::new(
         routes::api(feeds.clone()),
@@ -70,7 +61,7 @@ pub fn build(
             "/",
             api.around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
         );
-    let app = ops::attach(route, metrics, Arc::new(StoresReady(feeds)))
+    let app = ops::attach(route, metrics, ready)
         .data(verifier)
         .data(revoked);
     ops::with_middleware(app, 16 * 1024, cors, route_templates)

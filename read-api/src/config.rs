@@ -1,7 +1,7 @@
 //! Configuration of the read API, from the environment.
 
-use shared::config::{self, ConfigError};
-use shared::readmodel::connect::ReadModelConfig;
+use platform::config::{self, ConfigError};
+use readmodel::connect::ReadModelConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {

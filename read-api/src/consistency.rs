@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use contracts::consistency::ConsistencyToken;
+use platform::auth::{RevokedSessions, TokenVerifier};
+use platform::ops::RouteTemplates;
 use poem::http::{Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use shared::auth::{RevokedSessions, TokenVerifier};
-use shared::consistency::ConsistencyToken;
-use shared::ops::RouteTemplates;
-use shared::readmodel::cache::HotCache;
+use readmodel::cache::HotCache;
 use tokio::sync::{Notify, oneshot};
 use uuid::Uuid;
 

@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
 
-use shared::ids::{PostId, UserId, normalize_username};
-use shared::readmodel::cache::HotCache;
-use shared::readmodel::{FeedPosition, FeedStore, PostRecord, ProfileRecord, StoreError};
+use contracts::ids::{PostId, UserId, normalize_username};
+use readmodel::cache::HotCache;
+use readmodel::{FeedPosition, FeedReader, PostRecord, ProfileRecord, StoreError, StoresReady};
 
 use crate::merge;
 
@@ -44,7 +44,7 @@ pub struct Page {
 
 #[derive(Clone)]
 pub struct FeedService {
-    store: Arc<dyn FeedStore>,
+    store: Arc<dyn FeedReader>,
     cache: HotCache,
 }
 
@@ -54,7 +54,7 @@ fn cache_failed(operation: &'static str, error: &StoreError) {
 }
 
 impl FeedService {
-    pub fn new(store: Arc<dyn FeedStore>, cache: HotCache) -> Self {
+    pub fn new(store: Arc<dyn FeedReader>, cache: HotCache) -> Self {
         Self { store, cache }
     }
 
@@ -62,9 +62,12 @@ impl FeedService {
         &self.cache
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.store.ping().await?;
-        self.cache.ping().await
+    /// Readiness of both tiers this service reads.
+    pub fn readiness(&self) -> StoresReady {
+        StoresReady {
+            store: Arc::clone(&self.store),
+            cache: self.cache.clone(),
+        }
     }
 
     /// The caller's home feed after `after`, newest first.

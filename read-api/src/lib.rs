@@ -1,15 +1,20 @@
 //! The query side of the microblog: feeds served from the read cluster
 //! (Redis and the durable feed store) only, never from the write database.
 //!
-//! [`feed`] pages and hydrates feeds, [`merge`] merges the precomputed
-//! feed with followed celebrities' timelines; [`consistency`] holds reads
-//! back until their own writes are visible; [`sessions`] keeps the revoked
-//! sessions whose access tokens are refused; [`routes`] are the thin HTTP layer.
+//! It may depend on `contracts`, `platform` and the reader half of
+//! `readmodel` (it is handed an `Arc<dyn FeedReader>`, so a projector write
+//! does not compile here); never on the write side or the broker.
+//!
+//! # Layout
+//! - [`app`]: assembly and middleware; [`routes`]: the thin HTTP handlers.
+//! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
+//! - [`consistency`]: holding reads until their own writes are visible.
+//! - [`sessions`]: the revoked sessions whose access tokens are refused.
+//! - [`config`]: settings from the environment.
 
 pub mod app;
 pub mod config;
 pub mod consistency;
-pub mod error;
 pub mod feed;
 pub mod merge;
 pub mod routes;

@@ -2,7 +2,7 @@
 //! precomputed home feed and the timelines of the celebrities the reader
 //! follows (fan-out on read).
 
-use shared::readmodel::FeedPosition;
+use readmodel::FeedPosition;
 
 /// The newest `limit` distinct entries of `lists`, newest first. Each list
 /// must be newest first; an entry in several lists (a post fanned out
@@ -19,8 +19,8 @@ pub fn newest_first(lists: Vec<Vec<FeedPosition>>, limit: usize) -> Vec<FeedPosi
 mod tests {
     use std::collections::BTreeSet;
 
+    use contracts::ids::PostId;
     use proptest::prelude::*;
-    use shared::ids::PostId;
 
     use super::*;
 

@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use shared::auth::RevokedSessions;
-use shared::readmodel::cache::HotCache;
+use platform::auth::RevokedSessions;
+use readmodel::cache::HotCache;
 use uuid::Uuid;
 
 /// How often the set's version is checked.
@@ -56,7 +56,7 @@ impl RevokedSessionSet {
     async fn load_if_changed(
         cache: &HotCache,
         loaded: Option<i64>,
-    ) -> Result<Option<(i64, HashSet<Uuid>)>, shared::readmodel::StoreError> {
+    ) -> Result<Option<(i64, HashSet<Uuid>)>, readmodel::StoreError> {
         let version = cache.revocations_version().await?;
         if loaded == Some(version) {
             return Ok(None);

@@ -11,11 +11,11 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use read_api::feed::FeedService;
-use shared::events::UserSnapshot;
-use shared::ids::{PostId, UserId};
-use shared::readmodel::cache::{CacheSettings, HotCache};
-use shared::readmodel::postgres::{MIGRATOR, PgFeedStore};
-use shared::readmodel::{FeedPosition, FeedStore, PostRecord};
+
+use contracts::ids::{PostId, UserId};
+use readmodel::cache::{CacheSettings, HotCache};
+use readmodel::postgres::{MIGRATOR, PgFeedStore};
+use readmodel::{FeedPosition, FeedWriter, PostRecord, ProfileRecord};
 
 /// Entries the hot feed keeps: small, so scrolling crosses into the durable store.
 const FEED_CAP: usize = 6;
@@ -43,7 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 struct World {
-    store: Arc<dyn FeedStore>,
+    store: Arc<dyn FeedWriter>,
     cache: HotCache,
     owner: UserId,
     next_id: i64,
@@ -107,8 +107,8 @@ impl World {
     }
 }
 
-fn profile(id: UserId) -> UserSnapshot {
-    UserSnapshot {
+fn profile(id: UserId) -> ProfileRecord {
+    ProfileRecord {
         id,
         username: format!("author{}", id.0),
         display_name: String::new(),
@@ -122,7 +122,7 @@ fn profile(id: UserId) -> UserSnapshot {
     }
 }
 
-async fn scroll(store: Arc<dyn FeedStore>, cache: HotCache, initial: usize, ops: Vec<Op>) {
+async fn scroll(store: Arc<dyn FeedWriter>, cache: HotCache, initial: usize, ops: Vec<Op>) {
     let owner = UserId(1_000 + rand_owner());
     let mut world = World {
         store: Arc::clone(&store),
@@ -219,25 +219,25 @@ proptest! {
 
 /// One read database for the whole run (each case uses its own feed owner)
 /// and a fresh Redis prefix per case.
-async fn stores() -> (Arc<dyn FeedStore>, HotCache) {
+async fn stores() -> (Arc<dyn FeedWriter>, HotCache) {
     static DATABASE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     let url = DATABASE
         .get_or_init(|| async {
-            let (pool, url) = shared::testing::fresh_database(&MIGRATOR).await;
+            let (pool, url) = platform::testing::fresh_database(&MIGRATOR).await;
             pool.close().await;
             url
         })
         .await;
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let store: Arc<dyn FeedStore> = Arc::new(PgFeedStore::new(pool));
+    let store: Arc<dyn FeedWriter> = Arc::new(PgFeedStore::new(pool));
     for author in [ORDINARY, CELEBRITY] {
         store.put_profile(&profile(author)).await.unwrap();
     }
     let cache = HotCache::connect(
-        &shared::testing::redis_url(),
+        &platform::testing::redis_url(),
         1,
         CacheSettings {
-            prefix: format!("{}:", shared::testing::unique("paging")),
+            prefix: format!("{}:", platform::testing::unique("paging")),
             feed_cap: FEED_CAP,
             feed_ttl: Duration::from_secs(60),
             object_ttl: Duration::from_secs(60),

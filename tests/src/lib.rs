@@ -65,17 +65,17 @@ impl Stack {
 
     /// Like [`Stack::start`], with extra environment for every service.
     pub async fn start_with(overrides: &[(&str, &str)]) -> Stack {
-        let write_db = shared::testing::fresh_database_url().await;
+        let write_db = platform::testing::fresh_database_url().await;
         let write_db_url = write_db.clone();
-        let read_db = shared::testing::fresh_database_url().await;
+        let read_db = platform::testing::fresh_database_url().await;
         let read_db_url = read_db.clone();
-        let id = shared::testing::unique("e2e");
+        let id = platform::testing::unique("e2e");
         let common: Vec<(&str, String)> = vec![
             ("DATABASE_URL", write_db),
             ("READ_DATABASE_URL", read_db),
-            ("REDIS_URL", shared::testing::redis_url()),
+            ("REDIS_URL", platform::testing::redis_url()),
             ("REDIS_KEY_PREFIX", format!("{id}:")),
-            ("KAFKA_BROKERS", shared::testing::kafka_brokers()),
+            ("KAFKA_BROKERS", platform::testing::kafka_brokers()),
             ("KAFKA_EVENTS_TOPIC", format!("{id}.events")),
             ("KAFKA_EVENTS_PARTITIONS", "3".into()),
             ("PROJECTOR_GROUP", format!("{id}.projector")),
@@ -311,6 +311,22 @@ impl Stack {
 
     pub fn read(&self, path: &str) -> String {
         format!("{}{path}", self.read_url)
+    }
+
+    /// Sends a command to the write host as `token`, with an optional JSON body.
+    pub async fn command(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = http.request(method, self.write(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
     }
 
     /// Registers `username` (password [`PASSWORD`]) and logs in.

@@ -4,7 +4,7 @@
 //! host through the outbox and the projector.
 
 use e2e::{PASSWORD, Stack};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn refresh(stack: &Stack, http: &Client, token: &str) -> reqwest::Response {
@@ -138,13 +138,15 @@ async fn logout_revokes_the_session() {
     let stack = Stack::start().await;
     let http = Client::new();
     let alice = stack.account(&http, "alice").await;
-    let response = http
-        .delete(stack.write("/v1/sessions"))
-        .bearer_auth(&alice.access)
-        .json(&json!({"refresh_token": alice.refresh}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::DELETE,
+            "/v1/sessions",
+            &alice.access,
+            Some(json!({"refresh_token": alice.refresh})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         refresh(&stack, &http, &alice.refresh).await.status(),
@@ -166,13 +168,15 @@ async fn a_refresh_token_is_not_an_access_token() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url}");
     }
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(&alice.refresh)
-        .json(&json!({"text": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::POST,
+            "/v1/posts",
+            &alice.refresh,
+            Some(json!({"text": "hi"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -245,33 +249,40 @@ async fn profile_changes_reach_the_read_host() {
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
 
-    let response = http
-        .patch(stack.write("/v1/accounts/me"))
-        .bearer_auth(&alice.access)
-        .json(&json!({"display_name": "  Alice A.  ", "bio": "Hello\nthere"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PATCH,
+            "/v1/accounts/me",
+            &alice.access,
+            Some(json!({"display_name": "  Alice A.  ", "bio": "Hello\nthere"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let profile: Value = response.json().await.unwrap();
     assert_eq!(profile["display_name"], "Alice A.");
     assert_eq!(profile["username"], "alice");
 
-    let response = http
-        .patch(stack.write("/v1/accounts/me"))
-        .bearer_auth(&alice.access)
-        .json(&json!({"display_name": "x".repeat(51), "bio": "y".repeat(161)}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PATCH,
+            "/v1/accounts/me",
+            &alice.access,
+            Some(json!({"display_name": "x".repeat(51), "bio": "y".repeat(161)})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    let response = http
-        .put(stack.write(&format!("/v1/users/{}/follow", alice.id)))
-        .bearer_auth(&bob.access)
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PUT,
+            &format!("/v1/users/{}/follow", alice.id),
+            &bob.access,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let public = stack

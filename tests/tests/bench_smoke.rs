@@ -22,7 +22,7 @@ async fn bench(args: &[&str]) -> String {
 #[tokio::test]
 async fn the_harness_runs_a_mix_and_writes_json() {
     let stack = Stack::start_with(&[("CELEBRITY_FOLLOWER_THRESHOLD", "15")]).await;
-    let redis = shared::testing::redis_url();
+    let redis = platform::testing::redis_url();
     let stores = [
         "--database-url",
         &stack.write_db,
@@ -46,11 +46,11 @@ async fn the_harness_runs_a_mix_and_writes_json() {
     let loaded = bench(&data).await;
     assert!(loaded.contains("loaded 80 users"), "{loaded}");
 
-    let run = shared::testing::unique("bench");
+    let run = platform::testing::unique("bench");
     let json = std::env::temp_dir().join(format!("{run}.json"));
     let svg = std::env::temp_dir().join(format!("{run}.svg"));
     let key = std::env::var("TEST_JWT_PRIVATE_KEY_FILE").unwrap();
-    let admin = shared::testing::pg_admin_url();
+    let admin = platform::testing::pg_admin_url();
     let mut mix = vec![
         "--write-url",
         &stack.write_url,

@@ -3,7 +3,7 @@
 //! the threshold either way changes only what happens to new posts.
 
 use e2e::{Stack, consistency_token};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 
 /// Durable home-feed entries of `owner`, from the read database.
 async fn durable_feed_len(stack: &Stack, owner: &str) -> i64 {
@@ -69,12 +69,15 @@ async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_cro
 
     // A delete reaches merged feeds as well.
     let (famous_3, _) = stack.post(&http, &star.access, "famous 3").await;
-    let response = http
-        .delete(stack.write(&format!("/v1/posts/{famous_3}")))
-        .bearer_auth(&star.access)
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::DELETE,
+            &format!("/v1/posts/{famous_3}"),
+            &star.access,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let last = consistency_token(&response);
     assert_eq!(

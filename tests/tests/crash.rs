@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use contracts::ids::UserId;
 use e2e::Stack;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use shared::ids::UserId;
 use write_api::tokens::TokenIssuer;
 
 const ACTIVE: usize = 6;
@@ -244,7 +244,7 @@ async fn feeds_equal_the_oracle_after_the_projector_is_killed_mid_fan_out() {
     let mut sample: Vec<i64> = active.clone();
     sample.extend((0..200).map(|_| bulk[rng.random_range(0..bulk.len())]));
     let deadline = Instant::now() + Duration::from_secs(120);
-    let no_wait = shared::consistency::ConsistencyToken::nothing().encode();
+    let no_wait = contracts::consistency::ConsistencyToken::nothing().encode();
     let mut pending = sample;
     while !pending.is_empty() {
         let mut still = Vec::new();

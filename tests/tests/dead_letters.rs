@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use broker::KafkaConfig;
 use e2e::Stack;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use shared::kafka::KafkaConfig;
 
 #[tokio::test]
 async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
@@ -18,7 +18,7 @@ async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
     let http = Client::new();
     let alice = stack.account(&http, "alice").await;
     let kafka = KafkaConfig {
-        brokers: shared::testing::kafka_brokers(),
+        brokers: platform::testing::kafka_brokers(),
         events_topic: stack.events_topic.clone(),
         partitions: 3,
         replication: 1,
@@ -35,13 +35,15 @@ async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
         .await
         .expect("the broker takes the poison record");
 
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(&alice.access)
-        .json(&json!({"text": "after the poison"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::POST,
+            "/v1/posts",
+            &alice.access,
+            Some(json!({"text": "after the poison"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let page = stack
         .eventually(
@@ -54,7 +56,7 @@ async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
     assert_eq!(page["items"][0]["post"]["text"], "after the poison");
 
     let consumer: StreamConsumer = kafka
-        .consumer(&shared::testing::unique("dlq"))
+        .consumer(&platform::testing::unique("dlq"))
         .create()
         .unwrap();
     consumer.subscribe(&[&kafka.dead_letter_topic()]).unwrap();

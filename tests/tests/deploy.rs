@@ -25,7 +25,7 @@ fn deploy(path: &str) -> PathBuf {
 fn scratch(name: &str) -> PathBuf {
     let dir = root()
         .join("target/deploy-checks")
-        .join(shared::testing::unique(name));
+        .join(platform::testing::unique(name));
     std::fs::create_dir_all(&dir).expect("the scratch folder can be created");
     dir
 }
@@ -72,7 +72,7 @@ fn k8s_files() -> Vec<PathBuf> {
     files
 }
 
-/// Every Rust source file of the four services and the shared crate, concatenated.
+/// Every Rust source file of the services and the shared crates, concatenated.
 fn service_sources() -> String {
     fn walk(dir: &Path, out: &mut String) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -85,12 +85,7 @@ fn service_sources() -> String {
         }
     }
     let mut out = String::new();
-    for krate in [
-        "write-api/src",
-        "read-api/src",
-        "projector/src",
-        "shared/src",
-    ] {
+    for krate in ["write-api", "read-api/src", "projector/src", "shared"] {
         walk(&root().join(krate), &mut out);
     }
     out
@@ -304,7 +299,7 @@ fn k8s_containers() -> (Vec<Container>, BTreeSet<String>) {
 #[test]
 fn deployments_name_only_variables_ports_paths_and_binaries_the_code_has() {
     let sources = service_sources();
-    let ops = std::fs::read_to_string(root().join("shared/src/ops.rs")).unwrap();
+    let ops = std::fs::read_to_string(root().join("shared/platform/src/ops.rs")).unwrap();
     let (k8s, config_keys) = k8s_containers();
     let compose = compose_containers();
     assert_eq!(k8s.len(), 4, "{k8s:#?}");

@@ -241,7 +241,7 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     stack.add_replica("read-api", "read-api-2").await;
     let dir = root()
         .join("target/e2e-logs")
-        .join(shared::testing::unique("front-door"));
+        .join(platform::testing::unique("front-door"));
     std::fs::create_dir_all(&dir).unwrap();
     let (_nginx, front) = start_nginx(&stack, &dir).await;
     let (_prometheus, prometheus) = start_prometheus(&stack, &dir).await;

@@ -2,7 +2,7 @@
 //! consistency tokens, and what each command does to feeds.
 
 use e2e::Stack;
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 fn items(page: &Value) -> Vec<String> {
@@ -120,22 +120,26 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
         let response = request.bearer_auth(&bob.access).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
-    let response = http
-        .patch(stack.write("/v1/posts/999999"))
-        .bearer_auth(&alice.access)
-        .json(&json!({"text": "nothing here"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PATCH,
+            "/v1/posts/999999",
+            &alice.access,
+            Some(json!({"text": "nothing here"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
-    let response = http
-        .patch(stack.write(&format!("/v1/posts/{id}")))
-        .bearer_auth(&alice.access)
-        .json(&json!({"text": "final text"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PATCH,
+            &format!("/v1/posts/{id}"),
+            &alice.access,
+            Some(json!({"text": "final text"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let token = response.headers()["consistency-token"]
         .to_str()
@@ -147,12 +151,15 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
     assert_eq!(items(&page), ["final text"]);
     assert_eq!(page["items"][0]["post"]["edited_at"], edited["edited_at"]);
 
-    let response = http
-        .delete(stack.write(&format!("/v1/posts/{id}")))
-        .bearer_auth(&alice.access)
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::DELETE,
+            &format!("/v1/posts/{id}"),
+            &alice.access,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let token = response.headers()["consistency-token"]
         .to_str()
@@ -160,24 +167,29 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
         .to_owned();
     assert!(items(&feed_after(&stack, &http, &bob.access, &token).await).is_empty());
     assert!(items(&feed_after(&stack, &http, &alice.access, &token).await).is_empty());
-    let again = http
-        .delete(stack.write(&format!("/v1/posts/{id}")))
-        .bearer_auth(&alice.access)
-        .send()
-        .await
-        .unwrap();
+    let again = stack
+        .command(
+            &http,
+            Method::DELETE,
+            &format!("/v1/posts/{id}"),
+            &alice.access,
+            None,
+        )
+        .await;
     assert_eq!(
         again.status(),
         StatusCode::NO_CONTENT,
         "deleting twice is harmless"
     );
-    let response = http
-        .patch(stack.write(&format!("/v1/posts/{id}")))
-        .bearer_auth(&alice.access)
-        .json(&json!({"text": "too late"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PATCH,
+            &format!("/v1/posts/{id}"),
+            &alice.access,
+            Some(json!({"text": "too late"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let alice_profile = stack

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use e2e::Stack;
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
 /// Follows `next_cursor` from `first` to the end; returns every post text in order.
@@ -77,12 +77,15 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
     let alice = stack.account(&http, "alice").await;
     let (kept, _) = stack.post(&http, &alice.access, "kept").await;
     let (gone, _) = stack.post(&http, &alice.access, "gone").await;
-    let response = http
-        .delete(stack.write(&format!("/v1/posts/{gone}")))
-        .bearer_auth(&alice.access)
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::DELETE,
+            &format!("/v1/posts/{gone}"),
+            &alice.access,
+            None,
+        )
+        .await;
     let deleted = response.headers()["consistency-token"]
         .to_str()
         .unwrap()
@@ -123,11 +126,13 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
         StatusCode::NOT_FOUND
     );
     // A home-feed cursor is foreign on a timeline.
-    let foreign = shared::cursor::Cursor {
-        scope: shared::cursor::Scope::HomeFeed(shared::ids::UserId(alice.id.parse().unwrap())),
-        after: shared::cursor::FeedPosition {
+    let foreign = contracts::cursor::Cursor {
+        scope: contracts::cursor::Scope::HomeFeed(contracts::ids::UserId(
+            alice.id.parse().unwrap(),
+        )),
+        after: contracts::cursor::FeedPosition {
             created_at_ms: i64::MAX,
-            post_id: shared::ids::PostId(1),
+            post_id: contracts::ids::PostId(1),
         },
     }
     .encode();

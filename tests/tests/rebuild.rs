@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use e2e::Stack;
 use fred::interfaces::{ClientLike, KeysInterface, SortedSetsInterface};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn read_db(stack: &Stack) -> sqlx::PgPool {
@@ -15,7 +15,7 @@ async fn read_db(stack: &Stack) -> sqlx::PgPool {
 
 async fn redis() -> fred::clients::Client {
     let client = fred::clients::Client::new(
-        fred::prelude::Config::from_url(&shared::testing::redis_url()).unwrap(),
+        fred::prelude::Config::from_url(&platform::testing::redis_url()).unwrap(),
         None,
         None,
         None,
@@ -45,20 +45,25 @@ async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
     let (c1, _) = stack.post(&http, &c.access, "c1").await;
     stack.post(&http, &c.access, "c2").await;
     let (d1, _) = stack.post(&http, &d.access, "d1").await;
-    let response = http
-        .patch(stack.write(&format!("/v1/posts/{b1}")))
-        .bearer_auth(&b.access)
-        .json(&json!({"text": "b1 edited"}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PATCH,
+            &format!("/v1/posts/{b1}"),
+            &b.access,
+            Some(json!({"text": "b1 edited"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = http
-        .delete(stack.write(&format!("/v1/posts/{c1}")))
-        .bearer_auth(&c.access)
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::DELETE,
+            &format!("/v1/posts/{c1}"),
+            &c.access,
+            None,
+        )
+        .await;
     let last = e2e::consistency_token(&response);
     let expected = ["c2", "b2", "b1 edited"];
     assert_eq!(stack.whole_feed(&http, &a.access, &last, 2).await, expected);

@@ -9,19 +9,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use broker::KafkaConfig;
+use contracts::events::{Decoded, Envelope, Event};
+use contracts::ids::UserId;
 use projector::effects::Effects;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
-use shared::events::{Decoded, Envelope, Event};
-use shared::ids::UserId;
-use shared::kafka::KafkaConfig;
-use shared::readmodel::cache::{CacheSettings, HotCache};
-use shared::readmodel::postgres::PgFeedStore;
-use shared::readmodel::{FeedStore, ProfileRecord};
+use readmodel::cache::{CacheSettings, HotCache};
+use readmodel::postgres::PgFeedStore;
+use readmodel::{FeedWriter, ProfileRecord};
+use relay::Relay;
+use relay::config::RelayConfig;
 use sqlx::PgPool;
-use write_api::config::RelayConfig;
-use write_api::relay::{self, Relay};
 
 /// Writes a small world through the domain functions, each command in its
 /// own transaction under its key lock, as the API does.
@@ -80,14 +80,14 @@ async fn write_world(db: &PgPool) -> Vec<UserId> {
     users
 }
 
-async fn read_model() -> (Arc<dyn FeedStore>, Effects) {
-    let (pool, _) = shared::testing::fresh_database(&shared::readmodel::postgres::MIGRATOR).await;
-    let store: Arc<dyn FeedStore> = Arc::new(PgFeedStore::new(pool));
+async fn read_model() -> (Arc<dyn FeedWriter>, Effects) {
+    let (pool, _) = platform::testing::fresh_database(&readmodel::postgres::MIGRATOR).await;
+    let store: Arc<dyn FeedWriter> = Arc::new(PgFeedStore::new(pool));
     let cache = HotCache::connect(
-        &shared::testing::redis_url(),
+        &platform::testing::redis_url(),
         2,
         CacheSettings {
-            prefix: format!("{}:", shared::testing::unique("redelivery")),
+            prefix: format!("{}:", platform::testing::unique("redelivery")),
             feed_cap: 800,
             feed_ttl: Duration::from_secs(300),
             object_ttl: Duration::from_secs(300),
@@ -100,7 +100,7 @@ async fn read_model() -> (Arc<dyn FeedStore>, Effects) {
 
 /// Everything a reader could see: each user's feed, timeline and profile.
 async fn snapshot(
-    store: &Arc<dyn FeedStore>,
+    store: &Arc<dyn FeedWriter>,
     users: &[UserId],
 ) -> Vec<(Vec<String>, usize, Option<ProfileRecord>)> {
     let mut out = Vec::new();
@@ -121,11 +121,11 @@ async fn snapshot(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_batch_changes_nothing_downstream() {
-    let (db, _) = shared::testing::fresh_database(&write_api::MIGRATOR).await;
+    let (db, _) = platform::testing::fresh_database(&write_api::MIGRATOR).await;
     let users = write_world(&db).await;
     let kafka = KafkaConfig {
-        brokers: shared::testing::kafka_brokers(),
-        events_topic: shared::testing::unique("redelivery"),
+        brokers: platform::testing::kafka_brokers(),
+        events_topic: platform::testing::unique("redelivery"),
         partitions: 3,
         replication: 1,
     };
@@ -142,7 +142,7 @@ async fn a_redelivered_batch_changes_nothing_downstream() {
     // The relay comes back and finds every row still unpublished.
     let config = RelayConfig {
         listen_addr: String::new(),
-        database: write_api::db::PoolConfig::default(),
+        database: platform::pg::PoolConfig::default(),
         kafka: kafka.clone(),
         batch_size: 7,
         poll_interval: Duration::from_millis(100),
@@ -155,7 +155,7 @@ async fn a_redelivered_batch_changes_nothing_downstream() {
     });
 
     let consumer: StreamConsumer = kafka
-        .consumer(&shared::testing::unique("check"))
+        .consumer(&platform::testing::unique("check"))
         .create()
         .unwrap();
     consumer.subscribe(&[&kafka.events_topic]).unwrap();

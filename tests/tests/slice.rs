@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use e2e::Stack;
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 fn has_items(count: usize) -> impl Fn(&Value) -> bool {
@@ -24,22 +24,27 @@ async fn a_post_reaches_a_followers_home_feed_hydrated() {
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
 
-    let response = http
-        .put(stack.write(&format!("/v1/users/{}/follow", alice.id)))
-        .bearer_auth(&bob.access)
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::PUT,
+            &format!("/v1/users/{}/follow", alice.id),
+            &bob.access,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let posted_at = Instant::now();
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(&alice.access)
-        .json(&json!({"text": "  hello, followers  "}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::POST,
+            "/v1/posts",
+            &alice.access,
+            Some(json!({"text": "  hello, followers  "})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     let post_id = created["id"].as_str().unwrap().to_owned();
@@ -198,13 +203,15 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         "application/problem+json"
     );
 
-    let response = http
-        .post(stack.write("/v1/posts"))
-        .bearer_auth(&carol.access)
-        .json(&json!({"text": "x".repeat(20_000)}))
-        .send()
-        .await
-        .unwrap();
+    let response = stack
+        .command(
+            &http,
+            Method::POST,
+            "/v1/posts",
+            &carol.access,
+            Some(json!({"text": "x".repeat(20_000)})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         response.headers()["content-type"],

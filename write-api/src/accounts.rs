@@ -1,12 +1,13 @@
 //! Accounts: registration rules, creation and credential checks.
 
-use shared::events::{Event, UserCreated, UserSnapshot, UserUpdated};
-use shared::ids::{UserId, normalize_username};
-use shared::problem::FieldError;
+use contracts::events::{Event, UserCreated, UserSnapshot, UserUpdated};
+use contracts::ids::{UserId, normalize_username};
+use platform::problem::FieldError;
 use sqlx::PgPool;
 
 use crate::outbox;
-use shared::snapshot_columns;
+use crate::rows::UserRow;
+use crate::user_columns;
 
 const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
@@ -16,13 +17,6 @@ pub struct NewAccount {
     pub username: String,
     pub email: String,
     pub password: String,
-}
-
-fn field(field: &str, message: &str) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }
 }
 
 /// A syntactic check: one `@`, a non-empty local part, a dotted domain,
@@ -56,20 +50,20 @@ pub fn validate(
     let mut errors = Vec::new();
     let username = normalize_username(username);
     if username.is_none() {
-        errors.push(field(
+        errors.push(FieldError::new(
             "username",
             "must be 3-30 characters of a-z, 0-9 and _",
         ));
     }
     let email = email.trim().to_owned();
     if !valid_email(&email) {
-        errors.push(field("email", "must be a valid email address"));
+        errors.push(FieldError::new("email", "must be a valid email address"));
     }
     let length = password.chars().count();
     if !(10..=128).contains(&length) {
-        errors.push(field("password", "must be 10-128 characters"));
+        errors.push(FieldError::new("password", "must be 10-128 characters"));
     } else if is_common_password(password) {
-        errors.push(field("password", "is too common; choose another"));
+        errors.push(FieldError::new("password", "is too common; choose another"));
     }
     match username {
         Some(username) if errors.is_empty() => Ok(NewAccount {
@@ -104,10 +98,10 @@ pub async fn taken(db: &PgPool, account: &NewAccount) -> Result<Vec<FieldError>,
     .await?;
     let mut errors = Vec::new();
     if username {
-        errors.push(field("username", "is already taken"));
+        errors.push(FieldError::new("username", "is already taken"));
     }
     if email {
-        errors.push(field("email", "is already registered"));
+        errors.push(FieldError::new("email", "is already registered"));
     }
     Ok(errors)
 }
@@ -119,9 +113,9 @@ pub async fn create(
     password_hash: &str,
 ) -> Result<(UserSnapshot, uuid::Uuid), CreateError> {
     let mut tx = db.begin().await?;
-    let inserted: Result<UserSnapshot, sqlx::Error> = sqlx::query_as(concat!(
+    let inserted: Result<UserRow, sqlx::Error> = sqlx::query_as(concat!(
         "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING ",
-        snapshot_columns!()
+        user_columns!()
     ))
     .bind(&account.username)
     .bind(&account.email)
@@ -129,11 +123,11 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await;
     let user = match inserted {
-        Ok(user) => user,
+        Ok(row) => UserSnapshot::from(row),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             let which = match e.constraint() {
-                Some("users_email_key") => field("email", "is already registered"),
-                _ => field("username", "is already taken"),
+                Some("users_email_key") => FieldError::new("email", "is already registered"),
+                _ => FieldError::new("username", "is already taken"),
             };
             return Err(CreateError::Taken(vec![which]));
         }
@@ -165,15 +159,15 @@ fn check_text(
 ) -> Option<String> {
     let value = value?.trim();
     if value.chars().count() > max {
-        errors.push(FieldError {
-            field: name.to_owned(),
-            message: format!("must be at most {max} characters"),
-        });
+        errors.push(FieldError::new(
+            name,
+            format!("must be at most {max} characters"),
+        ));
     } else if value
         .chars()
         .any(|c| c.is_control() && !(newlines && c == '\n'))
     {
-        errors.push(field(name, "must not contain control characters"));
+        errors.push(FieldError::new(name, "must not contain control characters"));
     }
     Some(value.to_owned())
 }
@@ -209,17 +203,18 @@ pub async fn update_profile(
     user: UserId,
     change: &ProfileChange,
 ) -> Result<(UserSnapshot, uuid::Uuid), sqlx::Error> {
-    let user: UserSnapshot = sqlx::query_as(concat!(
+    let row: UserRow = sqlx::query_as(concat!(
         "UPDATE users SET display_name = coalesce($2, display_name), bio = coalesce($3, bio),
              version = version + 1, updated_at = now()
          WHERE id = $1 RETURNING ",
-        snapshot_columns!()
+        user_columns!()
     ))
     .bind(user.0)
     .bind(change.display_name.as_deref())
     .bind(change.bio.as_deref())
     .fetch_one(&mut *conn)
     .await?;
+    let user = UserSnapshot::from(row);
     let envelope = outbox::append(
         conn,
         &Event::UserUpdated(UserUpdated { user: user.clone() }),

@@ -3,22 +3,22 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use platform::auth::{RevokedSessions, TokenVerifier};
+use platform::ops;
+use platform::telemetry::PrometheusHandle;
 use poem::http::header;
 use poem::middleware::SetHeader;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
-use shared::auth::{RevokedSessions, TokenVerifier};
-use shared::ops;
-use shared::telemetry::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::client_addr::{self, TrustedProxies};
-use crate::db::DbReady;
 use crate::passwords::PasswordHasherPool;
 use crate::routes;
 use crate::sessions::{self, SessionPolicy};
 use crate::throttle::{LoginThrottle, RateLimit};
 use crate::tokens::TokenIssuer;
+use platform::pg::PgReady;
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -86,7 +86,7 @@ pub fn build(
         .nest("/docs", docs)
         .nest("/", api);
     let revoked: Arc<dyn RevokedSessions> = Arc::new(RevokedInDatabase(db.clone()));
-    let app = ops::attach(route, metrics, Arc::new(DbReady(db)))
+    let app = ops::attach(route, metrics, Arc::new(PgReady(db)))
         .data(Arc::new(verifier))
         .data(revoked)
         // Commands and token responses are never to be stored by a cache.

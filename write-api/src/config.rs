@@ -1,13 +1,12 @@
-//! Configuration of the write API and the relay, from the environment.
+//! Configuration of the write API, from the environment.
 
 use std::time::Duration;
 
-use shared::config::{self, ConfigError};
-use shared::kafka::KafkaConfig;
+use platform::config::{self, ConfigError};
 
 use crate::client_addr::TrustedProxies;
-use crate::db::PoolConfig;
 use crate::throttle::{LoginThrottle, RateLimit};
+use platform::pg::PoolConfig;
 
 /// Settings of the write API.
 #[derive(Debug, Clone)]
@@ -59,7 +58,11 @@ impl Config {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             listen_addr: config::or("WRITE_API_ADDR", "127.0.0.1:8080".to_owned())?,
-            database: pool_config(config::in_range("DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?)?,
+            database: PoolConfig::from_env(config::in_range(
+                "DATABASE_MAX_CONNECTIONS",
+                16,
+                1..=1000,
+            )?)?,
             run_migrations: config::or("RUN_MIGRATIONS", true)?,
             private_key_pem: config::pem("JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE")?,
             public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
@@ -110,58 +113,6 @@ impl Config {
             trusted_proxies: trusted_proxies()?,
         })
     }
-}
-
-/// Settings of the outbox relay.
-#[derive(Debug, Clone)]
-pub struct RelayConfig {
-    /// `RELAY_ADDR`, default `127.0.0.1:9101`: health, readiness and metrics.
-    pub listen_addr: String,
-    /// `DATABASE_URL` (required), `DATABASE_LOCK_TIMEOUT_MS` (default
-    /// 2000), `DATABASE_STATEMENT_TIMEOUT_MS` (default 10000); four connections.
-    pub database: PoolConfig,
-    pub kafka: KafkaConfig,
-    /// `RELAY_BATCH_SIZE`, default 500.
-    pub batch_size: i64,
-    /// `RELAY_POLL_INTERVAL_MS`, default 500: the fallback when no notification arrives.
-    pub poll_interval: Duration,
-    /// `RELAY_RETENTION_SECS`, default 7 days: published rows older than this are deleted.
-    pub retention: Duration,
-}
-
-impl RelayConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            listen_addr: config::or("RELAY_ADDR", "127.0.0.1:9101".to_owned())?,
-            database: pool_config(4)?,
-            kafka: KafkaConfig::from_env()?,
-            batch_size: config::in_range("RELAY_BATCH_SIZE", 500, 1..=10_000)?,
-            poll_interval: config::millis("RELAY_POLL_INTERVAL_MS", 500)?,
-            retention: Duration::from_secs(config::in_range(
-                "RELAY_RETENTION_SECS",
-                7 * 24 * 3600,
-                60..=365 * 24 * 3600,
-            )?),
-        })
-    }
-}
-
-/// The write database's pool of `max_connections`.
-fn pool_config(max_connections: u32) -> Result<PoolConfig, ConfigError> {
-    Ok(PoolConfig {
-        url: config::required("DATABASE_URL")?,
-        max_connections,
-        lock_timeout: Duration::from_millis(config::in_range(
-            "DATABASE_LOCK_TIMEOUT_MS",
-            2_000,
-            1..=600_000,
-        )?),
-        statement_timeout: Duration::from_millis(config::in_range(
-            "DATABASE_STATEMENT_TIMEOUT_MS",
-            10_000,
-            1..=3_600_000,
-        )?),
-    })
 }
 
 /// `TRUSTED_PROXIES`; the variable it replaced stops start-up rather than

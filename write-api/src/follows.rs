@@ -5,13 +5,14 @@
 //! the followee's key lock (see [`crate::idempotency`]).
 
 use chrono::{DateTime, Utc};
-use shared::events::{CelebrityChanged, Event, FollowCreated, FollowDeleted, UserSnapshot};
-use shared::ids::UserId;
+use contracts::events::{CelebrityChanged, Event, FollowCreated, FollowDeleted, UserSnapshot};
+use contracts::ids::UserId;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::outbox;
-use shared::snapshot_columns;
+use crate::rows::UserRow;
+use crate::user_columns;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -40,13 +41,13 @@ async fn bump_counts(
     followee: UserId,
     delta: i64,
 ) -> Result<(UserSnapshot, UserSnapshot), FollowError> {
-    let rows: Vec<UserSnapshot> = sqlx::query_as(concat!(
+    let rows: Vec<UserRow> = sqlx::query_as(concat!(
         "UPDATE users SET
             followers_count = followers_count + CASE WHEN id = $2 THEN $3 ELSE 0 END,
             following_count = following_count + CASE WHEN id = $1 THEN $3 ELSE 0 END,
             version = version + 1
          WHERE id IN ($1, $2) RETURNING ",
-        snapshot_columns!()
+        user_columns!()
     ))
     .bind(follower.0)
     .bind(followee.0)
@@ -54,7 +55,7 @@ async fn bump_counts(
     .fetch_all(&mut *conn)
     .await?;
     let (mut a, mut b) = (None, None);
-    for row in rows {
+    for row in rows.into_iter().map(UserSnapshot::from) {
         if row.id == follower {
             a = Some(row);
         } else {
@@ -78,14 +79,15 @@ async fn settle_celebrity(
     if wanted == followee.celebrity {
         return Ok((followee, None));
     }
-    let snapshot: UserSnapshot = sqlx::query_as(concat!(
+    let row: UserRow = sqlx::query_as(concat!(
         "UPDATE users SET celebrity = $2, version = version + 1 WHERE id = $1 RETURNING ",
-        snapshot_columns!()
+        user_columns!()
     ))
     .bind(followee.id.0)
     .bind(wanted)
     .fetch_one(conn)
     .await?;
+    let snapshot = UserSnapshot::from(row);
     let event = Event::CelebrityChanged(CelebrityChanged {
         author: snapshot.clone(),
     });

@@ -12,15 +12,16 @@
 //!    request is a 422;
 //! 3. stores the response with the claim and commits everything at once.
 
+use contracts::consistency::ConsistencyToken;
+use contracts::ids::UserId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use shared::consistency::ConsistencyToken;
-use shared::ids::UserId;
 use sqlx::{PgConnection, PgPool};
 
-use crate::db::{LockClass, partition_lock_object};
-use crate::error::{ApiError, ApiResult};
+use crate::locks::partition_lock_object;
+use platform::error::{ApiError, ApiResult};
+use platform::pg::LockClass;
 
 /// What the caller sent that identifies a request.
 pub struct Request<'a> {

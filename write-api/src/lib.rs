@@ -1,9 +1,22 @@
-//! The command side of the microblog.
+//! The command side of the microblog, over HTTP.
 //!
 //! Every command validates its input ([`accounts`], [`posts`],
 //! [`follows`]), then writes its rows and one outbox event ([`outbox`]) in a
-//! single PostgreSQL transaction. The [`relay`] publishes outbox rows to
-//! Kafka. HTTP handlers in [`routes`] stay thin.
+//! single PostgreSQL transaction; the relay (`write-api/relay/`, a crate of
+//! its own) publishes them. HTTP handlers in [`routes`] stay thin.
+//!
+//! It may depend on `contracts`, `platform`, PostgreSQL and the crypto
+//! crates; never on a broker, a cache or the read model.
+//!
+//! # Layout
+//! - [`app`]: state, documentation and middleware; [`routes`]: handlers.
+//! - [`accounts`], [`sessions`], [`posts`], [`follows`]: the commands.
+//! - [`idempotency`]: a command's transaction, key lock and idempotency key;
+//!   [`locks`]: the partition-key lock objects; [`outbox`]: events out.
+//! - [`passwords`], [`tokens`]: argon2id hashing, token minting.
+//! - [`throttle`]: rate limits; [`client_addr`]: who the client is.
+//! - [`rows`]: the write database's rows mapped to event payloads.
+//! - [`config`]: settings from the environment.
 
 /// The write database's schema (`schema/write`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schema/write");
@@ -12,15 +25,14 @@ pub mod accounts;
 pub mod app;
 pub mod client_addr;
 pub mod config;
-pub mod db;
-pub mod error;
 pub mod follows;
 pub mod idempotency;
+pub mod locks;
 pub mod outbox;
 pub mod passwords;
 pub mod posts;
-pub mod relay;
 pub mod routes;
+pub mod rows;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

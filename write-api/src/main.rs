@@ -1,7 +1,7 @@
 //! `write-api`: serves the command side over HTTP.
 
 use anyhow::Context;
-use shared::auth::TokenVerifier;
+use platform::auth::TokenVerifier;
 use write_api::app::{self, AppState};
 use write_api::config::Config;
 use write_api::passwords::PasswordHasherPool;
@@ -11,11 +11,11 @@ use write_api::tokens::TokenIssuer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init_logging("write-api");
+    platform::telemetry::init_logging("write-api");
     let config = Config::from_env().context("invalid configuration")?;
-    let metrics = shared::telemetry::init_metrics("write-api");
+    let metrics = platform::telemetry::init_metrics("write-api");
     write_api::describe_metrics();
-    let db = write_api::db::connect(&config.database)
+    let db = platform::pg::connect(&config.database)
         .await
         .context("cannot connect to DATABASE_URL")?;
     if config.run_migrations {
@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         celebrity_threshold: config.celebrity_threshold,
     };
     let server_url = format!("http://{}", config.listen_addr);
-    let cors = shared::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?;
+    let cors = platform::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?;
     let app = app::build(
         state,
         verifier,
@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         &server_url,
     );
     tracing::info!(addr = %config.listen_addr, "write-api listening");
-    shared::ops::serve(&config.listen_addr, app).await?;
+    platform::ops::serve(&config.listen_addr, app).await?;
     Ok(())
 }
 

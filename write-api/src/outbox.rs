@@ -4,7 +4,7 @@
 //! if the command's rows do. The relay publishes it later.
 
 use chrono::Utc;
-use shared::events::{Envelope, Event};
+use contracts::events::{Envelope, Event};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ pub async fn append(conn: &mut PgConnection, event: &Event) -> Result<Envelope, 
     .bind(event.partition_key().to_string())
     .bind(&envelope.data)
     .bind(envelope.occurred_at)
-    .bind(shared::ops::current_request_id())
+    .bind(platform::ops::current_request_id())
     .execute(conn)
     .await?;
     Ok(envelope)

@@ -18,6 +18,12 @@ pub enum HashError {
     Task(#[from] tokio::task::JoinError),
 }
 
+impl From<HashError> for platform::error::ApiError {
+    fn from(err: HashError) -> Self {
+        platform::error::ApiError::internal(&err)
+    }
+}
+
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,

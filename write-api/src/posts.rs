@@ -4,13 +4,14 @@
 //! the author's key lock (see [`crate::idempotency`]).
 
 use chrono::{DateTime, Utc};
-use shared::events::{Event, PostCreated, PostDeleted, PostEdited, UserSnapshot};
-use shared::ids::{PostId, UserId};
+use contracts::events::{Event, PostCreated, PostDeleted, PostEdited, UserSnapshot};
+use contracts::ids::{PostId, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::outbox;
-use shared::snapshot_columns;
+use crate::rows::UserRow;
+use crate::user_columns;
 
 /// Most characters (Unicode scalar values) in a post, after trimming.
 pub const MAX_POST_CHARS: usize = 280;
@@ -45,16 +46,16 @@ async fn bump_posts_count(
     author: UserId,
     delta: i64,
 ) -> Result<UserSnapshot, sqlx::Error> {
-    let author: UserSnapshot = sqlx::query_as(concat!(
+    let row: UserRow = sqlx::query_as(concat!(
         "UPDATE users SET posts_count = posts_count + $2, version = version + 1
          WHERE id = $1 RETURNING ",
-        snapshot_columns!()
+        user_columns!()
     ))
     .bind(author.0)
     .bind(delta)
     .fetch_one(conn)
     .await?;
-    Ok(author)
+    Ok(row.into())
 }
 
 /// Creates a post, bumps the author's post count and appends `post.created`.

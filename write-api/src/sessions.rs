@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use shared::events::{Event, SessionRevoked};
-use shared::ids::UserId;
+use contracts::events::{Event, SessionRevoked};
+use contracts::ids::UserId;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -170,7 +170,7 @@ async fn revoke_family(
     let revoked_at = Utc::now();
     // Verifiers allow a few seconds of clock skew past `exp`.
     let tokens_valid_until =
-        revoked_at + policy.access_ttl + Duration::from_secs(shared::auth::LEEWAY_SECS);
+        revoked_at + policy.access_ttl + Duration::from_secs(platform::auth::LEEWAY_SECS);
     let recorded = sqlx::query(
         "INSERT INTO revoked_sessions (session_id, user_id, revoked_at, tokens_valid_until)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

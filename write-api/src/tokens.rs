@@ -1,18 +1,18 @@
 //! Minting access tokens and refresh tokens.
 //!
 //! Access tokens are short-lived Ed25519-signed JWTs (claims in
-//! [`shared::auth::AccessClaims`]). Refresh tokens are 256 random bits,
+//! [`platform::auth::AccessClaims`]). Refresh tokens are 256 random bits,
 //! handed to the client once and stored only as their SHA-256 hash.
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use contracts::ids::UserId;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use platform::auth::{ACCESS_TOKEN_TYPE, AccessClaims};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use shared::auth::{ACCESS_TOKEN_TYPE, AccessClaims};
-use shared::ids::UserId;
 
 #[derive(Clone)]
 pub struct TokenIssuer {

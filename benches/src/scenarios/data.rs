@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use projector::rebuild::{Progress, Rebuilder, Tally};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::readmodel::FeedStore;
-use shared::readmodel::cache::{CacheSettings, HotCache};
-use shared::readmodel::postgres::{MIGRATOR, PgFeedStore};
+use readmodel::FeedWriter;
+use readmodel::cache::{CacheSettings, HotCache};
+use readmodel::postgres::{MIGRATOR, PgFeedStore};
 use sqlx::PgPool;
 
 use crate::load;
@@ -191,7 +191,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let read = PgPool::connect(&args.stores.read_database_url).await?;
     MIGRATOR.run(&read).await?;
-    let store: Arc<dyn FeedStore> = Arc::new(PgFeedStore::new(read));
+    let store: Arc<dyn FeedWriter> = Arc::new(PgFeedStore::new(read));
     let cache = HotCache::connect(
         &args.stores.redis.server.redis_url,
         4,
@@ -208,7 +208,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let progress = Progress::new(ids.len() as u64);
     rebuilder
         .users(
-            ids.iter().map(|&id| shared::ids::UserId(id)).collect(),
+            ids.iter().map(|&id| contracts::ids::UserId(id)).collect(),
             args.rebuild_concurrency,
             &|| progress.step(),
         )

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use contracts::events::{Event, PostCreated, UserSnapshot};
+use contracts::ids::{PostId, UserId};
 use projector::effects::Effects;
 use projector::rebuild::{Rebuilder, Tally};
-use shared::events::{Event, PostCreated, UserSnapshot};
-use shared::ids::{PostId, UserId};
-use shared::readmodel::cache::{CacheSettings, HotCache};
-use shared::readmodel::postgres::{MIGRATOR, PgFeedStore};
-use shared::readmodel::{FeedPosition, FeedStore};
+use readmodel::cache::{CacheSettings, HotCache};
+use readmodel::postgres::{MIGRATOR, PgFeedStore};
+use readmodel::{FeedPosition, FeedWriter};
 
 use crate::load;
 use crate::scratch::ScratchDatabase;
@@ -84,7 +84,7 @@ fn report(what: &str, entries: i64, elapsed: Duration) {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let read = ScratchDatabase::create(&args.scratch.pg_admin_url, 16).await?;
     MIGRATOR.run(&read.pool).await?;
-    let store: Arc<dyn FeedStore> = Arc::new(PgFeedStore::new(read.pool.clone()));
+    let store: Arc<dyn FeedWriter> = Arc::new(PgFeedStore::new(read.pool.clone()));
     let cache = HotCache::connect(
         &args.redis.redis_url,
         4,
@@ -156,7 +156,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Bulk-loads a source database and rebuilds the read model from it.
-async fn rebuild(args: &Args, store: Arc<dyn FeedStore>, cache: HotCache) -> anyhow::Result<()> {
+async fn rebuild(args: &Args, store: Arc<dyn FeedWriter>, cache: HotCache) -> anyhow::Result<()> {
     let source =
         ScratchDatabase::create(&args.scratch.pg_admin_url, args.rebuild_concurrency + 2).await?;
     write_api::MIGRATOR.run(&source.pool).await?;

@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use contracts::ids::UserId;
 use fred::interfaces::ClientLike;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use shared::ids::UserId;
 use sqlx::PgPool;
 use write_api::tokens::TokenIssuer;
 

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use broker::KafkaConfig;
+use contracts::events::Envelope;
 use hdrhistogram::Histogram;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
-use shared::events::Envelope;
-use shared::kafka::KafkaConfig;
 
 use crate::client::Api;
 use crate::load::{self, Recorder};

@@ -1,16 +1,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use contracts::cursor::{Cursor, CursorError, FeedPosition, Scope};
+use contracts::ids::PostId;
+use platform::auth::BearerAuth;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use shared::auth::BearerAuth;
-use shared::cursor::{Cursor, CursorError, FeedPosition, Scope};
-use shared::ids::PostId;
 
 use super::Tag;
-use crate::error::{ApiError, ApiResult};
 use crate::feed::{FeedService, Item};
+use platform::error::{ApiError, ApiResult};
 
 pub struct FeedApi(pub Arc<FeedService>);
 

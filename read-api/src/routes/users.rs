@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
+use contracts::views::ProfileView;
+use platform::auth::BearerAuth;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use shared::auth::BearerAuth;
-use shared::views::ProfileView;
 
 use super::Tag;
-use crate::error::{ApiError, ApiResult};
 use crate::feed::FeedService;
+use platform::error::{ApiError, ApiResult};
 
 pub struct UsersApi(pub Arc<FeedService>);
 

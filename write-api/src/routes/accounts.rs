@@ -6,13 +6,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::Tag;
 use crate::accounts::{self, CreateError};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Request};
 use crate::throttle::Verdict;
+use contracts::consistency::ConsistencyToken;
+use contracts::views::ProfileView;
+use platform::auth::BearerAuth;
+use platform::error::{ApiError, ApiResult};
 use poem_openapi::param::Header;
-use shared::auth::BearerAuth;
-use shared::consistency::ConsistencyToken;
-use shared::views::ProfileView;
 
 pub struct AccountsApi(pub Arc<AppState>);
 

@@ -1,16 +1,16 @@
 use std::sync::Arc;
 
+use contracts::consistency::ConsistencyToken;
+use contracts::ids::UserId;
+use platform::auth::BearerAuth;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::{ApiResponse, OpenApi};
-use shared::auth::BearerAuth;
-use shared::consistency::ConsistencyToken;
-use shared::ids::UserId;
 
 use super::Tag;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
 use crate::follows::{self, FollowError};
 use crate::idempotency::{self, Request};
+use platform::error::{ApiError, ApiResult};
 
 pub struct FollowsApi(pub Arc<AppState>);
 

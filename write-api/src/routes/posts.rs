@@ -1,19 +1,19 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use contracts::consistency::ConsistencyToken;
+use contracts::ids::PostId;
+use platform::auth::BearerAuth;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::{Deserialize, Serialize};
-use shared::auth::BearerAuth;
-use shared::consistency::ConsistencyToken;
-use shared::ids::PostId;
 
 use super::Tag;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Request};
 use crate::posts::{self, PostError};
+use platform::error::{ApiError, ApiResult};
 
 pub struct PostsApi(pub Arc<AppState>);
 

@@ -1,17 +1,17 @@
 use std::sync::Arc;
 
+use contracts::ids::normalize_username;
+use platform::auth::BearerAuth;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use shared::auth::BearerAuth;
-use shared::ids::normalize_username;
 
 use super::Tag;
 use crate::accounts;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
 use crate::sessions::{self, Issued, RefreshError};
 use crate::throttle::Verdict;
+use platform::error::{ApiError, ApiResult};
 
 pub struct SessionsApi(pub Arc<AppState>);
 

@@ -1,0 +1,313 @@
+//! Rebuilding the read model from PostgreSQL, the source of truth.
+//!
+//! A rebuild runs while the system serves, beside a projector that keeps
+//! applying events, so it repairs each user's read model in place under two
+//! rules instead of building a copy and swapping it in (a swap would drop
+//! whatever the projector wrote to the old copy meanwhile):
+//!
+//! 1. **Add before removing.** Everything the source says belongs is written
+//!    first; a reader meanwhile sees the old valid entries plus new ones,
+//!    never an empty or half-emptied feed.
+//! 2. **Remove only what the source, read after the additions, rejects.**
+//!    An entry leaves only if its post is deleted or its author is no longer
+//!    followed *now*. So an entry the projector added meanwhile (a post
+//!    committed after the rebuild's snapshot) is kept, and an entry the
+//!    rebuild wrote from its snapshot but the projector had already removed
+//!    (a delete or an unfollow committed meanwhile) is removed again.
+//!
+//! The hot feed in Redis is then dropped, set and warm marker at once: the
+//! next read serves the repaired durable feed and warms the cache from it.
+//!
+//! What a rebuilt feed holds: the user's own posts and those of the
+//! ordinary authors they follow, newest first up to the configured depth;
+//! celebrities they follow are merged at read time, as for new follows.
+//!
+//! # Layout
+//! - this file: the repair rules per user, over both tiers.
+//! - [`source`]: every query against the write database.
+//! - [`progress`]: progress bar, lines and gauges.
+
+mod progress;
+pub mod source;
+
+pub use progress::Progress;
+use source::Source;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use contracts::ids::{PostId, UserId};
+use futures::{StreamExt, TryStreamExt, stream};
+use readmodel::cache::HotCache;
+use readmodel::{FeedPosition, FeedWriter, PostRecord, StoreError};
+use sqlx::PgPool;
+
+/// Rows read from the source, and entries walked in the read model, per step.
+const BATCH: usize = 1_000;
+/// Posts written at once while rebuilding a timeline.
+const WRITES_IN_FLIGHT: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("the source database: {0}")]
+    Source(#[from] sqlx::Error),
+    #[error("the read model: {0}")]
+    Store(#[from] StoreError),
+    #[error("no user {0} in the source database")]
+    UnknownUser(UserId),
+}
+
+/// What a rebuild did, summed over users.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub users: AtomicU64,
+    pub posts: AtomicU64,
+    pub follows: AtomicU64,
+    pub feed_entries: AtomicU64,
+    pub removed: AtomicU64,
+}
+
+impl Tally {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone)]
+pub struct Rebuilder {
+    source: Source,
+    store: Arc<dyn FeedWriter>,
+    cache: HotCache,
+    feed_depth: usize,
+    tally: Arc<Tally>,
+}
+
+impl Rebuilder {
+    /// `feed_depth` bounds how many entries a rebuilt home feed receives.
+    pub fn new(
+        source: PgPool,
+        store: Arc<dyn FeedWriter>,
+        cache: HotCache,
+        feed_depth: usize,
+    ) -> Self {
+        Self {
+            source: Source::new(source),
+            store,
+            cache,
+            feed_depth,
+            tally: Arc::default(),
+        }
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// How many users a full rebuild visits.
+    pub async fn user_count(&self) -> Result<u64, RebuildError> {
+        Ok(self.source.user_count().await?)
+    }
+
+    /// Rebuilds every user, `concurrency` at a time, calling `progress`
+    /// after each one.
+    pub async fn all(
+        &self,
+        concurrency: usize,
+        progress: impl Fn() + Sync,
+    ) -> Result<(), RebuildError> {
+        let mut after = i64::MIN;
+        loop {
+            let ids = self.source.user_ids(after, BATCH).await?;
+            let Some(&last) = ids.last() else {
+                return Ok(());
+            };
+            self.users(ids, concurrency, &progress).await?;
+            after = last.0;
+        }
+    }
+
+    /// Rebuilds `ids`, `concurrency` at a time, calling `progress` after each.
+    pub async fn users(
+        &self,
+        ids: Vec<UserId>,
+        concurrency: usize,
+        progress: &(impl Fn() + Sync),
+    ) -> Result<(), RebuildError> {
+        stream::iter(ids)
+            .map(|id| async move {
+                self.user(id).await?;
+                progress();
+                Ok::<_, RebuildError>(())
+            })
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await
+    }
+
+    /// Restores the revoked sessions whose access tokens may still be valid
+    /// (a Redis that lost them would let those tokens through on the read
+    /// host until they expire); returns how many.
+    pub async fn revoked_sessions(&self) -> Result<usize, RebuildError> {
+        let rows = self.source.revoked_sessions().await?;
+        let now = chrono::Utc::now().timestamp();
+        for (session, valid_until) in &rows {
+            self.cache
+                .revoke_session(*session, valid_until.timestamp() + 1, now)
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Rebuilds one user's profile, timeline, follower list and home feed.
+    pub async fn user(&self, id: UserId) -> Result<(), RebuildError> {
+        let started = Instant::now();
+        self.profile(id).await?;
+        self.timeline(id).await?;
+        self.followers(id).await?;
+        self.home_feed(id).await?;
+        Tally::add(&self.tally.users, 1);
+        metrics::counter!("projector_rebuild_users_total").increment(1);
+        metrics::histogram!("projector_rebuild_user_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    async fn profile(&self, id: UserId) -> Result<(), RebuildError> {
+        let profile = self.source.profile(id).await?;
+        let profile = profile.ok_or(RebuildError::UnknownUser(id))?;
+        self.store.put_profile(&profile).await?;
+        self.cache.put_profiles(&[profile]).await?;
+        Ok(())
+    }
+
+    /// The author's live posts and timeline; deleted posts leave both.
+    async fn timeline(&self, author: UserId) -> Result<(), RebuildError> {
+        let mut written = Vec::new();
+        let mut after = (DateTime::<Utc>::MAX_UTC, i64::MAX);
+        loop {
+            let posts = self.source.live_posts(author, after, BATCH).await?;
+            let Some(last) = posts.last() else { break };
+            after = (last.created_at, last.id.0);
+            let full = posts.len() == BATCH;
+            stream::iter(&posts)
+                .map(|post| async move {
+                    self.store.put_post(post).await?;
+                    self.store.add_to_timeline(author, post.position()).await
+                })
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
+            Tally::add(&self.tally.posts, posts.len());
+            written.extend(posts.iter().map(PostRecord::position));
+            if !full {
+                break;
+            }
+        }
+        let mut stored = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.timeline_page(author, after, BATCH).await?;
+            after = page.last().copied();
+            let done = page.len() < BATCH;
+            stored.extend(page);
+            if done {
+                break;
+            }
+        }
+        written.extend(stored);
+        for chunk in written.chunks(BATCH) {
+            let live = self.source.live_among(chunk).await?;
+            let dead: Vec<FeedPosition> = chunk
+                .iter()
+                .filter(|p| !live.contains(&p.post_id.0))
+                .copied()
+                .collect();
+            for entry in &dead {
+                self.store.delete_post(entry.post_id).await?;
+                self.store.remove_from_timeline(author, *entry).await?;
+            }
+            let posts: Vec<PostId> = chunk.iter().map(|p| p.post_id).collect();
+            self.cache.forget_posts(&posts).await?;
+            Tally::add(&self.tally.removed, dead.len());
+        }
+        Ok(())
+    }
+
+    /// Who follows `followee`, as fan-out reads it.
+    async fn followers(&self, followee: UserId) -> Result<(), RebuildError> {
+        // In pages, so memory stays bounded whatever the follower count.
+        let mut after = i64::MIN;
+        loop {
+            let followers = self.source.followers(followee, after, BATCH).await?;
+            self.store.add_followers(followee, &followers).await?;
+            Tally::add(&self.tally.follows, followers.len());
+            match followers.last() {
+                Some(last) if followers.len() == BATCH => after = last.0,
+                _ => break,
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.store.followers(followee, after, BATCH).await?;
+            let still = self.source.followers_among(followee, &page).await?;
+            for follower in page.iter().filter(|f| !still.contains(&f.0)) {
+                self.store.remove_follower(followee, *follower).await?;
+                Tally::add(&self.tally.removed, 1);
+            }
+            if page.len() < BATCH {
+                return Ok(());
+            }
+            after = page.last().copied();
+        }
+    }
+
+    /// The home feed and the celebrities it merges at read time.
+    async fn home_feed(&self, owner: UserId) -> Result<(), RebuildError> {
+        let wanted = self.source.home_feed(owner, self.feed_depth).await?;
+        for chunk in wanted.chunks(BATCH) {
+            self.store.add_to_feed(owner, chunk).await?;
+        }
+        Tally::add(&self.tally.feed_entries, wanted.len());
+
+        let celebrities = self.source.followed_celebrities(owner).await?;
+        // Most follows go to the most followed accounts, so a user may
+        // follow dozens of celebrities: record them all at once.
+        let owner_only = [owner];
+        futures::future::try_join_all(
+            celebrities
+                .iter()
+                .map(|&celebrity| self.store.add_celebrity_follows(&owner_only, celebrity)),
+        )
+        .await?;
+        let merged = self.store.celebrity_follows(owner).await?;
+        let followed = self.source.followed_among(owner, &merged).await?;
+        for &gone in merged.iter().filter(|id| !followed.contains(&id.0)) {
+            self.store.remove_celebrity_follow(owner, gone).await?;
+        }
+
+        let mut after = None;
+        loop {
+            let page = self.store.feed_page(owner, after, BATCH).await?;
+            let valid = self.source.feed_entries_among(owner, &page).await?;
+            let stale: Vec<FeedPosition> = page
+                .iter()
+                .filter(|p| !valid.contains(&p.post_id.0))
+                .copied()
+                .collect();
+            self.store.remove_from_feed(owner, &stale).await?;
+            Tally::add(&self.tally.removed, stale.len());
+            if page.len() < BATCH {
+                break;
+            }
+            after = page.last().copied();
+        }
+        self.cache.forget_feed(owner).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,417 @@
+//! Events that cross Kafka, from the write side's outbox to the projector.
+//!
+//! Every record on the events topic is an [`Envelope`] serialised as JSON:
+//! a unique event id (consumers deduplicate on it), the event type and its
+//! schema version, when it happened, and the type-specific `data`. The JSON
+//! schemas in `schema/events/` describe each type; this module is their Rust
+//! form. Consumers ignore unknown fields, and an unknown event type decodes
+//! to [`Decoded::Unknown`] so that an old projector skips events that a newer
+//! writer added instead of stalling on them.
+//!
+//! Records are keyed by the id of the author whose fan-out they change (see
+//! [`Event::partition_key`]) so that one author's posts and follower changes
+//! arrive in order.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::{PostId, UserId};
+
+/// The wire form of every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique per event; redeliveries carry the same id.
+    pub id: Uuid,
+    /// Event type, e.g. `post.created`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Schema version of `data` for this type.
+    pub version: u16,
+    pub occurred_at: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+/// A user's public profile as of one change to it. `version` grows with
+/// every change to the account row (profile edits, counts), so a consumer
+/// keeps the snapshot with the highest version and events from different
+/// partitions can arrive in any order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSnapshot {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub followers_count: i64,
+    pub following_count: i64,
+    pub posts_count: i64,
+    /// Fan-out on read for this author's posts (see `author.celebrity_changed`).
+    #[serde(default)]
+    pub celebrity: bool,
+    pub created_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A new account. Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub user: UserSnapshot,
+}
+
+/// A profile changed (display name, bio). Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserUpdated {
+    pub user: UserSnapshot,
+}
+
+/// A new post. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostCreated {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    /// The author after the post (its post count).
+    pub author: UserSnapshot,
+}
+
+/// `follower_id` now follows `followee_id`. Key: the followee's id, because
+/// it changes the followee's fan-out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowCreated {
+    pub follower_id: UserId,
+    pub followee_id: UserId,
+    pub created_at: DateTime<Utc>,
+    /// Both accounts after the follow (their counts).
+    pub follower: UserSnapshot,
+    pub followee: UserSnapshot,
+}
+
+/// A post's text changed. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostEdited {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: DateTime<Utc>,
+}
+
+/// A post was deleted; it leaves every feed and timeline. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostDeleted {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: DateTime<Utc>,
+    /// The author after the deletion (its post count).
+    pub author: UserSnapshot,
+}
+
+/// `follower_id` stopped following `followee_id`. Key: the followee's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowDeleted {
+    pub follower_id: UserId,
+    pub followee_id: UserId,
+    pub deleted_at: DateTime<Utc>,
+    pub follower: UserSnapshot,
+    pub followee: UserSnapshot,
+}
+
+/// An author crossed the celebrity threshold, either way. It changes only
+/// how the author's *later* posts are delivered. Key: the author's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CelebrityChanged {
+    pub author: UserSnapshot,
+}
+
+/// A session (a login's refresh-token family) was revoked: by logout, or
+/// because a spent refresh token was presented again. Every host refuses
+/// the session's access tokens from then on; none of them is valid after
+/// `tokens_valid_until`, so consumers may forget the revocation then.
+/// Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRevoked {
+    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub revoked_at: DateTime<Utc>,
+    pub tokens_valid_until: DateTime<Utc>,
+}
+
+/// The typed events this build knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    UserCreated(UserCreated),
+    UserUpdated(UserUpdated),
+    PostCreated(PostCreated),
+    PostEdited(PostEdited),
+    PostDeleted(PostDeleted),
+    FollowCreated(FollowCreated),
+    FollowDeleted(FollowDeleted),
+    CelebrityChanged(CelebrityChanged),
+    SessionRevoked(SessionRevoked),
+}
+
+/// What a consumer gets from a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// An event this build knows, with its envelope's id and commit time.
+    Known {
+        id: Uuid,
+        occurred_at: DateTime<Utc>,
+        event: Box<Event>,
+    },
+    /// A type (or a newer major version) this build does not know: skip it.
+    Unknown(Envelope),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("record is not a valid event envelope: {0}")]
+    Envelope(serde_json::Error),
+    #[error("`{event_type}` v{version} has invalid data: {source}")]
+    Data {
+        event_type: String,
+        version: u16,
+        source: serde_json::Error,
+    },
+}
+
+impl Event {
+    pub const USER_CREATED: &'static str = "user.created";
+    pub const USER_UPDATED: &'static str = "user.updated";
+    pub const POST_CREATED: &'static str = "post.created";
+    pub const POST_EDITED: &'static str = "post.edited";
+    pub const POST_DELETED: &'static str = "post.deleted";
+    pub const FOLLOW_CREATED: &'static str = "follow.created";
+    pub const FOLLOW_DELETED: &'static str = "follow.deleted";
+    pub const CELEBRITY_CHANGED: &'static str = "author.celebrity_changed";
+    pub const SESSION_REVOKED: &'static str = "session.revoked";
+
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::UserCreated(_) => Self::USER_CREATED,
+            Event::UserUpdated(_) => Self::USER_UPDATED,
+            Event::PostCreated(_) => Self::POST_CREATED,
+            Event::PostEdited(_) => Self::POST_EDITED,
+            Event::PostDeleted(_) => Self::POST_DELETED,
+            Event::FollowCreated(_) => Self::FOLLOW_CREATED,
+            Event::FollowDeleted(_) => Self::FOLLOW_DELETED,
+            Event::CelebrityChanged(_) => Self::CELEBRITY_CHANGED,
+            Event::SessionRevoked(_) => Self::SESSION_REVOKED,
+        }
+    }
+
+    /// Schema version of this build's form of the event.
+    pub fn version(&self) -> u16 {
+        1
+    }
+
+    /// The Kafka record key: the author whose fan-out the event changes.
+    pub fn partition_key(&self) -> UserId {
+        match self {
+            Event::UserCreated(UserCreated { user }) | Event::UserUpdated(UserUpdated { user }) => {
+                user.id
+            }
+            Event::PostCreated(e) => e.author_id,
+            Event::PostEdited(e) => e.author_id,
+            Event::PostDeleted(e) => e.author_id,
+            Event::FollowCreated(e) => e.followee_id,
+            Event::FollowDeleted(e) => e.followee_id,
+            Event::CelebrityChanged(e) => e.author.id,
+            Event::SessionRevoked(e) => e.user_id,
+        }
+    }
+
+    /// The aggregate the event belongs to, as (type, id), for the outbox.
+    pub fn aggregate(&self) -> (&'static str, i64) {
+        match self {
+            Event::UserCreated(UserCreated { user }) | Event::UserUpdated(UserUpdated { user }) => {
+                ("user", user.id.0)
+            }
+            Event::PostCreated(e) => ("post", e.post_id.0),
+            Event::PostEdited(e) => ("post", e.post_id.0),
+            Event::PostDeleted(e) => ("post", e.post_id.0),
+            Event::FollowCreated(e) => ("user", e.followee_id.0),
+            Event::FollowDeleted(e) => ("user", e.followee_id.0),
+            Event::CelebrityChanged(e) => ("user", e.author.id.0),
+            Event::SessionRevoked(e) => ("user", e.user_id.0),
+        }
+    }
+
+    /// The user snapshots the event carries, for the profile read model.
+    pub fn user_snapshots(&self) -> Vec<&UserSnapshot> {
+        match self {
+            Event::UserCreated(UserCreated { user }) | Event::UserUpdated(UserUpdated { user }) => {
+                vec![user]
+            }
+            Event::PostCreated(e) => vec![&e.author],
+            Event::PostEdited(_) => vec![],
+            Event::PostDeleted(e) => vec![&e.author],
+            Event::FollowCreated(e) => vec![&e.follower, &e.followee],
+            Event::FollowDeleted(e) => vec![&e.follower, &e.followee],
+            Event::CelebrityChanged(e) => vec![&e.author],
+            Event::SessionRevoked(_) => vec![],
+        }
+    }
+
+    pub fn data(&self) -> serde_json::Value {
+        let value = match self {
+            Event::UserCreated(e) => serde_json::to_value(e),
+            Event::UserUpdated(e) => serde_json::to_value(e),
+            Event::PostCreated(e) => serde_json::to_value(e),
+            Event::PostEdited(e) => serde_json::to_value(e),
+            Event::PostDeleted(e) => serde_json::to_value(e),
+            Event::FollowCreated(e) => serde_json::to_value(e),
+            Event::FollowDeleted(e) => serde_json::to_value(e),
+            Event::CelebrityChanged(e) => serde_json::to_value(e),
+            Event::SessionRevoked(e) => serde_json::to_value(e),
+        };
+        value.expect("event payloads are plain data and always serialise")
+    }
+}
+
+impl Envelope {
+    pub fn new(id: Uuid, occurred_at: DateTime<Utc>, event: &Event) -> Self {
+        Self {
+            id,
+            event_type: event.event_type().to_owned(),
+            version: event.version(),
+            occurred_at,
+            data: event.data(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an envelope always serialises")
+    }
+
+    /// Decodes a record. Unknown types and versions are not errors.
+    pub fn decode(bytes: &[u8]) -> Result<Decoded, EventError> {
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(EventError::Envelope)?;
+        if envelope.version != 1 {
+            return Ok(Decoded::Unknown(envelope));
+        }
+        let data = envelope.data.clone();
+        let parsed = match envelope.event_type.as_str() {
+            Event::USER_CREATED => serde_json::from_value(data).map(Event::UserCreated),
+            Event::USER_UPDATED => serde_json::from_value(data).map(Event::UserUpdated),
+            Event::POST_CREATED => serde_json::from_value(data).map(Event::PostCreated),
+            Event::POST_EDITED => serde_json::from_value(data).map(Event::PostEdited),
+            Event::POST_DELETED => serde_json::from_value(data).map(Event::PostDeleted),
+            Event::FOLLOW_CREATED => serde_json::from_value(data).map(Event::FollowCreated),
+            Event::FOLLOW_DELETED => serde_json::from_value(data).map(Event::FollowDeleted),
+            Event::CELEBRITY_CHANGED => serde_json::from_value(data).map(Event::CelebrityChanged),
+            Event::SESSION_REVOKED => serde_json::from_value(data).map(Event::SessionRevoked),
+            _ => return Ok(Decoded::Unknown(envelope)),
+        };
+        match parsed {
+            Ok(event) => Ok(Decoded::Known {
+                id: envelope.id,
+                occurred_at: envelope.occurred_at,
+                event: Box::new(event),
+            }),
+            Err(source) => Err(EventError::Data {
+                event_type: envelope.event_type,
+                version: envelope.version,
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(id: i64) -> UserSnapshot {
+        UserSnapshot {
+            id: UserId(id),
+            username: format!("user{id}"),
+            display_name: String::new(),
+            bio: String::new(),
+            followers_count: 0,
+            following_count: 0,
+            posts_count: 1,
+            celebrity: false,
+            created_at: "2026-11-22T09:00:00Z".parse().unwrap(),
+            version: 2,
+        }
+    }
+
+    fn post() -> Event {
+        Event::PostCreated(PostCreated {
+            post_id: PostId(7),
+            author_id: UserId(3),
+            text: "hello".into(),
+            created_at: "2026-11-22T10:00:00.123Z".parse().unwrap(),
+            author: snapshot(3),
+        })
+    }
+
+    #[test]
+    fn round_trips_through_the_wire_form() {
+        let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), &post());
+        let decoded = Envelope::decode(&envelope.to_bytes()).unwrap();
+        assert_eq!(
+            decoded,
+            Decoded::Known {
+                id: envelope.id,
+                occurred_at: envelope.occurred_at,
+                event: Box::new(post())
+            }
+        );
+    }
+
+    #[test]
+    fn tolerates_unknown_fields_types_and_versions() {
+        let with_extra = serde_json::json!({
+            "id": Uuid::nil(), "type": "post.created", "version": 1,
+            "occurred_at": "2026-11-22T10:00:00Z", "trace": "x",
+            "data": {"post_id": "7", "author_id": "3", "text": "hello",
+                     "created_at": "2026-11-22T10:00:00.123Z", "lang": "en",
+                     "author": serde_json::to_value(snapshot(3)).unwrap()}
+        });
+        let decoded = Envelope::decode(with_extra.to_string().as_bytes()).unwrap();
+        assert!(
+            matches!(decoded, Decoded::Known { event, .. } if matches!(*event, Event::PostCreated(_)))
+        );
+
+        for (ty, version) in [("post.liked", 1), ("post.created", 2)] {
+            let other = serde_json::json!({
+                "id": Uuid::nil(), "type": ty, "version": version,
+                "occurred_at": "2026-11-22T10:00:00Z", "data": {}
+            });
+            let decoded = Envelope::decode(other.to_string().as_bytes()).unwrap();
+            assert!(matches!(decoded, Decoded::Unknown(_)), "{ty} v{version}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_and_bad_data() {
+        assert!(matches!(
+            Envelope::decode(b"{not json"),
+            Err(EventError::Envelope(_))
+        ));
+        let bad = serde_json::json!({
+            "id": Uuid::nil(), "type": "post.created", "version": 1,
+            "occurred_at": "2026-11-22T10:00:00Z", "data": {"post_id": "x"}
+        });
+        assert!(matches!(
+            Envelope::decode(bad.to_string().as_bytes()),
+            Err(EventError::Data { .. })
+        ));
+    }
+
+    #[test]
+    fn follows_are_keyed_by_the_followee() {
+        let follow = Event::FollowCreated(FollowCreated {
+            follower_id: UserId(1),
+            followee_id: UserId(2),
+            created_at: Utc::now(),
+            follower: snapshot(1),
+            followee: snapshot(2),
+        });
+        assert_eq!(follow.partition_key(), UserId(2));
+    }
+}

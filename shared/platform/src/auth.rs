@@ -1,0 +1,166 @@
+//! Access-token claims and their verification.
+//!
+//! Access tokens are JWTs signed with Ed25519 (`EdDSA`). The write host
+//! holds the private key and mints them; every service that only needs to
+//! know *who* is calling, the read host included, holds the public key and
+//! can verify but never mint. Verification pins the algorithm and checks
+//! every claim: a token is accepted only if all of them are present and
+//! right.
+//!
+//! Every access token names its session (`sid`). A host refuses the tokens
+//! of a revoked session ([`RevokedSessions`], attached as route data): the
+//! write host asks its database, the read host a set the projector keeps.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+
+use contracts::ids::UserId;
+
+/// The `typ` claim of an access token; refresh tokens are opaque and never JWTs,
+/// but the claim keeps any other future JWT from passing as an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "access";
+
+/// Clock skew allowed past `exp` and before `nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 5;
+
+/// Claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The account id, as a string.
+    pub sub: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    /// Unique token id.
+    pub jti: String,
+    /// Token type: always [`ACCESS_TOKEN_TYPE`].
+    pub typ: String,
+    /// The session (login) the token belongs to.
+    pub sid: uuid::Uuid,
+}
+
+/// Who is calling, from a verified access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserId,
+    pub session: uuid::Uuid,
+}
+
+/// The sessions whose access tokens are refused.
+#[async_trait::async_trait]
+pub trait RevokedSessions: Send + Sync + 'static {
+    /// `Err` when the answer is unknown (a store is down): the request
+    /// fails with 503 rather than letting a possibly revoked token pass.
+    async fn is_revoked(&self, session: uuid::Uuid) -> Result<bool, String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the access token is invalid: {0}")]
+    Invalid(String),
+    #[error("the public key cannot be used: {0}")]
+    Key(String),
+}
+
+/// Checks access tokens with the public key.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    /// `public_key_pem` is an Ed25519 public key in PEM (SPKI) form.
+    pub fn new(public_key_pem: &[u8], issuer: &str, audience: &str) -> Result<Self, AuthError> {
+        let key =
+            DecodingKey::from_ed_pem(public_key_pem).map_err(|e| AuthError::Key(e.to_string()))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Ok(Self { key, validation })
+    }
+
+    /// Returns the caller if the token is a valid access token. Whether its
+    /// session was revoked is for the caller to check.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        if claims.typ != ACCESS_TOKEN_TYPE {
+            return Err(AuthError::Invalid(format!("token type `{}`", claims.typ)));
+        }
+        let user = claims
+            .sub
+            .parse()
+            .map_err(|_| AuthError::Invalid("subject is not an account id".into()))?;
+        Ok(Principal {
+            user,
+            session: claims.sid,
+        })
+    }
+
+    /// Verifies the token and checks that its session was not revoked.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        revoked: &dyn RevokedSessions,
+    ) -> Result<Principal, poem::Error> {
+        let principal = self.verify(token).map_err(|e| {
+            tracing::debug!(error = %e, "rejected access token");
+            unauthorized("the access token is invalid or expired")
+        })?;
+        match revoked.is_revoked(principal.session).await {
+            Ok(false) => Ok(principal),
+            Ok(true) => Err(unauthorized("the session has ended; log in again")),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check whether a session was revoked");
+                Err(poem::Error::from_response(
+                    crate::problem::Problem::new(
+                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "cannot check the session now; retry later",
+                    )
+                    .into_response(),
+                ))
+            }
+        }
+    }
+}
+
+/// The `Authorization: Bearer <access token>` scheme of both APIs. The
+/// verifier comes from the route's data; a missing, malformed or rejected
+/// token is a 401 problem with `WWW-Authenticate`.
+#[derive(poem_openapi::SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct BearerAuth(pub UserId);
+
+async fn check_bearer(
+    req: &poem::Request,
+    bearer: poem_openapi::auth::Bearer,
+) -> poem::Result<UserId> {
+    let verifier = req
+        .data::<std::sync::Arc<TokenVerifier>>()
+        .expect("the token verifier is attached to every authenticated route");
+    let revoked = req
+        .data::<std::sync::Arc<dyn RevokedSessions>>()
+        .expect("the revoked sessions are attached to every authenticated route");
+    Ok(verifier
+        .authenticate(&bearer.token, revoked.as_ref())
+        .await?
+        .user)
+}
+
+/// A 401 problem response as a poem error.
+pub fn unauthorized(detail: &str) -> poem::Error {
+    let mut response =
+        crate::problem::Problem::new(poem::http::StatusCode::UNAUTHORIZED, detail).into_response();
+    response.headers_mut().insert(
+        poem::http::header::WWW_AUTHENTICATE,
+        poem::http::HeaderValue::from_static("Bearer realm=\"microblog\""),
+    );
+    poem::Error::from_response(response)
+}

@@ -1,0 +1,25 @@
+//! Service plumbing that every process shares and no wire contract needs.
+//!
+//! It may depend on `contracts` (ids in token claims), poem, sqlx's
+//! PostgreSQL driver (pool settings only), metrics and tracing; never on a
+//! broker or a cache, so the write API links neither.
+//!
+//! # Layout
+//! - [`config`]: reading environment variables into typed settings.
+//! - [`telemetry`]: JSON logs and the Prometheus recorder.
+//! - [`auth`]: access-token claims, verification and the bearer scheme.
+//! - [`error`]: the one API error type of both hosts.
+//! - [`problem`]: problem+json bodies and the fallback for poem's own errors.
+//! - [`ops`]: health, readiness, metrics routes and the shared middleware.
+//! - [`pg`]: PostgreSQL pools with bounded waits, lock classes, readiness.
+//! - `testing` (feature `testing`): helpers for tests against real services.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ops;
+pub mod pg;
+pub mod problem;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,543 @@
+//! The Redis tier of the read model.
+//!
+//! Keys (all under a configurable prefix, so tests and tenants can share a server):
+//! - `feed:{user}`: sorted set of the newest home-feed entries; score is the
+//!   post's creation time in ms (exact in a double up to 2^53), member the
+//!   post id zero-padded to 20 digits so that equal scores order by id.
+//! - `feed:{user}:warm`: present while `feed:{user}` is known to hold the
+//!   newest entries. Fan-out adds to every follower's set, warm or not, but
+//!   a set without the marker may be a fragment (it expired, then received
+//!   new entries), so readers trust a set only with its marker and otherwise
+//!   read the durable store and warm the set. Warming *adds* entries, so an
+//!   entry that fan-out wrote meanwhile is kept.
+//! - `post:{id}`, `user:{id}`: JSON for hydration, with a TTL.
+//! - `applied:{event id}`: the projector has processed that event; read
+//!   requests carrying its consistency token wait for it.
+//! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
+//!   time (unix seconds) after which none of their access tokens is valid;
+//!   `{sessions}:revoked:version` grows with every addition, so readers
+//!   reload the set only when it changed. One hash tag keeps both in one
+//!   slot of a Redis Cluster.
+//!
+//! Sets are trimmed to [`HotCache::feed_cap`] entries; older entries live in
+//! the durable store, where the read side continues without a seam. A set
+//! always holds every entry from its oldest member up ([`FEED_ADD`]), so
+//! continuing from the durable store after its last entry skips nothing.
+
+use std::time::Duration;
+
+use fred::interfaces::LuaInterface;
+use fred::prelude::*;
+use fred::types::Expiration;
+use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{FeedPosition, PostRecord, ProfileRecord, StoreError};
+use contracts::ids::{PostId, UserId};
+
+#[derive(Clone)]
+pub struct HotCache {
+    pool: Pool,
+    prefix: String,
+    feed_cap: usize,
+    feed_ttl: Duration,
+    object_ttl: Duration,
+}
+
+/// How the hot cache behaves.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Prefix of every key.
+    pub prefix: String,
+    /// Entries kept per home feed.
+    pub feed_cap: usize,
+    /// A feed nobody reads or writes for this long expires.
+    pub feed_ttl: Duration,
+    /// Lifetime of cached posts and profiles.
+    pub object_ttl: Duration,
+}
+
+/// Adds a revoked session (ARGV: valid-until, session id, now) to the set
+/// in KEYS[1], drops those past their time, and bumps KEYS[2].
+const REVOKE_SESSION: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+return redis.call('INCR', KEYS[2])
+"#;
+
+/// `SET key json EX ttl` unless the cached JSON has a `version` >= ours.
+const SET_IF_NEWER: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if ok and type(decoded) == 'table' and tonumber(decoded.version) and tonumber(decoded.version) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
+
+/// Adds entries to a hot feed, keeping what readers rely on: the set holds
+/// *every* entry of the feed from its oldest member up, and the durable
+/// store holds the rest. So an entry older than the oldest member (a
+/// follow's backfill into a set that deletes or unfollows shrank, a late
+/// event) is left to the durable store, where pages continue; adding it
+/// would open a gap above it. An empty set no longer knows where it ends,
+/// so it stops being warm and the next read re-warms it. Then the set is
+/// trimmed to the cap and gets a TTL if it has none.
+///
+/// KEYS: feed set, warm marker. ARGV: cap, TTL seconds, then score and
+/// member of each entry.
+const FEED_ADD: &str = r#"
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #oldest == 0 then
+  redis.call('DEL', KEYS[2])
+end
+for i = 3, #ARGV, 2 do
+  local score, member = tonumber(ARGV[i]), ARGV[i + 1]
+  if #oldest == 0 or score > tonumber(oldest[2])
+      or (score == tonumber(oldest[2]) and member >= oldest[1]) then
+    redis.call('ZADD', KEYS[1], score, member)
+  end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+return 0
+"#;
+
+fn member(id: PostId) -> String {
+    format!("{:020}", id.0)
+}
+
+impl HotCache {
+    pub async fn connect(
+        url: &str,
+        pool_size: usize,
+        settings: CacheSettings,
+    ) -> Result<Self, StoreError> {
+        let config = Config::from_url(url)?;
+        let pool = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = Duration::from_secs(2);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .build_pool(pool_size)?;
+        pool.init().await?;
+        Ok(Self {
+            pool,
+            prefix: settings.prefix,
+            feed_cap: settings.feed_cap,
+            feed_ttl: settings.feed_ttl,
+            object_ttl: settings.object_ttl,
+        })
+    }
+
+    pub fn feed_cap(&self) -> usize {
+        self.feed_cap
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.pool.ping(None).await?;
+        Ok(())
+    }
+
+    fn feed_key(&self, owner: UserId) -> String {
+        format!("{}feed:{}", self.prefix, owner.0)
+    }
+
+    fn warm_key(&self, owner: UserId) -> String {
+        format!("{}feed:{}:warm", self.prefix, owner.0)
+    }
+
+    fn post_key(&self, id: PostId) -> String {
+        format!("{}post:{}", self.prefix, id.0)
+    }
+
+    fn user_key(&self, id: UserId) -> String {
+        format!("{}user:{}", self.prefix, id.0)
+    }
+
+    fn ttl_secs(ttl: Duration) -> i64 {
+        i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX)
+    }
+
+    /// Adds `entry` to each owner's hot feed (see [`FEED_ADD`]), all sent
+    /// at once on one connection.
+    pub async fn fan_out(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
+        let client = self.pool.next();
+        let writes = owners
+            .iter()
+            .map(|&owner| self.add_entries(client, owner, std::slice::from_ref(&entry)));
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Runs [`FEED_ADD`] for `entries` on `owner`'s hot feed.
+    async fn add_entries(
+        &self,
+        client: &Client,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * entries.len());
+        args.push((self.feed_cap as i64).into());
+        args.push(Self::ttl_secs(self.feed_ttl).into());
+        for e in entries {
+            args.push(e.created_at_ms.into());
+            args.push(member(e.post_id).into());
+        }
+        let _: i64 = client
+            .eval(
+                FEED_ADD,
+                vec![self.feed_key(owner), self.warm_key(owner)],
+                args,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Removes `entry` from each owner's hot feed, in one pipelined round trip.
+    pub async fn remove_from_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+    ) -> Result<(), StoreError> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for &owner in owners {
+            let _: () = pipeline
+                .zrem(self.feed_key(owner), member(entry.post_id))
+                .await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Adds entries to one owner's hot feed (see [`FEED_ADD`]).
+    pub async fn add_to_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.add_entries(self.pool.next(), owner, entries).await
+    }
+
+    /// Removes entries from one owner's hot feed.
+    pub async fn remove_from_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<String> = entries.iter().map(|e| member(e.post_id)).collect();
+        let _: i64 = self.pool.zrem(self.feed_key(owner), members).await?;
+        Ok(())
+    }
+
+    pub async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+        self.forget_posts(&[id]).await
+    }
+
+    /// Drops cached copies of posts; the next read loads them from the durable store.
+    pub async fn forget_posts(&self, ids: &[PostId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = ids.iter().map(|&id| self.post_key(id)).collect();
+        let _: i64 = self.pool.del(keys).await?;
+        Ok(())
+    }
+
+    /// Drops `owner`'s hot feed and its warm marker at once, so the next
+    /// read serves and re-warms it from the durable store.
+    pub async fn forget_feed(&self, owner: UserId) -> Result<(), StoreError> {
+        let _: i64 = self
+            .pool
+            .del(vec![self.feed_key(owner), self.warm_key(owner)])
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the projector processed event `id` (kept 10 minutes,
+    /// longer than any read waits).
+    pub async fn mark_applied(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        let key = format!("{}applied:{}", self.prefix, id.simple());
+        let _: () = self
+            .pool
+            .set(key, 1, Some(Expiration::EX(600)), None, false)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_applied(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let key = format!("{}applied:{}", self.prefix, id.simple());
+        Ok(self.pool.exists::<i64, _>(key).await? == 1)
+    }
+
+    /// Which of `ids` the projector has processed, in order; one pipelined
+    /// round trip.
+    pub async fn applied_among(&self, ids: &[uuid::Uuid]) -> Result<Vec<bool>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for id in ids {
+            let _: () = pipeline
+                .exists(format!("{}applied:{}", self.prefix, id.simple()))
+                .await?;
+        }
+        let found: Vec<i64> = pipeline.all().await?;
+        Ok(found.into_iter().map(|n| n == 1).collect())
+    }
+
+    fn revoked_key(&self) -> String {
+        format!("{}{{sessions}}:revoked", self.prefix)
+    }
+
+    fn revoked_version_key(&self) -> String {
+        format!("{}{{sessions}}:revoked:version", self.prefix)
+    }
+
+    /// Records that `session` is revoked until `valid_until` (unix seconds),
+    /// forgets revocations that have run out, and bumps the set's version.
+    /// Idempotent but for the version, which only makes readers reload.
+    pub async fn revoke_session(
+        &self,
+        session: uuid::Uuid,
+        valid_until: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .pool
+            .eval(
+                REVOKE_SESSION,
+                vec![self.revoked_key(), self.revoked_version_key()],
+                vec![
+                    Value::from(valid_until),
+                    Value::from(session.to_string()),
+                    Value::from(now),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The version of the revoked-session set (0 before the first revocation).
+    pub async fn revocations_version(&self) -> Result<i64, StoreError> {
+        let version: Option<i64> = self.pool.get(self.revoked_version_key()).await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Sessions revoked whose tokens may still be valid at `now` (unix seconds).
+    pub async fn revoked_sessions(&self, now: i64) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let members: Vec<String> = self
+            .pool
+            .zrangebyscore(self.revoked_key(), now, "+inf", false, None)
+            .await?;
+        Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
+    }
+
+    /// A page of `owner`'s hot feed strictly after `after`, newest first.
+    /// `None` when the set is not warm and must not be trusted. Reading
+    /// extends the feed's life.
+    pub async fn feed_page(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Option<Vec<FeedPosition>>, StoreError> {
+        let key = self.feed_key(owner);
+        let ttl = Self::ttl_secs(self.feed_ttl);
+        let max = ZRange {
+            kind: ZRangeKind::Inclusive,
+            range: after.map_or(ZRangeBound::InfiniteScore, |p| {
+                ZRangeBound::Score(p.created_at_ms as f64)
+            }),
+        };
+        let min = ZRange {
+            kind: ZRangeKind::Inclusive,
+            range: ZRangeBound::NegInfiniteScore,
+        };
+        // Entries that share the cursor's millisecond but are not after it
+        // are skipped, so a page may need more than one batch.
+        let batch = (limit + 16) as i64;
+        let by_score = Some(fred::types::sorted_sets::ZSort::ByScore);
+
+        // The common case in one round trip: extend both lifetimes and read
+        // the first batch; the marker's EXPIRE says whether the set is warm.
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.expire(self.warm_key(owner), ttl, None).await?;
+        let _: () = pipeline.expire(&key, ttl, None).await?;
+        let _: () = pipeline
+            .zrange(
+                &key,
+                max.clone(),
+                min.clone(),
+                by_score.clone(),
+                true,
+                Some((0, batch)),
+                true,
+            )
+            .await?;
+        let (warm, _, mut rows): (bool, bool, Vec<(String, f64)>) = pipeline.all().await?;
+        if !warm {
+            return Ok(None);
+        }
+        let mut offset = 0i64;
+        let mut page = Vec::with_capacity(limit);
+        loop {
+            let fetched = rows.len() as i64;
+            for (member, score) in rows {
+                let post_id = member
+                    .parse()
+                    .map(PostId)
+                    .map_err(|_| StoreError::Corrupt(format!("feed member {member:?}")))?;
+                let position = FeedPosition {
+                    created_at_ms: score as i64,
+                    post_id,
+                };
+                if after.is_none_or(|a| position < a) {
+                    page.push(position);
+                    if page.len() == limit {
+                        return Ok(Some(page));
+                    }
+                }
+            }
+            if fetched < batch {
+                return Ok(Some(page));
+            }
+            offset += batch;
+            rows = self
+                .pool
+                .zrange(
+                    &key,
+                    max.clone(),
+                    min.clone(),
+                    by_score.clone(),
+                    true,
+                    Some((offset, batch)),
+                    true,
+                )
+                .await?;
+        }
+    }
+
+    /// Loads the newest durable entries into a cold feed and marks it warm.
+    pub async fn warm(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
+        let key = self.feed_key(owner);
+        let ttl = Self::ttl_secs(self.feed_ttl);
+        let pipeline = self.pool.next().pipeline();
+        if !entries.is_empty() {
+            let values: Vec<(f64, String)> = entries
+                .iter()
+                .map(|e| (e.created_at_ms as f64, member(e.post_id)))
+                .collect();
+            let _: () = pipeline
+                .zadd(&key, None, None, false, false, values)
+                .await?;
+            let _: () = pipeline
+                .zremrangebyrank(&key, 0, -(self.feed_cap as i64) - 1)
+                .await?;
+            let _: () = pipeline.expire(&key, ttl, None).await?;
+        }
+        let _: () = pipeline
+            .set(
+                self.warm_key(owner),
+                1,
+                Some(Expiration::EX(ttl)),
+                None,
+                false,
+            )
+            .await?;
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<String>> = self.pool.mget(keys).await?;
+        Ok(values
+            .into_iter()
+            .map(|v| {
+                v.and_then(|json| {
+                    serde_json::from_str(&json)
+                        .inspect_err(|e| tracing::warn!(error = %e, "unreadable cache entry"))
+                        .ok()
+                })
+            })
+            .collect())
+    }
+
+    async fn put_json<T: Serialize>(&self, items: Vec<(String, &T)>) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let ttl = Self::ttl_secs(self.object_ttl);
+        let pipeline = self.pool.next().pipeline();
+        for (key, item) in items {
+            let json = serde_json::to_string(item).expect("records always serialise");
+            let _: () = pipeline
+                .set(key, json, Some(Expiration::EX(ttl)), None, false)
+                .await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
+        Ok(())
+    }
+
+    /// Cached posts, one slot per id, `None` where missing.
+    pub async fn posts(&self, ids: &[PostId]) -> Result<Vec<Option<PostRecord>>, StoreError> {
+        self.get_json(ids.iter().map(|&id| self.post_key(id)).collect())
+            .await
+    }
+
+    pub async fn put_posts(&self, posts: &[PostRecord]) -> Result<(), StoreError> {
+        self.put_json(posts.iter().map(|p| (self.post_key(p.id), p)).collect())
+            .await
+    }
+
+    /// Cached profiles, one slot per id, `None` where missing.
+    pub async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Option<ProfileRecord>>, StoreError> {
+        self.get_json(ids.iter().map(|&id| self.user_key(id)).collect())
+            .await
+    }
+
+    /// Caches profiles, each only if no newer version is cached: snapshots
+    /// of one user reach the projector on several partitions, and readers
+    /// refill the cache concurrently, so a plain `SET` could go backwards.
+    pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
+        if profiles.is_empty() {
+            return Ok(());
+        }
+        let ttl = Self::ttl_secs(self.object_ttl);
+        let writes = profiles.iter().map(|profile| {
+            let json = serde_json::to_string(profile).expect("records always serialise");
+            let args: Vec<Value> = vec![json.into(), profile.version.into(), ttl.into()];
+            self.pool
+                .eval::<i64, _, _, _>(SET_IF_NEWER, vec![self.user_key(profile.id)], args)
+        });
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! The read model: what the projector writes and the read API serves.
+//!
+//! Two tiers:
+//! - the durable tier, every post, profile, follower edge, home-feed entry
+//!   and author timeline entry, behind two halves: [`FeedReader`] (what the
+//!   read API may do) and [`FeedWriter`] (what only the projector does).
+//!   Implemented on Cassandra / ScyllaDB ([`cassandra::CassandraStore`],
+//!   production) and on a PostgreSQL *read* database
+//!   ([`postgres::PgFeedStore`], the local default). It is never the write
+//!   database.
+//! - [`cache::HotCache`], Redis: the newest entries of active users' home
+//!   feeds as sorted sets, posts and profiles for hydration, applied-event
+//!   marks and revoked sessions.
+//!
+//! Every write here is idempotent (upserts and set inserts keyed by ids),
+//! so redelivered events change nothing.
+//!
+//! It may depend on `contracts`, `platform` and the stores' drivers (sqlx,
+//! scylla, fred); never on the write side or the broker.
+//!
+//! # Layout
+//! - this file: records, [`StoreError`], the reader and writer traits,
+//!   readiness of both tiers.
+//! - [`postgres`], [`cassandra`]: the durable stores.
+//! - [`cache`]: the Redis tier.
+//! - [`connect`]: settings from the environment and the one function that
+//!   opens both tiers.
+
+pub mod cache;
+pub mod cassandra;
+pub mod connect;
+pub mod postgres;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use contracts::events::UserSnapshot;
+use contracts::views::ProfileView;
+use platform::error::ApiError;
+use serde::{Deserialize, Serialize};
+
+pub use contracts::cursor::FeedPosition;
+use contracts::ids::{PostId, UserId};
+
+/// A post as the read side serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostRecord {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+impl PostRecord {
+    pub fn position(&self) -> FeedPosition {
+        FeedPosition {
+            created_at_ms: self.created_at.timestamp_millis(),
+            post_id: self.id,
+        }
+    }
+}
+
+/// A post as both durable stores return it: (id, author id, text,
+/// created at, edited at).
+pub type PostRow = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
+
+impl From<PostRow> for PostRecord {
+    fn from((id, author_id, text, created_at, edited_at): PostRow) -> Self {
+        Self {
+            id: PostId(id),
+            author_id: UserId(author_id),
+            text,
+            created_at,
+            edited_at,
+        }
+    }
+}
+
+/// A profile as the read side serves it: the newest snapshot the write
+/// side published. Cached as JSON in Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub followers_count: i64,
+    pub following_count: i64,
+    pub posts_count: i64,
+    /// Fan-out on read for this author's posts.
+    #[serde(default)]
+    pub celebrity: bool,
+    pub created_at: DateTime<Utc>,
+    /// Of the account row; the newest snapshot wins.
+    pub version: i64,
+}
+
+/// A profile as both durable stores return it, in [`ProfileRecord`]'s field order.
+pub type ProfileRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    bool,
+    DateTime<Utc>,
+    i64,
+);
+
+impl From<ProfileRow> for ProfileRecord {
+    fn from(row: ProfileRow) -> Self {
+        let (
+            id,
+            username,
+            display_name,
+            bio,
+            followers,
+            following,
+            posts,
+            celebrity,
+            created_at,
+            version,
+        ) = row;
+        Self {
+            id: UserId(id),
+            username,
+            display_name,
+            bio,
+            followers_count: followers,
+            following_count: following,
+            posts_count: posts,
+            celebrity,
+            created_at,
+            version,
+        }
+    }
+}
+
+impl From<&UserSnapshot> for ProfileRecord {
+    fn from(u: &UserSnapshot) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            bio: u.bio.clone(),
+            followers_count: u.followers_count,
+            following_count: u.following_count,
+            posts_count: u.posts_count,
+            celebrity: u.celebrity,
+            created_at: u.created_at,
+            version: u.version,
+        }
+    }
+}
+
+impl From<ProfileRecord> for ProfileView {
+    fn from(p: ProfileRecord) -> Self {
+        Self {
+            id: p.id.to_string(),
+            username: p.username,
+            display_name: p.display_name,
+            bio: p.bio,
+            followers_count: p.followers_count,
+            following_count: p.following_count,
+            posts_count: p.posts_count,
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("cassandra: {0}")]
+    Cassandra(String),
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "read model unavailable");
+        ApiError::unavailable("the feed is temporarily unavailable; retry later", 1)
+    }
+}
+
+/// What the read API may ask of the durable read model. Pages are newest
+/// first and strictly after the given position.
+#[async_trait]
+pub trait FeedReader: Send + Sync + 'static {
+    /// Answers if the store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The posts that exist among `ids`, in no particular order.
+    async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError>;
+    /// The profiles that exist among `ids`, in no particular order.
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<ProfileRecord>, StoreError>;
+    /// The profile with this (lower-case) username.
+    async fn profile_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError>;
+    /// Followers of `followee` in id order, after `after`, at most `limit`.
+    async fn followers(
+        &self,
+        followee: UserId,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError>;
+    async fn feed_page(
+        &self,
+        owner: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError>;
+    /// The authors whose timelines `follower`'s home feed merges at read
+    /// time, in id order.
+    async fn celebrity_follows(&self, follower: UserId) -> Result<Vec<UserId>, StoreError>;
+    async fn timeline_page(
+        &self,
+        author: UserId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError>;
+}
+
+/// What only the projector (and its rebuild) does to the durable read
+/// model; it reads too, through [`FeedReader`].
+#[async_trait]
+pub trait FeedWriter: FeedReader {
+    /// Stores `post` unless the stored copy is a later edit, so a replayed
+    /// or rebuilt older version never overwrites a newer one.
+    async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError>;
+    /// Forgets a post; hydration then drops it from every page.
+    async fn delete_post(&self, id: PostId) -> Result<(), StoreError>;
+
+    /// Stores `profile` unless a snapshot with the same or a higher version
+    /// is already stored, so snapshots may arrive in any order.
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError>;
+
+    async fn add_followers(&self, followee: UserId, followers: &[UserId])
+    -> Result<(), StoreError>;
+    async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
+
+    /// Adds one entry to each owner's home feed.
+    async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError>;
+    /// Removes one entry from each owner's home feed.
+    async fn remove_from_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+    ) -> Result<(), StoreError>;
+    /// Adds entries to one owner's home feed.
+    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError>;
+    /// Removes entries from one owner's home feed.
+    async fn remove_from_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedPosition],
+    ) -> Result<(), StoreError>;
+
+    /// Records that each of `followers` pulls `celebrity`'s posts at read time.
+    async fn add_celebrity_follows(
+        &self,
+        followers: &[UserId],
+        celebrity: UserId,
+    ) -> Result<(), StoreError>;
+    async fn remove_celebrity_follow(
+        &self,
+        follower: UserId,
+        celebrity: UserId,
+    ) -> Result<(), StoreError>;
+
+    async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError>;
+    async fn remove_from_timeline(
+        &self,
+        author: UserId,
+        entry: FeedPosition,
+    ) -> Result<(), StoreError>;
+}
+
+/// `GET /ready` of a process that uses both tiers.
+pub struct StoresReady {
+    pub store: Arc<dyn FeedReader>,
+    pub cache: cache::HotCache,
+}
+
+#[async_trait]
+impl platform::ops::Readiness for StoresReady {
+    async fn check(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())?;
+        self.cache.ping().await.map_err(|e| e.to_string())
+    }
+}
