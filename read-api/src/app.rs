@@ -44,7 +44,7 @@ pub fn build(
         "The query side: home feeds, timelines, profiles and posts, from the read cluster.",
     )
     .server(server_url);
-    let route_templates = ops::RouteTemplates::from_spec(&api.spec());
+    let route_templates = platform::routes::RouteTemplates::from_spec(&api.spec());
     let wait = Arc::new(ConsistencyWait {
         waiters: Waiters::start(cache, limits.max_waiters),
         bound: limits.bound,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use contracts::consistency::ConsistencyToken;
 use platform::auth::{RevokedSessions, TokenVerifier};
-use platform::ops::RouteTemplates;
+use platform::routes::RouteTemplates;
 use poem::http::{Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use readmodel::cache::HotCache;

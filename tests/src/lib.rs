@@ -140,6 +140,24 @@ impl Stack {
         }
     }
 
+    /// Starts a stack (with `overrides`) and registers and logs in one
+    /// account per name.
+    pub async fn with_accounts<const N: usize>(
+        overrides: &[(&str, &str)],
+        names: [&str; N],
+    ) -> (Stack, reqwest::Client, [Account; N]) {
+        let stack = Self::start_with(overrides).await;
+        let http = reqwest::Client::new();
+        let mut accounts = Vec::with_capacity(N);
+        for name in names {
+            accounts.push(stack.account(&http, name).await);
+        }
+        let accounts = accounts
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one account per name"));
+        (stack, http, accounts)
+    }
+
     pub fn service(&self, name: &str) -> &Service {
         self.services
             .iter()
@@ -294,6 +312,55 @@ impl Drop for Stack {
     }
 }
 
+/// The JSON body of the answer to `request`.
+pub async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends commands to the write host as one signed-in user.
+pub struct Acting<'a> {
+    stack: &'a Stack,
+    http: &'a reqwest::Client,
+    token: &'a str,
+}
+
+impl Acting<'_> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let url = self.stack.write(path);
+        let mut request = self.http.request(method, url).bearer_auth(self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// `DELETE` with a JSON body (logout names its refresh token).
+    pub async fn delete_with(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path, Some(body)).await
+    }
+}
+
 /// Tokens of a logged-in test account.
 pub struct Account {
     pub id: String,
@@ -313,20 +380,13 @@ impl Stack {
         format!("{}{path}", self.read_url)
     }
 
-    /// Sends a command to the write host as `token`, with an optional JSON body.
-    pub async fn command(
-        &self,
-        http: &reqwest::Client,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<serde_json::Value>,
-    ) -> reqwest::Response {
-        let mut request = http.request(method, self.write(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
+    /// Commands to the write host as the holder of `token`.
+    pub fn acting<'a>(&'a self, http: &'a reqwest::Client, token: &'a str) -> Acting<'a> {
+        Acting {
+            stack: self,
+            http,
+            token,
         }
-        request.send().await.unwrap()
     }
 
     /// Registers `username` (password [`PASSWORD`]) and logs in.
@@ -383,6 +443,22 @@ impl Stack {
         let consistency = consistency_token(&response);
         let body: serde_json::Value = response.json().await.unwrap();
         (body["id"].as_str().unwrap().to_owned(), consistency)
+    }
+
+    /// Posts `{prefix} 0` to `{prefix} {count - 1}` in order; returns the
+    /// last write's consistency token.
+    pub async fn post_numbered(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        prefix: &str,
+        count: usize,
+    ) -> String {
+        let mut last = String::new();
+        for n in 0..count {
+            last = self.post(http, token, &format!("{prefix} {n}")).await.1;
+        }
+        last
     }
 
     /// Follows (`on`) or unfollows user `id`; returns the consistency token.

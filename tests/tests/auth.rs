@@ -4,7 +4,7 @@
 //! host through the outbox and the projector.
 
 use e2e::{PASSWORD, Stack};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 async fn refresh(stack: &Stack, http: &Client, token: &str) -> reqwest::Response {
@@ -87,9 +87,7 @@ async fn unknown_user_and_wrong_password_look_the_same() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
 
     let response = refresh(&stack, &http, &alice.refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -135,17 +133,10 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 
 #[tokio::test]
 async fn logout_revokes_the_session() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     let response = stack
-        .command(
-            &http,
-            Method::DELETE,
-            "/v1/sessions",
-            &alice.access,
-            Some(json!({"refresh_token": alice.refresh})),
-        )
+        .acting(&http, &alice.access)
+        .delete_with("/v1/sessions", json!({"refresh_token": alice.refresh}))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
@@ -156,9 +147,7 @@ async fn logout_revokes_the_session() {
 
 #[tokio::test]
 async fn a_refresh_token_is_not_an_access_token() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     for url in [stack.read("/v1/feed"), stack.read("/v1/users/me")] {
         let response = http
             .get(&url)
@@ -169,13 +158,8 @@ async fn a_refresh_token_is_not_an_access_token() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url}");
     }
     let response = stack
-        .command(
-            &http,
-            Method::POST,
-            "/v1/posts",
-            &alice.refresh,
-            Some(json!({"text": "hi"})),
-        )
+        .acting(&http, &alice.refresh)
+        .post("/v1/posts", json!({"text": "hi"}))
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
@@ -244,18 +228,13 @@ async fn too_many_attempts_from_one_address_are_throttled() {
 
 #[tokio::test]
 async fn profile_changes_reach_the_read_host() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) = Stack::with_accounts(&[], ["alice", "bob"]).await;
 
     let response = stack
-        .command(
-            &http,
-            Method::PATCH,
+        .acting(&http, &alice.access)
+        .patch(
             "/v1/accounts/me",
-            &alice.access,
-            Some(json!({"display_name": "  Alice A.  ", "bio": "Hello\nthere"})),
+            json!({"display_name": "  Alice A.  ", "bio": "Hello\nthere"}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -264,24 +243,17 @@ async fn profile_changes_reach_the_read_host() {
     assert_eq!(profile["username"], "alice");
 
     let response = stack
-        .command(
-            &http,
-            Method::PATCH,
+        .acting(&http, &alice.access)
+        .patch(
             "/v1/accounts/me",
-            &alice.access,
-            Some(json!({"display_name": "x".repeat(51), "bio": "y".repeat(161)})),
+            json!({"display_name": "x".repeat(51), "bio": "y".repeat(161)}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let response = stack
-        .command(
-            &http,
-            Method::PUT,
-            &format!("/v1/users/{}/follow", alice.id),
-            &bob.access,
-            None,
-        )
+        .acting(&http, &bob.access)
+        .put(&format!("/v1/users/{}/follow", alice.id))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 

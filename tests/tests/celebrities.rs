@@ -3,7 +3,7 @@
 //! the threshold either way changes only what happens to new posts.
 
 use e2e::{Stack, consistency_token};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::StatusCode;
 
 /// Durable home-feed entries of `owner`, from the read database.
 async fn durable_feed_len(stack: &Stack, owner: &str) -> i64 {
@@ -18,12 +18,11 @@ async fn durable_feed_len(stack: &Stack, owner: &str) -> i64 {
 
 #[tokio::test]
 async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_crossing() {
-    let stack = Stack::start_with(&[("CELEBRITY_FOLLOWER_THRESHOLD", "2")]).await;
-    let http = Client::new();
-    let star = stack.account(&http, "star").await;
-    let pal = stack.account(&http, "pal").await;
-    let fan_a = stack.account(&http, "fan_a").await;
-    let fan_b = stack.account(&http, "fan_b").await;
+    let (stack, http, [star, pal, fan_a, fan_b]) = Stack::with_accounts(
+        &[("CELEBRITY_FOLLOWER_THRESHOLD", "2")],
+        ["star", "pal", "fan_a", "fan_b"],
+    )
+    .await;
 
     stack.post(&http, &star.access, "before fame").await;
     stack.follow(&http, &fan_a.access, &pal.id, true).await;
@@ -70,13 +69,8 @@ async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_cro
     // A delete reaches merged feeds as well.
     let (famous_3, _) = stack.post(&http, &star.access, "famous 3").await;
     let response = stack
-        .command(
-            &http,
-            Method::DELETE,
-            &format!("/v1/posts/{famous_3}"),
-            &star.access,
-            None,
-        )
+        .acting(&http, &star.access)
+        .delete(&format!("/v1/posts/{famous_3}"))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let last = consistency_token(&response);

@@ -9,14 +9,12 @@ use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     let kafka = KafkaConfig {
         brokers: platform::testing::kafka_brokers(),
         events_topic: stack.events_topic.clone(),
@@ -36,13 +34,8 @@ async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
         .expect("the broker takes the poison record");
 
     let response = stack
-        .command(
-            &http,
-            Method::POST,
-            "/v1/posts",
-            &alice.access,
-            Some(json!({"text": "after the poison"})),
-        )
+        .acting(&http, &alice.access)
+        .post("/v1/posts", json!({"text": "after the poison"}))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let page = stack

@@ -260,13 +260,7 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     let alice = stack.account(&http, "alice").await;
     let bob = stack.account(&http, "bob").await;
     stack.follow(&http, &bob.access, &alice.id, true).await;
-    let mut consistency = String::new();
-    for n in 0..3 {
-        consistency = stack
-            .post(&http, &alice.access, &format!("post {n}"))
-            .await
-            .1;
-    }
+    let consistency = stack.post_numbered(&http, &alice.access, "post", 3).await;
     for _ in 0..10 {
         let feed = stack.whole_feed(&http, &bob.access, &consistency, 10).await;
         assert_eq!(feed, ["post 2", "post 1", "post 0"]);

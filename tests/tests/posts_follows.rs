@@ -2,7 +2,7 @@
 //! consistency tokens, and what each command does to feeds.
 
 use e2e::Stack;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 fn items(page: &Value) -> Vec<String> {
@@ -71,10 +71,7 @@ async fn follow_times(
 
 #[tokio::test]
 async fn consistency_tokens_make_writes_visible_to_the_next_read() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) = Stack::with_accounts(&[], ["alice", "bob"]).await;
     let response = follow(&stack, &http, &bob.access, &alice.id, true).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let followed = response.headers()["consistency-token"]
@@ -104,10 +101,7 @@ async fn consistency_tokens_make_writes_visible_to_the_next_read() {
 
 #[tokio::test]
 async fn only_the_author_edits_or_deletes_and_feeds_follow() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) = Stack::with_accounts(&[], ["alice", "bob"]).await;
     follow(&stack, &http, &bob.access, &alice.id, true).await;
     let (id, _) = stack.post(&http, &alice.access, "first draft").await;
 
@@ -121,24 +115,14 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
     let response = stack
-        .command(
-            &http,
-            Method::PATCH,
-            "/v1/posts/999999",
-            &alice.access,
-            Some(json!({"text": "nothing here"})),
-        )
+        .acting(&http, &alice.access)
+        .patch("/v1/posts/999999", json!({"text": "nothing here"}))
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let response = stack
-        .command(
-            &http,
-            Method::PATCH,
-            &format!("/v1/posts/{id}"),
-            &alice.access,
-            Some(json!({"text": "final text"})),
-        )
+        .acting(&http, &alice.access)
+        .patch(&format!("/v1/posts/{id}"), json!({"text": "final text"}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let token = response.headers()["consistency-token"]
@@ -152,13 +136,8 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
     assert_eq!(page["items"][0]["post"]["edited_at"], edited["edited_at"]);
 
     let response = stack
-        .command(
-            &http,
-            Method::DELETE,
-            &format!("/v1/posts/{id}"),
-            &alice.access,
-            None,
-        )
+        .acting(&http, &alice.access)
+        .delete(&format!("/v1/posts/{id}"))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let token = response.headers()["consistency-token"]
@@ -168,13 +147,8 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
     assert!(items(&feed_after(&stack, &http, &bob.access, &token).await).is_empty());
     assert!(items(&feed_after(&stack, &http, &alice.access, &token).await).is_empty());
     let again = stack
-        .command(
-            &http,
-            Method::DELETE,
-            &format!("/v1/posts/{id}"),
-            &alice.access,
-            None,
-        )
+        .acting(&http, &alice.access)
+        .delete(&format!("/v1/posts/{id}"))
         .await;
     assert_eq!(
         again.status(),
@@ -182,13 +156,8 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
         "deleting twice is harmless"
     );
     let response = stack
-        .command(
-            &http,
-            Method::PATCH,
-            &format!("/v1/posts/{id}"),
-            &alice.access,
-            Some(json!({"text": "too late"})),
-        )
+        .acting(&http, &alice.access)
+        .patch(&format!("/v1/posts/{id}"), json!({"text": "too late"}))
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
@@ -202,10 +171,7 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
 
 #[tokio::test]
 async fn follows_are_idempotent_and_unfollow_empties_the_feed() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) = Stack::with_accounts(&[], ["alice", "bob"]).await;
     stack.post(&http, &alice.access, "before the follow").await;
 
     assert_eq!(
@@ -255,9 +221,7 @@ async fn follows_are_idempotent_and_unfollow_empties_the_feed() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_response() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     let send = |text: &str, key: &str| {
         http.post(stack.write("/v1/posts"))
             .bearer_auth(&alice.access)
@@ -302,9 +266,8 @@ async fn an_idempotency_key_replays_the_first_response() {
 
 #[tokio::test]
 async fn authors_turn_celebrity_at_the_threshold_and_back_below_ninety_percent() {
-    let stack = Stack::start_with(&[("CELEBRITY_FOLLOWER_THRESHOLD", "2")]).await;
-    let http = Client::new();
-    let star = stack.account(&http, "star").await;
+    let (stack, http, [star]) =
+        Stack::with_accounts(&[("CELEBRITY_FOLLOWER_THRESHOLD", "2")], ["star"]).await;
     let fans = [
         stack.account(&http, "fan_one").await,
         stack.account(&http, "fan_two").await,

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use e2e::Stack;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
 /// Follows `next_cursor` from `first` to the end; returns every post text in order.
@@ -37,18 +37,10 @@ async fn walk(http: &Client, first: &str, token: Option<&str>, consistency: &str
 
 #[tokio::test]
 async fn scrolling_back_continues_past_the_hot_cache_without_a_seam() {
-    let stack = Stack::start_with(&[("FEED_CACHE_SIZE", "3")]).await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) =
+        Stack::with_accounts(&[("FEED_CACHE_SIZE", "3")], ["alice", "bob"]).await;
     stack.follow(&http, &bob.access, &alice.id, true).await;
-    let mut last = String::new();
-    for n in 0..9 {
-        last = stack
-            .post(&http, &alice.access, &format!("post {n}"))
-            .await
-            .1;
-    }
+    let last = stack.post_numbered(&http, &alice.access, "post", 9).await;
     let expected: Vec<String> = (0..9).rev().map(|n| format!("post {n}")).collect();
     for limit in [1, 2, 4, 20] {
         let feed = walk(
@@ -72,19 +64,12 @@ async fn scrolling_back_continues_past_the_hot_cache_without_a_seam() {
 
 #[tokio::test]
 async fn timelines_and_single_posts_are_public_and_respect_deletes() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     let (kept, _) = stack.post(&http, &alice.access, "kept").await;
     let (gone, _) = stack.post(&http, &alice.access, "gone").await;
     let response = stack
-        .command(
-            &http,
-            Method::DELETE,
-            &format!("/v1/posts/{gone}"),
-            &alice.access,
-            None,
-        )
+        .acting(&http, &alice.access)
+        .delete(&format!("/v1/posts/{gone}"))
         .await;
     let deleted = response.headers()["consistency-token"]
         .to_str()
@@ -209,18 +194,10 @@ async fn feeds_are_served_from_the_durable_store_when_redis_is_gone() {
         .expect("redis-server is installed");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let url = format!("redis://127.0.0.1:{port}");
-    let stack = Stack::start_with(&[("REDIS_URL", url.as_str())]).await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) =
+        Stack::with_accounts(&[("REDIS_URL", url.as_str())], ["alice", "bob"]).await;
     stack.follow(&http, &bob.access, &alice.id, true).await;
-    let mut last = String::new();
-    for n in 0..3 {
-        last = stack
-            .post(&http, &alice.access, &format!("post {n}"))
-            .await
-            .1;
-    }
+    let last = stack.post_numbered(&http, &alice.access, "post", 3).await;
     assert_eq!(
         walk(
             &http,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use e2e::Stack;
 use fred::interfaces::{ClientLike, KeysInterface, SortedSetsInterface};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 async fn read_db(stack: &Stack) -> sqlx::PgPool {
@@ -46,23 +46,13 @@ async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
     stack.post(&http, &c.access, "c2").await;
     let (d1, _) = stack.post(&http, &d.access, "d1").await;
     let response = stack
-        .command(
-            &http,
-            Method::PATCH,
-            &format!("/v1/posts/{b1}"),
-            &b.access,
-            Some(json!({"text": "b1 edited"})),
-        )
+        .acting(&http, &b.access)
+        .patch(&format!("/v1/posts/{b1}"), json!({"text": "b1 edited"}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let response = stack
-        .command(
-            &http,
-            Method::DELETE,
-            &format!("/v1/posts/{c1}"),
-            &c.access,
-            None,
-        )
+        .acting(&http, &c.access)
+        .delete(&format!("/v1/posts/{c1}"))
         .await;
     let last = e2e::consistency_token(&response);
     let expected = ["c2", "b2", "b1 edited"];
@@ -139,18 +129,11 @@ async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
 
 #[tokio::test]
 async fn a_rebuild_while_posts_flow_loses_nothing_and_never_shrinks_a_feed() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let reader = stack.account(&http, "reader").await;
-    let author = stack.account(&http, "author").await;
+    let (stack, http, [reader, author]) = Stack::with_accounts(&[], ["reader", "author"]).await;
     stack.follow(&http, &reader.access, &author.id, true).await;
-    let mut last = String::new();
-    for n in 0..5 {
-        last = stack
-            .post(&http, &author.access, &format!("before {n}"))
-            .await
-            .1;
-    }
+    let last = stack
+        .post_numbered(&http, &author.access, "before", 5)
+        .await;
     assert_eq!(
         stack
             .whole_feed(&http, &reader.access, &last, 100)
@@ -185,15 +168,7 @@ async fn a_rebuild_while_posts_flow_loses_nothing_and_never_shrinks_a_feed() {
         async move {
             let mut sizes = Vec::new();
             while !done.load(Ordering::Relaxed) {
-                let page: Value = http
-                    .get(&url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let page: Value = e2e::json(http.get(&url).bearer_auth(&token)).await;
                 sizes.push(page["items"].as_array().unwrap().len());
             }
             sizes

@@ -136,9 +136,7 @@ async fn reads_beyond_the_waiter_cap_are_answered_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_sessions_tokens_fail_on_every_host() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
+    let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     let second = stack.login(&http, "alice", PASSWORD).await;
     let second: Value = second.json().await.unwrap();
     let (second_access, second_refresh) = (
@@ -330,9 +328,7 @@ async fn registrations_logins_and_sessions_are_limited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn headers_tell_browsers_and_caches_what_they_may_do() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [bob]) = Stack::with_accounts(&[], ["bob"]).await;
 
     let tokens = send(
         http.post(stack.write("/v1/sessions"))

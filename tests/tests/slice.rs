@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use e2e::Stack;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 fn has_items(count: usize) -> impl Fn(&Value) -> bool {
@@ -19,31 +19,18 @@ fn has_items(count: usize) -> impl Fn(&Value) -> bool {
 
 #[tokio::test]
 async fn a_post_reaches_a_followers_home_feed_hydrated() {
-    let stack = Stack::start().await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
+    let (stack, http, [alice, bob]) = Stack::with_accounts(&[], ["alice", "bob"]).await;
 
     let response = stack
-        .command(
-            &http,
-            Method::PUT,
-            &format!("/v1/users/{}/follow", alice.id),
-            &bob.access,
-            None,
-        )
+        .acting(&http, &bob.access)
+        .put(&format!("/v1/users/{}/follow", alice.id))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let posted_at = Instant::now();
     let response = stack
-        .command(
-            &http,
-            Method::POST,
-            "/v1/posts",
-            &alice.access,
-            Some(json!({"text": "  hello, followers  "})),
-        )
+        .acting(&http, &alice.access)
+        .post("/v1/posts", json!({"text": "  hello, followers  "}))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
@@ -98,14 +85,7 @@ async fn every_service_serves_its_operational_routes() {
         }
     }
     for host in [&stack.write_url, &stack.read_url] {
-        let spec: Value = http
-            .get(format!("{host}/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let spec: Value = e2e::json(http.get(format!("{host}/openapi.json"))).await;
         assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
         let docs = http.get(format!("{host}/docs")).send().await.unwrap();
         assert_eq!(docs.status(), StatusCode::OK);
@@ -204,13 +184,8 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
     );
 
     let response = stack
-        .command(
-            &http,
-            Method::POST,
-            "/v1/posts",
-            &carol.access,
-            Some(json!({"text": "x".repeat(20_000)})),
-        )
+        .acting(&http, &carol.access)
+        .post("/v1/posts", json!({"text": "x".repeat(20_000)}))
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
@@ -232,14 +207,7 @@ async fn the_openapi_documents_have_examples_and_the_security_scheme() {
     let stack = Stack::start().await;
     let http = Client::new();
     for host in [&stack.write_url, &stack.read_url] {
-        let spec: Value = http
-            .get(format!("{host}/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let spec: Value = e2e::json(http.get(format!("{host}/openapi.json"))).await;
         assert_eq!(
             spec["components"]["securitySchemes"]["BearerAuth"]["scheme"], "bearer",
             "{host}"

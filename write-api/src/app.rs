@@ -12,42 +12,10 @@ use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use sqlx::PgPool;
 
-use crate::client_addr::{self, TrustedProxies};
-use crate::passwords::PasswordHasherPool;
 use crate::routes;
-use crate::sessions::{self, SessionPolicy};
-use crate::throttle::{LoginThrottle, RateLimit};
-use crate::tokens::TokenIssuer;
+use crate::sessions;
+use crate::state::AppState;
 use platform::pg::PgReady;
-
-/// What every handler needs.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub hasher: PasswordHasherPool,
-    pub issuer: TokenIssuer,
-    pub sessions: SessionPolicy,
-    pub throttle: LoginThrottle,
-    pub registrations: RateLimit,
-    pub trusted_proxies: TrustedProxies,
-    pub celebrity_threshold: i64,
-}
-
-impl AppState {
-    /// The key the request's client is rate-limited under (see [`client_addr`]).
-    pub fn client_key(&self, req: &poem::Request) -> String {
-        let peer = req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip())
-            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        client_addr::rate_key(self.trusted_proxies.client(peer, forwarded))
-    }
-}
 
 /// The write host asks its own database, where revocations are committed.
 struct RevokedInDatabase(PgPool);
@@ -78,7 +46,7 @@ pub fn build(
     )
     .description("The command side: accounts, sessions, posts and follows.")
     .server(server_url);
-    let route_templates = ops::RouteTemplates::from_spec(&api.spec());
+    let route_templates = platform::routes::RouteTemplates::from_spec(&api.spec());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let route = Route::new()

@@ -9,7 +9,8 @@
 //! crates; never on a broker, a cache or the read model.
 //!
 //! # Layout
-//! - [`app`]: state, documentation and middleware; [`routes`]: handlers.
+//! - [`app`]: assembly, documentation and middleware; [`state`]: what
+//!   every handler needs; [`routes`]: the handlers.
 //! - [`accounts`], [`sessions`], [`posts`], [`follows`]: the commands.
 //! - [`idempotency`]: a command's transaction, key lock and idempotency key;
 //!   [`locks`]: the partition-key lock objects; [`outbox`]: events out.
@@ -34,6 +35,7 @@ pub mod posts;
 pub mod routes;
 pub mod rows;
 pub mod sessions;
+pub mod state;
 pub mod throttle;
 pub mod tokens;
 

@@ -2,10 +2,11 @@
 
 use anyhow::Context;
 use platform::auth::TokenVerifier;
-use write_api::app::{self, AppState};
+use write_api::app;
 use write_api::config::Config;
 use write_api::passwords::PasswordHasherPool;
 use write_api::sessions::SessionPolicy;
+use write_api::state::AppState;
 use write_api::throttle::LoginThrottle;
 use write_api::tokens::TokenIssuer;
 

@@ -112,11 +112,13 @@ impl TokenVerifier {
     ) -> Result<Principal, poem::Error> {
         let principal = self.verify(token).map_err(|e| {
             tracing::debug!(error = %e, "rejected access token");
-            unauthorized("the access token is invalid or expired")
+            crate::problem::unauthorized("the access token is invalid or expired")
         })?;
         match revoked.is_revoked(principal.session).await {
             Ok(false) => Ok(principal),
-            Ok(true) => Err(unauthorized("the session has ended; log in again")),
+            Ok(true) => Err(crate::problem::unauthorized(
+                "the session has ended; log in again",
+            )),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check whether a session was revoked");
                 Err(poem::Error::from_response(
@@ -152,15 +154,4 @@ async fn check_bearer(
         .authenticate(&bearer.token, revoked.as_ref())
         .await?
         .user)
-}
-
-/// A 401 problem response as a poem error.
-pub fn unauthorized(detail: &str) -> poem::Error {
-    let mut response =
-        crate::problem::Problem::new(poem::http::StatusCode::UNAUTHORIZED, detail).into_response();
-    response.headers_mut().insert(
-        poem::http::header::WWW_AUTHENTICATE,
-        poem::http::HeaderValue::from_static("Bearer realm=\"microblog\""),
-    );
-    poem::Error::from_response(response)
 }

@@ -11,6 +11,7 @@
 //! - [`error`]: the one API error type of both hosts.
 //! - [`problem`]: problem+json bodies and the fallback for poem's own errors.
 //! - [`ops`]: health, readiness, metrics routes and the shared middleware.
+//! - [`routes`]: the API's route templates, from its OpenAPI document.
 //! - [`pg`]: PostgreSQL pools with bounded waits, lock classes, readiness.
 //! - `testing` (feature `testing`): helpers for tests against real services.
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod ops;
 pub mod pg;
 pub mod problem;
+pub mod routes;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

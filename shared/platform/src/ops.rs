@@ -2,12 +2,13 @@
 //! is alive), `GET /ready` (its dependencies answer) and `GET /metrics`
 //! (Prometheus text), plus the request middleware shared by both APIs.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::routes::RouteTemplates;
 use poem::http::StatusCode;
 use poem::web::Json;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
@@ -53,81 +54,6 @@ fn render_metrics(handle: poem::web::Data<&PrometheusHandle>) -> Response {
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render())
-}
-
-/// The API's route templates, read from its OpenAPI document: by
-/// poem-openapi operation id (the `route` label of the HTTP metrics) and by
-/// method (to tell which route a request is for before it is served).
-#[derive(Clone, Debug, Default)]
-pub struct RouteTemplates {
-    by_operation: Arc<HashMap<String, String>>,
-    /// (method in upper case, the template's path segments).
-    by_method: Arc<Vec<(String, Vec<String>)>>,
-}
-
-impl RouteTemplates {
-    /// Reads every `paths.<template>.<method>.operationId` of `spec_json`.
-    pub fn from_spec(spec_json: &str) -> RouteTemplates {
-        let spec: serde_json::Value =
-            serde_json::from_str(spec_json).expect("poem-openapi renders its document as JSON");
-        let mut by_operation = HashMap::new();
-        let mut by_method = Vec::new();
-        for (path, methods) in spec["paths"].as_object().into_iter().flatten() {
-            for (method, operation) in methods.as_object().into_iter().flatten() {
-                if let Some(id) = operation["operationId"].as_str() {
-                    by_operation.insert(id.to_owned(), path.clone());
-                }
-                let segments = path.split('/').map(str::to_owned).collect();
-                by_method.push((method.to_ascii_uppercase(), segments));
-            }
-        }
-        RouteTemplates {
-            by_operation: Arc::new(by_operation),
-            by_method: Arc::new(by_method),
-        }
-    }
-
-    /// The segments of the template that `method` and `path` are an
-    /// instance of, if any (a `{variable}` matches one non-empty segment).
-    pub fn find(&self, method: &str, path: &str) -> Option<&[String]> {
-        let segments: Vec<&str> = path.split('/').collect();
-        self.by_method
-            .iter()
-            .find(|(m, template)| {
-                m == method
-                    && template.len() == segments.len()
-                    && template.iter().zip(&segments).all(|(t, s)| {
-                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
-                    })
-            })
-            .map(|(_, template)| template.as_slice())
-    }
-
-    /// The documented name of the `index`th path variable of the route of
-    /// `method` and `path` (poem-openapi reports them as `param0`, …).
-    pub fn path_variable(&self, method: &str, path: &str, index: usize) -> Option<String> {
-        self.find(method, path)?
-            .iter()
-            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .nth(index)
-            .map(str::to_owned)
-    }
-
-    /// The template that served `response`; the operational routes by their
-    /// path; anything else (documentation assets, unknown paths) as `other`,
-    /// so the label's values stay few whatever clients send.
-    fn label(&self, path: &str, response: &Response) -> String {
-        if let Some(template) = response
-            .data::<poem_openapi::OperationId>()
-            .and_then(|id| self.by_operation.get(id.0))
-        {
-            return template.clone();
-        }
-        match path {
-            "/health" | "/ready" | "/metrics" | "/openapi.json" => path.to_owned(),
-            _ => "other".to_owned(),
-        }
-    }
 }
 
 /// The `method` label: the standard methods by name, anything else (a
@@ -376,34 +302,7 @@ pub fn with_middleware(
 
 #[cfg(test)]
 mod tests {
-    use super::{RouteTemplates, method_label, plausible_request_id};
-
-    #[test]
-    fn requests_are_matched_to_their_templates() {
-        let spec = serde_json::json!({"paths": {
-            "/v1/feed": {"get": {"operationId": "feed"}},
-            "/v1/users/{username}/posts": {"get": {}},
-            "/v1/users/{id}/follow": {"put": {}, "delete": {}},
-        }})
-        .to_string();
-        let routes = RouteTemplates::from_spec(&spec);
-        assert!(routes.find("GET", "/v1/feed").is_some());
-        assert!(routes.find("GET", "/v1/users/alice/posts").is_some());
-        for (method, path) in [
-            ("POST", "/v1/feed"),
-            ("GET", "/v1/users//posts"),
-            ("GET", "/v1/users/alice"),
-            ("GET", "/v1/feed/x"),
-            ("GET", "/nope"),
-        ] {
-            assert!(routes.find(method, path).is_none(), "{method} {path}");
-        }
-        assert_eq!(
-            routes.path_variable("PUT", "/v1/users/abc/follow", 0),
-            Some("id".to_owned())
-        );
-        assert_eq!(routes.path_variable("PUT", "/v1/users/abc/follow", 1), None);
-    }
+    use super::{method_label, plausible_request_id};
 
     struct Down;
 

@@ -86,7 +86,7 @@ impl poem_openapi::types::Example for Problem {
 pub async fn render_errors<E: Endpoint>(
     ep: E,
     req: poem::Request,
-    routes: crate::ops::RouteTemplates,
+    routes: crate::routes::RouteTemplates,
 ) -> poem::Result<Response> {
     let (method, path) = (
         req.method().as_str().to_owned(),
@@ -97,7 +97,7 @@ pub async fn render_errors<E: Endpoint>(
         Ok(response) => response.into_response(),
         Err(err) => match classify_extractor_error(&err, name_of) {
             Some(ExtractorFailure::Unauthenticated) => {
-                crate::auth::unauthorized("a bearer access token is required").into_response()
+                unauthorized("a bearer access token is required").into_response()
             }
             Some(ExtractorFailure::BadRequest(problem)) => problem.into_response(),
             None => {
@@ -174,4 +174,14 @@ fn classify_extractor_error(
         Problem::new(StatusCode::BAD_REQUEST, format!("{field}: {message}"))
             .with_errors(vec![FieldError { field, message }]),
     ))
+}
+
+/// A 401 problem response as a poem error.
+pub fn unauthorized(detail: &str) -> poem::Error {
+    let mut response = Problem::new(poem::http::StatusCode::UNAUTHORIZED, detail).into_response();
+    response.headers_mut().insert(
+        poem::http::header::WWW_AUTHENTICATE,
+        poem::http::HeaderValue::from_static("Bearer realm=\"microblog\""),
+    );
+    poem::Error::from_response(response)
 }

@@ -5,8 +5,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
 use crate::accounts::{self, CreateError};
-use crate::app::AppState;
 use crate::idempotency::{self, Request};
+use crate::state::AppState;
 use crate::throttle::Verdict;
 use contracts::consistency::ConsistencyToken;
 use contracts::views::ProfileView;

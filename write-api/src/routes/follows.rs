@@ -7,9 +7,9 @@ use poem_openapi::param::{Header, Path};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::Tag;
-use crate::app::AppState;
 use crate::follows::{self, FollowError};
 use crate::idempotency::{self, Request};
+use crate::state::AppState;
 use platform::error::{ApiError, ApiResult};
 
 pub struct FollowsApi(pub Arc<AppState>);

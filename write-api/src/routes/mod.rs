@@ -7,7 +7,7 @@ mod sessions;
 
 use std::sync::Arc;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The OpenAPI tags grouping the routes in the documentation.
 #[derive(poem_openapi::Tags)]

@@ -10,9 +10,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::{Deserialize, Serialize};
 
 use super::Tag;
-use crate::app::AppState;
 use crate::idempotency::{self, Request};
 use crate::posts::{self, PostError};
+use crate::state::AppState;
 use platform::error::{ApiError, ApiResult};
 
 pub struct PostsApi(pub Arc<AppState>);

@@ -8,8 +8,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
 use crate::accounts;
-use crate::app::AppState;
 use crate::sessions::{self, Issued, RefreshError};
+use crate::state::AppState;
 use crate::throttle::Verdict;
 use platform::error::{ApiError, ApiResult};
 
