@@ -38,10 +38,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    platform::telemetry::init_logging("projector");
-    let config = Config::from_env().context("invalid configuration")?;
-    let metrics = platform::telemetry::init_metrics("projector");
-    projector::describe_metrics();
+    let (config, metrics) =
+        platform::telemetry::start("projector", Config::from_env, projector::describe_metrics)
+            .context("invalid configuration")?;
     let (store, cache) = config.read_model.open_writer().await?;
     let ready = StoresReady {
         store: store.clone(),
@@ -64,15 +63,7 @@ async fn consume(config: Config, effects: Effects, ops: poem::Route) -> anyhow::
     let consumer =
         EventConsumer::new(&config, effects).context("cannot create the Kafka consumer")?;
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn({
-        let addr = config.listen_addr.clone();
-        async move { platform::ops::serve(&addr, ops).await }
-    });
-    tokio::spawn(async move {
-        platform::ops::shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let (stop_rx, server) = platform::ops::serve_operations(config.listen_addr.clone(), ops);
     tracing::info!(topic = %config.kafka.events_topic, group = %config.group, "projector consuming");
     consumer.run(stop_rx).await?;
     server.abort();

@@ -7,10 +7,9 @@ use read_api::feed::FeedService;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init_logging("read-api");
-    let config = Config::from_env().context("invalid configuration")?;
-    let metrics = platform::telemetry::init_metrics("read-api");
-    read_api::describe_metrics();
+    let (config, metrics) =
+        platform::telemetry::start("read-api", Config::from_env, read_api::describe_metrics)
+            .context("invalid configuration")?;
     let (store, cache) = config.read_model.open_reader().await?;
     let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
         .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;

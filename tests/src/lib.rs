@@ -312,6 +312,28 @@ impl Drop for Stack {
     }
 }
 
+/// Polls `check` every 50 ms until it yields a value, for at most
+/// `within`; `what` names what is awaited when it never comes.
+pub async fn until<T>(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {within:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The answer to `request`.
+pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.unwrap()
+}
+
 /// The JSON body of the answer to `request`.
 pub async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()

@@ -24,12 +24,11 @@ async fn usernames_and_emails_are_unique_regardless_of_case() {
         ("ALICE", "other@example.com", "username"),
         ("alice2", "Alice@Example.com", "email"),
     ] {
-        let response = http
-            .post(stack.write("/v1/accounts"))
-            .json(&json!({"username": username, "email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
+        let response = e2e::send(
+            http.post(stack.write("/v1/accounts"))
+                .json(&json!({"username": username, "email": email, "password": PASSWORD})),
+        )
+        .await;
         assert_eq!(
             response.status(),
             StatusCode::CONFLICT,
@@ -38,12 +37,10 @@ async fn usernames_and_emails_are_unique_regardless_of_case() {
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["errors"][0]["field"], field);
     }
-    let response = http
-        .post(stack.write("/v1/accounts"))
-        .json(&json!({"username": "dave", "email": "dave@example.com", "password": "password123"}))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.post(stack.write("/v1/accounts")).json(
+        &json!({"username": "dave", "email": "dave@example.com", "password": "password123"}),
+    ))
+    .await;
     assert_eq!(
         response.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -94,12 +91,11 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let second: Value = response.json().await.unwrap();
     let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, alice.refresh);
-    let response = http
-        .get(stack.read("/v1/feed"))
-        .bearer_auth(second["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.get(stack.read("/v1/feed"))
+            .bearer_auth(second["access_token"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(
         response.status(),
         StatusCode::OK,
@@ -149,12 +145,7 @@ async fn logout_revokes_the_session() {
 async fn a_refresh_token_is_not_an_access_token() {
     let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     for url in [stack.read("/v1/feed"), stack.read("/v1/users/me")] {
-        let response = http
-            .get(&url)
-            .bearer_auth(&alice.refresh)
-            .send()
-            .await
-            .unwrap();
+        let response = e2e::send(http.get(&url).bearer_auth(&alice.refresh)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{url}");
     }
     let response = stack
@@ -271,10 +262,6 @@ async fn profile_changes_reach_the_read_host() {
         })
         .await;
     assert_eq!(me["username"], "bob");
-    let response = http
-        .get(stack.read("/v1/users/nobody"))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.get(stack.read("/v1/users/nobody"))).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

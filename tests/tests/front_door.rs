@@ -97,19 +97,12 @@ impl Drop for Nginx {
 /// Waits (bounded) until `path` holds `needle`: nginx writes an access-log
 /// line after it has answered.
 async fn wait_for_line(path: &Path, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("a line with {needle} in {}", path.display());
+    e2e::until(&what, Duration::from_secs(10), async || {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.contains(needle) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never got a line with {needle}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        text.contains(needle).then_some(())
+    })
+    .await;
 }
 
 /// Sends `request` as raw bytes to the front door and returns the answer.
@@ -269,12 +262,11 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     // Request ids: a client's is kept end to end, one is made when absent,
     // and an implausible one is replaced.
     let sent = "front-door-test-1";
-    let response = http
-        .get(format!("{}/health", stack.write_url))
-        .header("X-Request-Id", sent)
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.get(format!("{}/health", stack.write_url))
+            .header("X-Request-Id", sent),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-request-id"], sent);
     for header in [None, Some("x".repeat(200))] {
@@ -323,14 +315,13 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
         .unwrap();
     let alice_access = tokens["access_token"].as_str().unwrap().to_owned();
     let post_id = "front-door-post-1";
-    let response = http
-        .post(format!("{}/v1/posts", stack.write_url))
-        .bearer_auth(&alice_access)
-        .header("X-Request-Id", post_id)
-        .json(&json!({"text": "traced"}))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.post(format!("{}/v1/posts", stack.write_url))
+            .bearer_auth(&alice_access)
+            .header("X-Request-Id", post_id)
+            .json(&json!({"text": "traced"})),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let consistency = e2e::consistency_token(&response);
     stack.whole_feed(&http, &bob.access, &consistency, 10).await;
@@ -349,11 +340,7 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     );
 
     // Unknown hosts and oversized bodies get problem bodies from nginx itself.
-    let response = http
-        .get(format!("http://127.0.0.1:{front}/v1/feed"))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.get(format!("http://127.0.0.1:{front}/v1/feed"))).await;
     assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
     assert!(is_problem(&response));
     let response = http
@@ -382,11 +369,7 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
             assert_eq!(nosniff, ["nosniff"], "{host}{path}");
         }
     }
-    let response = http
-        .get(format!("{}/v1/users/alice", stack.read_url))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.get(format!("{}/v1/users/alice", stack.read_url))).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response

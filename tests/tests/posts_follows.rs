@@ -16,13 +16,12 @@ fn items(page: &Value) -> Vec<String> {
 
 /// Reads the home feed once, waiting for `consistency` first.
 async fn feed_after(stack: &Stack, http: &Client, token: &str, consistency: &str) -> Value {
-    let response = http
-        .get(stack.read("/v1/feed"))
-        .bearer_auth(token)
-        .header("Consistency-Token", consistency)
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.get(stack.read("/v1/feed"))
+            .bearer_auth(token)
+            .header("Consistency-Token", consistency),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response
@@ -59,12 +58,7 @@ async fn follow_times(
     for _ in 0..times {
         let response = follow(stack, http, token, id, on).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        tokens.push(
-            response.headers()["consistency-token"]
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        );
+        tokens.push(e2e::consistency_token(&response));
     }
     tokens
 }
@@ -74,10 +68,7 @@ async fn consistency_tokens_make_writes_visible_to_the_next_read() {
     let (stack, http, [alice, bob]) = Stack::with_accounts(&[], ["alice", "bob"]).await;
     let response = follow(&stack, &http, &bob.access, &alice.id, true).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let followed = response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let followed = e2e::consistency_token(&response);
     feed_after(&stack, &http, &bob.access, &followed).await;
 
     for n in 0..5 {
@@ -89,13 +80,12 @@ async fn consistency_tokens_make_writes_visible_to_the_next_read() {
             "the follower sees it on the very next read"
         );
     }
-    let response = http
-        .get(stack.read("/v1/feed"))
-        .bearer_auth(&bob.access)
-        .header("Consistency-Token", "not-a-token")
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.get(stack.read("/v1/feed"))
+            .bearer_auth(&bob.access)
+            .header("Consistency-Token", "not-a-token"),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -125,10 +115,7 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
         .patch(&format!("/v1/posts/{id}"), json!({"text": "final text"}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let token = response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let token = e2e::consistency_token(&response);
     let edited: Value = response.json().await.unwrap();
     assert_eq!(edited["id"], id.as_str());
     let page = feed_after(&stack, &http, &bob.access, &token).await;
@@ -140,10 +127,7 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
         .delete(&format!("/v1/posts/{id}"))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let token = response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let token = e2e::consistency_token(&response);
     assert!(items(&feed_after(&stack, &http, &bob.access, &token).await).is_empty());
     assert!(items(&feed_after(&stack, &http, &alice.access, &token).await).is_empty());
     let again = stack
@@ -231,10 +215,7 @@ async fn an_idempotency_key_replays_the_first_response() {
     };
     let first = send("once only", "key-1").await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
-    let first_token = first.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let first_token = e2e::consistency_token(&first);
     let first: Value = first.json().await.unwrap();
 
     let (a, b) = tokio::join!(send("once only", "key-1"), send("once only", "key-1"));

@@ -71,10 +71,7 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
         .acting(&http, &alice.access)
         .delete(&format!("/v1/posts/{gone}"))
         .await;
-    let deleted = response.headers()["consistency-token"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let deleted = e2e::consistency_token(&response);
 
     // Public, but only an authenticated read waits for its consistency token.
     let timeline = walk(
@@ -85,21 +82,13 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
     )
     .await;
     assert_eq!(timeline, ["kept"]);
-    let response = http
-        .get(stack.read(&format!("/v1/posts/{kept}")))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.get(stack.read(&format!("/v1/posts/{kept}")))).await;
     assert_eq!(response.status(), StatusCode::OK);
     let item: Value = response.json().await.unwrap();
     assert_eq!(item["post"]["text"], "kept");
     assert_eq!(item["author"]["username"], "alice");
     for id in [gone.as_str(), "987654321"] {
-        let response = http
-            .get(stack.read(&format!("/v1/posts/{id}")))
-            .send()
-            .await
-            .unwrap();
+        let response = e2e::send(http.get(stack.read(&format!("/v1/posts/{id}")))).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id}");
     }
     assert_eq!(
@@ -121,11 +110,8 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
         },
     }
     .encode();
-    let response = http
-        .get(stack.read(&format!("/v1/users/alice/posts?cursor={foreign}")))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        e2e::send(http.get(stack.read(&format!("/v1/users/alice/posts?cursor={foreign}")))).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -157,12 +143,11 @@ async fn browsers_may_call_both_hosts() {
             "{host}"
         );
     }
-    let response = http
-        .get(stack.read("/v1/users/nobody"))
-        .header("Origin", "https://app.example")
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.get(stack.read("/v1/users/nobody"))
+            .header("Origin", "https://app.example"),
+    )
+    .await;
     let exposed = response.headers()["access-control-expose-headers"]
         .to_str()
         .unwrap()
@@ -211,12 +196,7 @@ async fn feeds_are_served_from_the_durable_store_when_redis_is_gone() {
     );
 
     redis.kill().await.unwrap();
-    let response = http
-        .get(stack.read("/v1/feed"))
-        .bearer_auth(&bob.access)
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.get(stack.read("/v1/feed")).bearer_auth(&bob.access)).await;
     assert_eq!(
         response.status(),
         StatusCode::OK,
@@ -230,10 +210,6 @@ async fn feeds_are_served_from_the_durable_store_when_redis_is_gone() {
         .map(|i| i["post"]["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["post 2", "post 1", "post 0"]);
-    let response = http
-        .get(stack.read("/v1/users/alice"))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(http.get(stack.read("/v1/users/alice"))).await;
     assert_eq!(response.status(), StatusCode::OK);
 }

@@ -183,13 +183,12 @@ async fn a_rebuild_while_posts_flow_loses_nothing_and_never_shrinks_a_feed() {
         async move {
             let mut last = String::new();
             for n in 0..20 {
-                let response = http
-                    .post(&stack_write)
-                    .bearer_auth(&token)
-                    .json(&json!({"text": format!("during {n}")}))
-                    .send()
-                    .await
-                    .unwrap();
+                let response = e2e::send(
+                    http.post(&stack_write)
+                        .bearer_auth(&token)
+                        .json(&json!({"text": format!("during {n}")})),
+                )
+                .await;
                 assert_eq!(response.status(), StatusCode::CREATED);
                 last = e2e::consistency_token(&response);
             }

@@ -32,14 +32,14 @@ const RELAY_LOCK_AS_ID: i64 = 0x6f75_7462_6f78;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_request_can_hold_the_write_service_or_a_read_replica() {
-    let stack = Stack::start_with(&[
-        ("DATABASE_LOCK_TIMEOUT_MS", "300"),
-        ("READ_YOUR_WRITES_TIMEOUT_MS", "30000"),
-    ])
+    let (stack, http, [alice, bob]) = Stack::with_accounts(
+        &[
+            ("DATABASE_LOCK_TIMEOUT_MS", "300"),
+            ("READ_YOUR_WRITES_TIMEOUT_MS", "30000"),
+        ],
+        ["alice", "bob"],
+    )
     .await;
-    let http = Client::new();
-    let alice = stack.account(&http, "alice").await;
-    let bob = stack.account(&http, "bob").await;
 
     // A made-up id, even the relay's old lock key while the relay leads,
     // is a prompt 404 and takes no lock.
@@ -116,13 +116,14 @@ async fn no_request_can_hold_the_write_service_or_a_read_replica() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_beyond_the_waiter_cap_are_answered_at_once() {
-    let stack = Stack::start_with(&[
-        ("READ_YOUR_WRITES_TIMEOUT_MS", "30000"),
-        ("READ_YOUR_WRITES_MAX_WAITERS", "0"),
-    ])
+    let (stack, http, [bob]) = Stack::with_accounts(
+        &[
+            ("READ_YOUR_WRITES_TIMEOUT_MS", "30000"),
+            ("READ_YOUR_WRITES_MAX_WAITERS", "0"),
+        ],
+        ["bob"],
+    )
     .await;
-    let http = Client::new();
-    let bob = stack.account(&http, "bob").await;
     let forged = format!("v1.{}", uuid::Uuid::new_v4().simple());
     let response = send(
         http.get(stack.read("/v1/feed"))
@@ -199,19 +200,11 @@ async fn a_revoked_sessions_tokens_fail_on_every_host() {
 
 /// Repeats `request` until it answers `status`, for at most 10 s.
 async fn wait_for_status(request: reqwest::RequestBuilder, status: StatusCode) {
-    let deadline = Instant::now() + PROMPT;
-    loop {
+    e2e::until(&format!("status {status}"), PROMPT, async || {
         let response = send(request.try_clone().unwrap()).await;
-        if response.status() == status {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still {} instead of {status}",
-            response.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (response.status() == status).then_some(())
+    })
+    .await;
 }
 
 async fn hashes(stack: &Stack, http: &Client) -> f64 {

@@ -76,11 +76,7 @@ async fn every_service_serves_its_operational_routes() {
     let http = Client::new();
     for service in &stack.services {
         for path in ["/health", "/ready", "/metrics"] {
-            let response = http
-                .get(format!("{}{path}", service.url))
-                .send()
-                .await
-                .unwrap();
+            let response = e2e::send(http.get(format!("{}{path}", service.url))).await;
             assert_eq!(response.status(), StatusCode::OK, "{} {path}", service.name);
         }
     }
@@ -91,11 +87,8 @@ async fn every_service_serves_its_operational_routes() {
         assert_eq!(docs.status(), StatusCode::OK);
         assert!(docs.text().await.unwrap().contains("swagger"));
     }
-    let metrics = http
-        .get(stack.write("/metrics"))
-        .send()
+    let metrics = e2e::send(http.get(stack.write("/metrics")))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -107,12 +100,11 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
     let stack = Stack::start().await;
     let http = Client::new();
 
-    let response = http
-        .post(stack.write("/v1/accounts"))
-        .json(&json!({"username": "x", "email": "nope", "password": "short"}))
-        .send()
-        .await
-        .unwrap();
+    let response = e2e::send(
+        http.post(stack.write("/v1/accounts"))
+            .json(&json!({"username": "x", "email": "nope", "password": "short"})),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         response.headers()["content-type"],
@@ -162,12 +154,11 @@ async fn bad_requests_get_problem_bodies_naming_the_field() {
         "cursor=garbage!",
         "cursor=AAAA",
     ] {
-        let response = http
-            .get(stack.read(&format!("/v1/feed?{query}")))
-            .bearer_auth(&carol.access)
-            .send()
-            .await
-            .unwrap();
+        let response = e2e::send(
+            http.get(stack.read(&format!("/v1/feed?{query}")))
+                .bearer_auth(&carol.access),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
         let problem: Value = response.json().await.unwrap();
         let field = problem["errors"][0]["field"]

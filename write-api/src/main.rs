@@ -12,10 +12,9 @@ use write_api::tokens::TokenIssuer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init_logging("write-api");
-    let config = Config::from_env().context("invalid configuration")?;
-    let metrics = platform::telemetry::init_metrics("write-api");
-    write_api::describe_metrics();
+    let (config, metrics) =
+        platform::telemetry::start("write-api", Config::from_env, write_api::describe_metrics)
+            .context("invalid configuration")?;
     let db = platform::pg::connect(&config.database)
         .await
         .context("cannot connect to DATABASE_URL")?;

@@ -156,6 +156,25 @@ pub async fn serve(addr: &str, app: impl Endpoint + 'static) -> std::io::Result<
         .await
 }
 
+/// For a process whose work is not HTTP (the relay, the projector): serves
+/// its operational routes on `addr` in the background. The receiver turns
+/// `true` on SIGINT or SIGTERM; abort the task once the work has stopped.
+pub fn serve_operations(
+    addr: String,
+    ops: Route,
+) -> (
+    tokio::sync::watch::Receiver<bool>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move { serve(&addr, ops).await });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    (stop_rx, server)
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

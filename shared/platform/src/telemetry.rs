@@ -18,6 +18,21 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 pub const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0];
 
 /// Starts JSON logging, filtered by `RUST_LOG` (default `info`).
+/// Starts a process: JSON logs first, so that a bad configuration is
+/// logged; then `config` (read once, typed); then the metrics recorder
+/// with `describe`'s `# HELP` lines.
+pub fn start<C, E>(
+    service: &'static str,
+    config: impl FnOnce() -> Result<C, E>,
+    describe: fn(),
+) -> Result<(C, PrometheusHandle), E> {
+    init_logging(service);
+    let config = config()?;
+    let metrics = init_metrics(service);
+    describe();
+    Ok((config, metrics))
+}
+
 pub fn init_logging(service: &'static str) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

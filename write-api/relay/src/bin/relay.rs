@@ -9,10 +9,9 @@ use relay::config::RelayConfig;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init_logging("relay");
-    let config = RelayConfig::from_env().context("invalid configuration")?;
-    let metrics = platform::telemetry::init_metrics("relay");
-    relay::describe_metrics();
+    let (config, metrics) =
+        platform::telemetry::start("relay", RelayConfig::from_env, relay::describe_metrics)
+            .context("invalid configuration")?;
     let db = platform::pg::connect(&config.database)
         .await
         .context("cannot connect to DATABASE_URL")?;
@@ -23,16 +22,8 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot create the Kafka topics")?;
     let relay = Relay::new(db.clone(), config.clone());
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ops = platform::ops::attach(poem::Route::new(), metrics, Arc::new(PgReady(db)));
-    let server = tokio::spawn({
-        let addr = config.listen_addr.clone();
-        async move { platform::ops::serve(&addr, ops).await }
-    });
-    tokio::spawn(async move {
-        platform::ops::shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let (stop_rx, server) = platform::ops::serve_operations(config.listen_addr.clone(), ops);
     relay.run(stop_rx).await?;
     server.abort();
     Ok(())
