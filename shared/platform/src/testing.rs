@@ -16,6 +16,13 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63790".to_owned())
 }
 
+/// URL of the test Redis Cluster (`TEST_REDIS_CLUSTER_URL`), if one runs.
+pub fn redis_cluster_url() -> Option<String> {
+    std::env::var("TEST_REDIS_CLUSTER_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
 /// Bootstrap servers of the test broker (`TEST_KAFKA_BROKERS`).
 pub fn kafka_brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19093".to_owned())

@@ -1,6 +1,9 @@
 //! The Redis tier of the read model.
 //!
-//! Keys (all under a configurable prefix, so tests and tenants can share a server):
+//! Keys (all under a configurable prefix, so tests and tenants can share a
+//! server). Every multi-key command and script touches keys of one hash
+//! tag, so everything works unchanged on a Redis Cluster; reads of many
+//! objects (hydration) are split into one `MGET` per slot, sent at once.
 //! - `feed:{user}`: sorted set of the newest home-feed entries; score is the
 //!   post's creation time in ms (exact in a double up to 2^53), member the
 //!   post id zero-padded to 20 digits so that equal scores order by id.
@@ -39,6 +42,8 @@ use contracts::ids::{PostId, UserId};
 #[derive(Clone)]
 pub struct HotCache {
     pool: Pool,
+    /// A Redis Cluster: multi-key reads go per slot.
+    clustered: bool,
     prefix: String,
     feed_cap: usize,
     feed_ttl: Duration,
@@ -107,6 +112,40 @@ redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 return 0
 "#;
 
+/// `REDIS_URL` as the driver reads it: a cluster may be named as
+/// `redis-cluster://[credentials@]host:port,host:port,…`, which becomes the
+/// driver's `redis-cluster://[credentials@]host:port?node=host:port&…`.
+fn driver_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if !scheme.ends_with("-cluster") {
+        return url.to_owned();
+    }
+    let (credentials, rest) = match rest.rsplit_once('@') {
+        Some((credentials, rest)) => (format!("{credentials}@"), rest),
+        None => (String::new(), rest),
+    };
+    let (hosts, query) = match rest.split_once('?') {
+        Some((hosts, query)) => (hosts, Some(query)),
+        None => (rest, None),
+    };
+    let mut hosts = hosts
+        .trim_end_matches('/')
+        .split(',')
+        .filter(|h| !h.is_empty());
+    let first = hosts.next().unwrap_or_default();
+    let params: Vec<String> = hosts
+        .map(|h| format!("node={h}"))
+        .chain(query.map(str::to_owned))
+        .collect();
+    if params.is_empty() {
+        format!("{scheme}://{credentials}{first}")
+    } else {
+        format!("{scheme}://{credentials}{first}?{}", params.join("&"))
+    }
+}
+
 fn member(id: PostId) -> String {
     format!("{:020}", id.0)
 }
@@ -117,7 +156,8 @@ impl HotCache {
         pool_size: usize,
         settings: CacheSettings,
     ) -> Result<Self, StoreError> {
-        let config = Config::from_url(url)?;
+        let config = Config::from_url(&driver_url(url))?;
+        let clustered = config.server.is_clustered();
         let pool = Builder::from_config(config)
             .with_connection_config(|c| {
                 c.connection_timeout = Duration::from_secs(2);
@@ -131,6 +171,7 @@ impl HotCache {
         pool.init().await?;
         Ok(Self {
             pool,
+            clustered,
             prefix: settings.prefix,
             feed_cap: settings.feed_cap,
             feed_ttl: settings.feed_ttl,
@@ -148,11 +189,11 @@ impl HotCache {
     }
 
     fn feed_key(&self, owner: UserId) -> String {
-        format!("{}feed:{}", self.prefix, owner.0)
+        format!("{}feed:{{{}}}", self.prefix, owner.0)
     }
 
     fn warm_key(&self, owner: UserId) -> String {
-        format!("{}feed:{}:warm", self.prefix, owner.0)
+        format!("{}feed:{{{}}}:warm", self.prefix, owner.0)
     }
 
     fn post_key(&self, id: PostId) -> String {
@@ -258,8 +299,12 @@ impl HotCache {
         if ids.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = ids.iter().map(|&id| self.post_key(id)).collect();
-        let _: i64 = self.pool.del(keys).await?;
+        // One DEL per key: posts live in different slots of a cluster.
+        let pipeline = self.pool.next().pipeline();
+        for &id in ids {
+            let _: () = pipeline.del(self.post_key(id)).await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
         Ok(())
     }
 
@@ -468,6 +513,34 @@ impl HotCache {
         Ok(())
     }
 
+    /// `MGET` of `keys`, in order: one command on a single server, one
+    /// per hash slot on a cluster (all pipelined on one connection).
+    async fn mget(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, StoreError> {
+        if !self.clustered {
+            return Ok(self.pool.mget(keys).await?);
+        }
+        let mut by_slot: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
+        for (i, key) in keys.iter().enumerate() {
+            by_slot
+                .entry(fred::util::redis_keyslot(key.as_bytes()))
+                .or_default()
+                .push(i);
+        }
+        let pipeline = self.pool.next().pipeline();
+        for indexes in by_slot.values() {
+            let slot_keys: Vec<&str> = indexes.iter().map(|&i| keys[i].as_str()).collect();
+            let _: () = pipeline.mget(slot_keys).await?;
+        }
+        let answers: Vec<Vec<Option<String>>> = pipeline.all().await?;
+        let mut values = vec![None; keys.len()];
+        for (indexes, answer) in by_slot.values().zip(answers) {
+            for (&i, value) in indexes.iter().zip(answer) {
+                values[i] = value;
+            }
+        }
+        Ok(values)
+    }
+
     async fn get_json<T: DeserializeOwned>(
         &self,
         keys: Vec<String>,
@@ -475,7 +548,7 @@ impl HotCache {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let values: Vec<Option<String>> = self.pool.mget(keys).await?;
+        let values = self.mget(keys).await?;
         Ok(values
             .into_iter()
             .map(|v| {
@@ -539,5 +612,29 @@ impl HotCache {
             result?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::driver_url;
+
+    #[test]
+    fn cluster_nodes_may_be_listed_with_commas() {
+        assert_eq!(
+            driver_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002"),
+            "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002"
+        );
+        assert_eq!(
+            driver_url("rediss-cluster://u:p@a:1,b:2?tls=x"),
+            "rediss-cluster://u:p@a:1?node=b:2&tls=x"
+        );
+        for unchanged in [
+            "redis://127.0.0.1:6379",
+            "redis-cluster://a:1",
+            "redis-cluster://a:1?node=b:2",
+        ] {
+            assert_eq!(driver_url(unchanged), unchanged);
+        }
     }
 }

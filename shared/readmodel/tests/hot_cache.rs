@@ -1,4 +1,6 @@
-//! The Redis tier against a real Redis, each test under its own key prefix.
+//! The Redis tier against a real Redis and, where `TEST_REDIS_CLUSTER_URL`
+//! names one (`deploy/stack test` starts it), a real Redis Cluster; each
+//! test under its own key prefix.
 
 use std::time::Duration;
 
@@ -7,9 +9,23 @@ use contracts::ids::{PostId, UserId};
 use readmodel::cache::{CacheSettings, HotCache};
 use readmodel::{FeedPosition, PostRecord, ProfileRecord};
 
-async fn cache(feed_cap: usize) -> HotCache {
+/// A cache on the single Redis and one on the cluster, if there is one.
+async fn caches(feed_cap: usize) -> Vec<HotCache> {
+    let mut urls = vec![platform::testing::redis_url()];
+    match platform::testing::redis_cluster_url() {
+        Some(url) => urls.push(url),
+        None => eprintln!("Redis Cluster run skipped: TEST_REDIS_CLUSTER_URL is not set"),
+    }
+    let mut caches = Vec::new();
+    for url in urls {
+        caches.push(cache(&url, feed_cap).await);
+    }
+    caches
+}
+
+async fn cache(url: &str, feed_cap: usize) -> HotCache {
     HotCache::connect(
-        &platform::testing::redis_url(),
+        url,
         2,
         CacheSettings {
             prefix: format!("{}:", platform::testing::unique("test")),
@@ -31,112 +47,116 @@ fn pos(ms: i64, id: i64) -> FeedPosition {
 
 #[tokio::test]
 async fn a_feed_is_trusted_only_once_warmed() {
-    let cache = cache(10).await;
-    let alice = UserId(1);
-    cache.fan_out(&[alice], pos(5_000, 5)).await.unwrap();
-    // Fan-out alone may have written a fragment of an expired feed.
-    assert_eq!(cache.feed_page(alice, None, 10).await.unwrap(), None);
+    for cache in caches(10).await {
+        let alice = UserId(1);
+        cache.fan_out(&[alice], pos(5_000, 5)).await.unwrap();
+        // Fan-out alone may have written a fragment of an expired feed.
+        assert_eq!(cache.feed_page(alice, None, 10).await.unwrap(), None);
 
-    cache
-        .warm(alice, &[pos(1_000, 1), pos(2_000, 2)])
-        .await
-        .unwrap();
-    // Warming adds to what fan-out wrote meanwhile instead of replacing it.
-    assert_eq!(
-        cache.feed_page(alice, None, 10).await.unwrap(),
-        Some(vec![pos(5_000, 5), pos(2_000, 2), pos(1_000, 1)])
-    );
-    // An empty warmed feed is a real answer, not a miss.
-    cache.warm(UserId(2), &[]).await.unwrap();
-    assert_eq!(
-        cache.feed_page(UserId(2), None, 10).await.unwrap(),
-        Some(vec![])
-    );
+        cache
+            .warm(alice, &[pos(1_000, 1), pos(2_000, 2)])
+            .await
+            .unwrap();
+        // Warming adds to what fan-out wrote meanwhile instead of replacing it.
+        assert_eq!(
+            cache.feed_page(alice, None, 10).await.unwrap(),
+            Some(vec![pos(5_000, 5), pos(2_000, 2), pos(1_000, 1)])
+        );
+        // An empty warmed feed is a real answer, not a miss.
+        cache.warm(UserId(2), &[]).await.unwrap();
+        assert_eq!(
+            cache.feed_page(UserId(2), None, 10).await.unwrap(),
+            Some(vec![])
+        );
+    }
 }
 
 #[tokio::test]
 async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
-    let cache = cache(100).await;
-    let owner = UserId(1);
-    let entries: Vec<FeedPosition> = (1..=30).map(|id| pos(1_000 + id / 10, id)).collect();
-    cache.warm(owner, &entries).await.unwrap();
+    for cache in caches(100).await {
+        let owner = UserId(1);
+        let entries: Vec<FeedPosition> = (1..=30).map(|id| pos(1_000 + id / 10, id)).collect();
+        cache.warm(owner, &entries).await.unwrap();
 
-    let mut expected = entries.clone();
-    expected.sort_unstable_by(|a, b| b.cmp(a));
-    let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = cache.feed_page(owner, after, 4).await.unwrap().unwrap();
-        if page.is_empty() {
-            break;
+        let mut expected = entries.clone();
+        expected.sort_unstable_by(|a, b| b.cmp(a));
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = cache.feed_page(owner, after, 4).await.unwrap().unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().copied();
+            seen.extend(page);
         }
-        after = page.last().copied();
-        seen.extend(page);
+        assert_eq!(seen, expected);
+        // Ids are zero-padded members, so 10 sorts after 9 within one millisecond.
+        assert_eq!(
+            cache
+                .feed_page(owner, Some(pos(1_001, 11)), 2)
+                .await
+                .unwrap()
+                .unwrap(),
+            vec![pos(1_001, 10), pos(1_000, 9)]
+        );
     }
-    assert_eq!(seen, expected);
-    // Ids are zero-padded members, so 10 sorts after 9 within one millisecond.
-    assert_eq!(
-        cache
-            .feed_page(owner, Some(pos(1_001, 11)), 2)
-            .await
-            .unwrap()
-            .unwrap(),
-        vec![pos(1_001, 10), pos(1_000, 9)]
-    );
 }
 
 #[tokio::test]
 async fn feeds_keep_only_the_newest_entries() {
-    let cache = cache(3).await;
-    let owner = UserId(1);
-    cache.warm(owner, &[pos(1_000, 1)]).await.unwrap();
-    for id in 2..=5 {
-        cache
-            .fan_out(&[owner, UserId(2)], pos(id * 1_000, id))
-            .await
-            .unwrap();
+    for cache in caches(3).await {
+        let owner = UserId(1);
+        cache.warm(owner, &[pos(1_000, 1)]).await.unwrap();
+        for id in 2..=5 {
+            cache
+                .fan_out(&[owner, UserId(2)], pos(id * 1_000, id))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            cache.feed_page(owner, None, 10).await.unwrap(),
+            Some(vec![pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
+        );
     }
-    assert_eq!(
-        cache.feed_page(owner, None, 10).await.unwrap(),
-        Some(vec![pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
-    );
 }
 
 #[tokio::test]
 async fn a_feed_never_takes_an_entry_that_would_leave_a_gap() {
-    let cache = cache(3).await;
-    let owner = UserId(1);
-    // The durable feed holds 1..=5; the hot set its newest three.
-    cache
-        .warm(owner, &[pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
-        .await
-        .unwrap();
-    cache
-        .remove_from_feed(owner, &[pos(5_000, 5)])
-        .await
-        .unwrap();
-    // A backfilled entry older than the oldest kept one stays durable-only:
-    // in the set it would sit below 3 with 2 missing in between.
-    cache
-        .add_to_feed(owner, &[pos(1_500, 7), pos(3_500, 8)])
-        .await
-        .unwrap();
-    assert_eq!(
-        cache.feed_page(owner, None, 10).await.unwrap(),
-        Some(vec![pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
-    );
-    // An emptied set no longer knows where it ends: the next entry makes it
-    // cold, so the next read goes to the durable store and re-warms it.
-    cache
-        .remove_from_feed(owner, &[pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
-        .await
-        .unwrap();
-    assert_eq!(
-        cache.feed_page(owner, None, 10).await.unwrap(),
-        Some(vec![])
-    );
-    cache.fan_out(&[owner], pos(9_000, 9)).await.unwrap();
-    assert_eq!(cache.feed_page(owner, None, 10).await.unwrap(), None);
+    for cache in caches(3).await {
+        let owner = UserId(1);
+        // The durable feed holds 1..=5; the hot set its newest three.
+        cache
+            .warm(owner, &[pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
+            .await
+            .unwrap();
+        cache
+            .remove_from_feed(owner, &[pos(5_000, 5)])
+            .await
+            .unwrap();
+        // A backfilled entry older than the oldest kept one stays durable-only:
+        // in the set it would sit below 3 with 2 missing in between.
+        cache
+            .add_to_feed(owner, &[pos(1_500, 7), pos(3_500, 8)])
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.feed_page(owner, None, 10).await.unwrap(),
+            Some(vec![pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
+        );
+        // An emptied set no longer knows where it ends: the next entry makes it
+        // cold, so the next read goes to the durable store and re-warms it.
+        cache
+            .remove_from_feed(owner, &[pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.feed_page(owner, None, 10).await.unwrap(),
+            Some(vec![])
+        );
+        cache.fan_out(&[owner], pos(9_000, 9)).await.unwrap();
+        assert_eq!(cache.feed_page(owner, None, 10).await.unwrap(), None);
+    }
 }
 
 fn profile(version: i64) -> ProfileRecord {
@@ -156,43 +176,45 @@ fn profile(version: i64) -> ProfileRecord {
 
 #[tokio::test]
 async fn a_cached_profile_never_goes_back_to_an_older_version() {
-    let cache = cache(10).await;
-    cache.put_profiles(&[profile(3)]).await.unwrap();
-    cache.put_profiles(&[profile(2)]).await.unwrap();
-    assert_eq!(
-        cache.profiles(&[UserId(1)]).await.unwrap(),
-        vec![Some(profile(3))]
-    );
-    cache.put_profiles(&[profile(4)]).await.unwrap();
-    assert_eq!(
-        cache.profiles(&[UserId(1)]).await.unwrap(),
-        vec![Some(profile(4))]
-    );
+    for cache in caches(10).await {
+        cache.put_profiles(&[profile(3)]).await.unwrap();
+        cache.put_profiles(&[profile(2)]).await.unwrap();
+        assert_eq!(
+            cache.profiles(&[UserId(1)]).await.unwrap(),
+            vec![Some(profile(3))]
+        );
+        cache.put_profiles(&[profile(4)]).await.unwrap();
+        assert_eq!(
+            cache.profiles(&[UserId(1)]).await.unwrap(),
+            vec![Some(profile(4))]
+        );
+    }
 }
 
 #[tokio::test]
 async fn posts_and_profiles_come_back_slot_for_slot() {
-    let cache = cache(10).await;
-    let post = PostRecord {
-        id: PostId(7),
-        author_id: UserId(1),
-        text: "hello".into(),
-        created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
-        edited_at: None,
-    };
-    let profile = profile(2);
-    cache.put_posts(std::slice::from_ref(&post)).await.unwrap();
-    cache
-        .put_profiles(std::slice::from_ref(&profile))
-        .await
-        .unwrap();
-    assert_eq!(
-        cache.posts(&[PostId(8), PostId(7)]).await.unwrap(),
-        vec![None, Some(post)]
-    );
-    assert_eq!(
-        cache.profiles(&[UserId(1)]).await.unwrap(),
-        vec![Some(profile)]
-    );
-    assert!(cache.posts(&[]).await.unwrap().is_empty());
+    for cache in caches(10).await {
+        let post = PostRecord {
+            id: PostId(7),
+            author_id: UserId(1),
+            text: "hello".into(),
+            created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
+            edited_at: None,
+        };
+        let profile = profile(2);
+        cache.put_posts(std::slice::from_ref(&post)).await.unwrap();
+        cache
+            .put_profiles(std::slice::from_ref(&profile))
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.posts(&[PostId(8), PostId(7)]).await.unwrap(),
+            vec![None, Some(post)]
+        );
+        assert_eq!(
+            cache.profiles(&[UserId(1)]).await.unwrap(),
+            vec![Some(profile)]
+        );
+        assert!(cache.posts(&[]).await.unwrap().is_empty());
+    }
 }
