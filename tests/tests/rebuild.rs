@@ -86,7 +86,7 @@ async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
     let prefix = &stack.redis_prefix;
     let _: () = redis
         .zadd(
-            format!("{prefix}feed:{}", a.id),
+            format!("{prefix}feed:{{{}}}", a.id),
             None,
             None,
             false,

@@ -168,7 +168,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
 /// One page the way a minimal reader would fetch it from Redis.
 pub async fn raw_page(redis: &fred::clients::Pool, prefix: &str, user: &str) -> anyhow::Result<()> {
     let members: Vec<String> = redis
-        .zrevrange(format!("{prefix}feed:{user}"), 0, PAGE - 1, false)
+        .zrevrange(format!("{prefix}feed:{{{user}}}"), 0, PAGE - 1, false)
         .await?;
     if members.is_empty() {
         return Ok(());

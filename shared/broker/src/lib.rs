@@ -82,14 +82,17 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .create()?;
         let dlq = self.dead_letter_topic();
-        let topics = [
-            NewTopic::new(
-                &self.events_topic,
-                self.partitions,
-                TopicReplication::Fixed(self.replication),
-            ),
-            NewTopic::new(&dlq, 1, TopicReplication::Fixed(self.replication)),
-        ];
+        // With three or more replicas an acknowledged write (acks=all) is
+        // on at least two brokers, so losing one loses nothing.
+        let min_insync = (self.replication >= 3).then_some("2");
+        let topic = |name, partitions| {
+            let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(self.replication));
+            match min_insync {
+                Some(n) => topic.set("min.insync.replicas", n),
+                None => topic,
+            }
+        };
+        let topics = [topic(&self.events_topic, self.partitions), topic(&dlq, 1)];
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         for result in admin.create_topics(&topics, &options).await? {
             match result {

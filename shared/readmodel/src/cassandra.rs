@@ -36,8 +36,7 @@ struct Statements {
     remove_follower: PreparedStatement,
     remove_feed: PreparedStatement,
     remove_timeline: PreparedStatement,
-    insert_profile: PreparedStatement,
-    update_profile: PreparedStatement,
+    put_profile: PreparedStatement,
     get_profile: PreparedStatement,
     put_username: PreparedStatement,
     get_username: PreparedStatement,
@@ -64,10 +63,14 @@ impl CassandraStore {
     /// Connects, creates the keyspace and tables if missing, and prepares
     /// every statement. `replication` is a CQL replication map, e.g.
     /// `{'class': 'NetworkTopologyStrategy', 'replication_factor': 3}`.
+    /// Connects to `keyspace`. With `migrate` (the projector; never the
+    /// read API), first creates the keyspace with `replication` and applies
+    /// `schema/cassandra/`, the one source of the DDL.
     pub async fn connect(
         nodes: &[String],
         keyspace: &str,
         replication: &str,
+        migrate: bool,
     ) -> Result<Self, StoreError> {
         let valid_name = !keyspace.is_empty()
             && keyspace.len() <= 48
@@ -84,24 +87,28 @@ impl CassandraStore {
             .build()
             .await
             .map_err(err)?;
-        session
-            .query_unpaged(
-                format!(
-                    "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"
-                ),
-                (),
-            )
-            .await
-            .map_err(err)?;
-        session.use_keyspace(keyspace, false).await.map_err(err)?;
-        for statement in SCHEMA
-            .split(";\n")
-            .map(strip_comments)
-            .filter(|s| !s.is_empty())
-        {
-            session.query_unpaged(statement, ()).await.map_err(err)?;
+        if migrate {
+            session
+                .query_unpaged(
+                    format!(
+                        "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"
+                    ),
+                    (),
+                )
+                .await
+                .map_err(err)?;
         }
-        session.await_schema_agreement().await.map_err(err)?;
+        session.use_keyspace(keyspace, false).await.map_err(err)?;
+        if migrate {
+            for statement in SCHEMA
+                .split(";\n")
+                .map(strip_comments)
+                .filter(|s| !s.is_empty())
+            {
+                session.query_unpaged(statement, ()).await.map_err(err)?;
+            }
+            session.await_schema_agreement().await.map_err(err)?;
+        }
 
         let prepare = |cql: &'static str| {
             let session = &session;
@@ -126,16 +133,15 @@ impl CassandraStore {
             .await?,
             get_post: prepare("SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ?")
                 .await?,
-            insert_profile: prepare(
+            // The snapshot's version is the write timestamp: of two
+            // snapshots the newer wins cell by cell whatever order they
+            // arrive in, with no lightweight transaction (ScyllaDB rejects
+            // those on tablet keyspaces, and they cost Paxos rounds on a
+            // celebrity's row). Every write to `profiles` must do the same.
+            put_profile: prepare(
                 "INSERT INTO profiles (id, username, display_name, bio, followers_count,
                      following_count, posts_count, celebrity, created_at, version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-            )
-            .await?,
-            update_profile: prepare(
-                "UPDATE profiles SET display_name = ?, bio = ?, followers_count = ?,
-                     following_count = ?, posts_count = ?, celebrity = ?, version = ?
-                 WHERE id = ? IF version < ?",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             get_profile: prepare(
@@ -284,23 +290,6 @@ fn user_ids(
         .map_err(err)?
         .map(|row| row.map(|(id,)| UserId(id)).map_err(err))
         .collect()
-}
-
-/// Whether a lightweight transaction applied: its first column is
-/// `[applied]`; when it did not apply, the existing row's columns follow, so
-/// the row is read untyped.
-fn lwt_applied(result: scylla::response::query_result::QueryResult) -> Result<bool, StoreError> {
-    let rows = result.into_rows_result().map_err(err)?;
-    let first = rows
-        .rows::<scylla::value::Row>()
-        .map_err(err)?
-        .next()
-        .transpose()
-        .map_err(err)?;
-    Ok(matches!(
-        first.as_ref().and_then(|row| row.columns.first()),
-        Some(Some(scylla::value::CqlValue::Boolean(true)))
-    ))
 }
 
 #[async_trait]
@@ -462,10 +451,9 @@ impl FeedWriter for CassandraStore {
             .execute_unpaged(&self.st.put_username, (&p.username, p.id.0))
             .await
             .map_err(err)?;
-        let inserted = self
-            .session
+        self.session
             .execute_unpaged(
-                &self.st.insert_profile,
+                &self.st.put_profile,
                 (
                     p.id.0,
                     &p.username,
@@ -477,26 +465,6 @@ impl FeedWriter for CassandraStore {
                     p.celebrity,
                     p.created_at,
                     p.version,
-                ),
-            )
-            .await
-            .map_err(err)?;
-        if lwt_applied(inserted)? {
-            return Ok(());
-        }
-        // The row exists: replace it only with a newer snapshot.
-        self.session
-            .execute_unpaged(
-                &self.st.update_profile,
-                (
-                    &p.display_name,
-                    &p.bio,
-                    p.followers_count,
-                    p.following_count,
-                    p.posts_count,
-                    p.celebrity,
-                    p.version,
-                    p.id.0,
                     p.version,
                 ),
             )

@@ -114,7 +114,7 @@ impl ReadModelConfig {
                 keyspace,
                 replication,
             } => Ok(Arc::new(
-                CassandraStore::connect(nodes, keyspace, replication).await?,
+                CassandraStore::connect(nodes, keyspace, replication, migrate).await?,
             )),
             DurableConfig::Postgres {
                 url,

@@ -27,6 +27,7 @@ async fn cassandra() -> Option<Arc<dyn FeedWriter>> {
         &nodes,
         &keyspace,
         "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        true,
     )
     .await
     .expect("the Cassandra cluster named by CASSANDRA_NODES answers");
