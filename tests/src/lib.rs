@@ -467,6 +467,29 @@ impl Stack {
         (body["id"].as_str().unwrap().to_owned(), consistency)
     }
 
+    /// Deletes post `id` (204 expected); returns the consistency token.
+    pub async fn delete_post(&self, http: &reqwest::Client, token: &str, id: &str) -> String {
+        let response = self
+            .acting(http, token)
+            .delete(&format!("/v1/posts/{id}"))
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+        consistency_token(&response)
+    }
+
+    /// An issuer of access tokens for any user, signed with the stack's
+    /// key, so users loaded in bulk (who have no password) can act too.
+    pub fn token_issuer() -> write_api::tokens::TokenIssuer {
+        let pem = std::fs::read(key_file("TEST_JWT_PRIVATE_KEY_FILE")).unwrap();
+        write_api::tokens::TokenIssuer::new(
+            &pem,
+            "microblog".into(),
+            "microblog-api".into(),
+            Duration::from_secs(900),
+        )
+        .unwrap()
+    }
+
     /// Posts `{prefix} 0` to `{prefix} {count - 1}` in order; returns the
     /// last write's consistency token.
     pub async fn post_numbered(

@@ -12,26 +12,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use write_api::tokens::TokenIssuer;
 
 const ACTIVE: usize = 6;
 const BULK: i64 = 2_000;
 const CELEBRITY_FANS: i64 = 1_600;
 const OPERATIONS: usize = 500;
 const KILLS: usize = 4;
-
-/// Access tokens for any user, signed with the stack's key, so users loaded
-/// in bulk (who have no password) can act through the API too.
-fn issuer() -> TokenIssuer {
-    let pem = std::fs::read(std::env::var("TEST_JWT_PRIVATE_KEY_FILE").unwrap()).unwrap();
-    TokenIssuer::new(
-        &pem,
-        "microblog".into(),
-        "microblog-api".into(),
-        Duration::from_secs(900),
-    )
-    .unwrap()
-}
 
 /// The feed every user should see, from the write database: their own live
 /// posts and those of everyone they follow now, newest first, as texts.
@@ -210,7 +196,7 @@ async fn feeds_equal_the_oracle_after_the_projector_is_killed_mid_fan_out() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let issuer = issuer();
+    let issuer = Stack::token_issuer();
     let tokens: HashMap<i64, String> = active
         .iter()
         .chain(&bulk)

@@ -122,12 +122,7 @@ async fn only_the_author_edits_or_deletes_and_feeds_follow() {
     assert_eq!(items(&page), ["final text"]);
     assert_eq!(page["items"][0]["post"]["edited_at"], edited["edited_at"]);
 
-    let response = stack
-        .acting(&http, &alice.access)
-        .delete(&format!("/v1/posts/{id}"))
-        .await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let token = e2e::consistency_token(&response);
+    let token = stack.delete_post(&http, &alice.access, &id).await;
     assert!(items(&feed_after(&stack, &http, &bob.access, &token).await).is_empty());
     assert!(items(&feed_after(&stack, &http, &alice.access, &token).await).is_empty());
     let again = stack

@@ -67,11 +67,7 @@ async fn timelines_and_single_posts_are_public_and_respect_deletes() {
     let (stack, http, [alice]) = Stack::with_accounts(&[], ["alice"]).await;
     let (kept, _) = stack.post(&http, &alice.access, "kept").await;
     let (gone, _) = stack.post(&http, &alice.access, "gone").await;
-    let response = stack
-        .acting(&http, &alice.access)
-        .delete(&format!("/v1/posts/{gone}"))
-        .await;
-    let deleted = e2e::consistency_token(&response);
+    let deleted = stack.delete_post(&http, &alice.access, &gone).await;
 
     // Public, but only an authenticated read waits for its consistency token.
     let timeline = walk(

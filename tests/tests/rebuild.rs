@@ -50,11 +50,7 @@ async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
         .patch(&format!("/v1/posts/{b1}"), json!({"text": "b1 edited"}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = stack
-        .acting(&http, &c.access)
-        .delete(&format!("/v1/posts/{c1}"))
-        .await;
-    let last = e2e::consistency_token(&response);
+    let last = stack.delete_post(&http, &c.access, &c1).await;
     let expected = ["c2", "b2", "b1 edited"];
     assert_eq!(stack.whole_feed(&http, &a.access, &last, 2).await, expected);
 

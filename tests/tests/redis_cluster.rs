@@ -42,11 +42,7 @@ async fn the_pipeline_runs_unchanged_on_a_redis_cluster() {
 
     // A delete and an unfollow reach the clustered feed.
     let (doomed, _) = stack.post(&http, &bob.access, "doomed").await;
-    let response = stack
-        .acting(&http, &bob.access)
-        .delete(&format!("/v1/posts/{doomed}"))
-        .await;
-    let deleted = e2e::consistency_token(&response);
+    let deleted = stack.delete_post(&http, &bob.access, &doomed).await;
     let feed = stack.whole_feed(&http, &carol.access, &deleted, 5).await;
     assert!(!feed.contains(&"doomed".to_owned()), "{feed:?}");
     let unfollowed = stack.follow(&http, &carol.access, &bob.id, false).await;
