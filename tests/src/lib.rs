@@ -84,8 +84,10 @@ impl Stack {
             ("RELAY_POLL_INTERVAL_MS", "200".into()),
             ("DATABASE_MAX_CONNECTIONS", "4".into()),
             ("READ_DATABASE_MAX_CONNECTIONS", "4".into()),
-            // Tests register many accounts from one address.
+            // Tests register many accounts from one address and write fast.
             ("REGISTRATIONS_PER_HOUR", "1000000".into()),
+            ("POSTS_PER_MINUTE", "1000000".into()),
+            ("FOLLOWS_PER_MINUTE", "1000000".into()),
         ];
         let log_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
         std::fs::create_dir_all(&log_dir).expect("the log folder can be created");

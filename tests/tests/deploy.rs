@@ -127,6 +127,7 @@ fn the_front_door_configuration_passes_nginx_t() {
     )
     .unwrap();
     std::fs::copy(deploy("compose/listen.conf"), dir.join("listen.conf")).unwrap();
+    std::fs::copy(deploy("compose/limits.conf"), dir.join("limits.conf")).unwrap();
     let prefix = format!("{}/", prefix_dir.display());
     let conf = dir.join("nginx.conf");
     run(

@@ -142,6 +142,11 @@ async fn start_nginx(stack: &Stack, dir: &Path) -> (Nginx, u16) {
         format!("listen 127.0.0.1:{port};\n"),
     )
     .unwrap();
+    std::fs::copy(
+        root().join("deploy/compose/limits.conf"),
+        dir.join("limits.conf"),
+    )
+    .unwrap();
     let prefix = format!("{}/", dir.display());
     let conf = dir.join("nginx.conf").display().to_string();
     let log = dir.join("nginx.log");
@@ -449,6 +454,30 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
             missing.join("\n")
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Anonymous requests are limited per address (a burst of 100, then
+    // 20 per second); signed-in ones are not.
+    let mut statuses = Vec::new();
+    for _ in 0..150 {
+        let response = e2e::send(http.get(format!("{}/v1/users/alice", stack.read_url))).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(is_problem(&response));
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+        statuses.push(response.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    for _ in 0..150 {
+        let response = e2e::send(
+            http.get(format!("{}/v1/users/me", stack.read_url))
+                .bearer_auth(&bob.access),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     // A replica goes down: nginx passes reads to the other one.

@@ -373,3 +373,50 @@ async fn headers_tell_browsers_and_caches_what_they_may_do() {
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "id", "{problem}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_are_limited_per_account() {
+    let overrides = [("POSTS_PER_MINUTE", "3"), ("FOLLOWS_PER_MINUTE", "2")];
+    let (stack, http, [alice, bob]) = Stack::with_accounts(&overrides, ["alice", "bob"]).await;
+    // Eight attempts touch at most two fixed one-minute windows, so at most
+    // six pass and at least one is refused.
+    let mut created = 0;
+    let mut refused = 0;
+    for n in 0..8 {
+        let response = stack
+            .acting(&http, &alice.access)
+            .post("/v1/posts", json!({"text": format!("post {n}")}))
+            .await;
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(response.headers().contains_key("retry-after"));
+                let problem: Value = response.json().await.unwrap();
+                assert_eq!(problem["status"], 429);
+                refused += 1;
+            }
+            other => panic!("post {n}: {other}"),
+        }
+    }
+    assert!(
+        created <= 6 && refused >= 2,
+        "{created} created, {refused} refused"
+    );
+    stack.post(&http, &bob.access, "another account").await;
+
+    let mut follows = Vec::new();
+    for n in 0..6 {
+        let path = format!("/v1/users/{}/follow", alice.id);
+        let acting = stack.acting(&http, &bob.access);
+        let response = if n % 2 == 0 {
+            acting.put(&path).await
+        } else {
+            acting.delete(&path).await
+        };
+        follows.push(response.status());
+    }
+    assert!(
+        follows.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{follows:?}"
+    );
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use platform::config::{self, ConfigError};
 
 use crate::client_addr::TrustedProxies;
-use crate::throttle::{LoginThrottle, RateLimit};
+use crate::throttle::{LoginThrottle, RateLimit, WriteLimits};
 use platform::pg::PoolConfig;
 
 /// Settings of the write API.
@@ -45,6 +45,9 @@ pub struct Config {
     /// `REGISTRATIONS_PER_HOUR`, default 20: accounts one client address may
     /// register per hour.
     pub registrations: RateLimit,
+    /// `POSTS_PER_MINUTE` (default 20) and `FOLLOWS_PER_MINUTE` (default
+    /// 20, follows and unfollows together): writes one account may make.
+    pub writes: WriteLimits,
     /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
     /// author's posts switch to fan-out on read (off again below 90%).
     pub celebrity_threshold: i64,
@@ -105,6 +108,16 @@ impl Config {
                 "register",
                 config::in_range("REGISTRATIONS_PER_HOUR", 20, 1..=1_000_000)?,
             ),
+            writes: WriteLimits {
+                posts: RateLimit::per_minute(
+                    "post",
+                    config::in_range("POSTS_PER_MINUTE", 20, 1..=1_000_000)?,
+                ),
+                follows: RateLimit::per_minute(
+                    "follow",
+                    config::in_range("FOLLOWS_PER_MINUTE", 20, 1..=1_000_000)?,
+                ),
+            },
             celebrity_threshold: config::in_range(
                 "CELEBRITY_FOLLOWER_THRESHOLD",
                 10_000,

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use crate::client_addr::{self, TrustedProxies};
 use crate::passwords::PasswordHasherPool;
 use crate::sessions::SessionPolicy;
-use crate::throttle::{LoginThrottle, RateLimit};
+use crate::throttle::{LoginThrottle, RateLimit, WriteLimits};
 use crate::tokens::TokenIssuer;
 
 /// What every handler needs.
@@ -17,6 +17,7 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub throttle: LoginThrottle,
     pub registrations: RateLimit,
+    pub writes: WriteLimits,
     pub trusted_proxies: TrustedProxies,
     pub celebrity_threshold: i64,
 }

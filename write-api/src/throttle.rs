@@ -2,7 +2,8 @@
 //! replica agrees.
 //!
 //! [`RateLimit`] counts attempts per (action, subject) in fixed windows:
-//! logins and registrations per client address, failed logins per account.
+//! logins and registrations per client address, failed logins per account,
+//! and writes (posts, follows) per account ([`WriteLimits`]).
 //! Login has three limits, all checked before any password is hashed:
 //! - per client address: at most `per_address` attempts in a window;
 //! - per account, from all addresses: once `per_account` failures pile up in
@@ -27,6 +28,30 @@ pub struct RateLimit {
     pub action: &'static str,
     pub limit: i32,
     pub window: Duration,
+}
+
+/// Writes per account: what a compromised or runaway client can do.
+#[derive(Debug, Clone)]
+pub struct WriteLimits {
+    pub posts: RateLimit,
+    /// Follows and unfollows together.
+    pub follows: RateLimit,
+}
+
+impl RateLimit {
+    /// Counts a write by `account`; a 429 with `Retry-After` past the limit.
+    pub async fn admit_account(
+        &self,
+        db: &PgPool,
+        account: contracts::ids::UserId,
+    ) -> Result<(), platform::error::ApiError> {
+        match self.hit(db, &account.to_string()).await? {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited { retry_after_secs } => Err(
+                platform::error::ApiError::too_many_requests(retry_after_secs),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -45,6 +45,11 @@ impl FollowsApi {
         follows::check_target(&self.0.db, auth.0, followee)
             .await
             .map_err(follow_error)?;
+        self.0
+            .writes
+            .follows
+            .admit_account(&self.0.db, auth.0)
+            .await?;
         let path = format!("/v1/users/{id}/follow");
         let request = Request::new(auth.0, key, method, &path, &());
         // The followee is the key: follows change its fan-out.

@@ -120,6 +120,11 @@ impl PostsApi {
     ) -> ApiResult<CreatePostResponse> {
         let text =
             posts::validate_text(&body.text).map_err(|m| ApiError::invalid_field("text", m))?;
+        self.0
+            .writes
+            .posts
+            .admit_account(&self.0.db, auth.0)
+            .await?;
         let request = Request::new(
             auth.0,
             idempotency_key.as_deref(),
