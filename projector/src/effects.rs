@@ -132,7 +132,7 @@ impl Effects {
             created_at_ms: e.created_at.timestamp_millis(),
             post_id: e.post_id,
         };
-        self.store.delete_post(e.post_id).await?;
+        self.store.delete_post(e.post_id, e.deleted_at).await?;
         self.cache.delete_post(e.post_id).await?;
         self.for_author_and_followers(e.author_id, async |owners| {
             self.store.remove_from_feeds(owners, position).await?;

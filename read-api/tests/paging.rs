@@ -85,7 +85,10 @@ impl World {
         }
         let id = *self.live.keys().nth(nth % self.live.len())?;
         let (position, celebrity, fanned_out) = self.live.remove(&id)?;
-        self.store.delete_post(PostId(id)).await.unwrap();
+        self.store
+            .delete_post(PostId(id), chrono::Utc::now())
+            .await
+            .unwrap();
         self.cache.delete_post(PostId(id)).await.unwrap();
         if celebrity {
             self.store

@@ -222,15 +222,20 @@ impl Rebuilder {
         }
         written.extend(stored);
         for chunk in written.chunks(BATCH) {
-            let live = self.source.live_among(chunk).await?;
-            let dead: Vec<FeedPosition> = chunk
+            let deletions = self.source.deletions(chunk).await?;
+            let dead: Vec<(FeedPosition, DateTime<Utc>)> = chunk
                 .iter()
-                .filter(|p| !live.contains(&p.post_id.0))
-                .copied()
+                .filter_map(|p| match deletions.get(&p.post_id.0) {
+                    Some(None) => None,
+                    Some(Some(deleted_at)) => Some((*p, *deleted_at)),
+                    // Not in the source at all: it never belonged.
+                    None => Some((*p, Utc::now())),
+                })
                 .collect();
-            for entry in &dead {
-                self.store.delete_post(entry.post_id).await?;
-                self.store.remove_from_timeline(author, *entry).await?;
+            for (entry, deleted_at) in &dead {
+                let entry = *entry;
+                self.store.delete_post(entry.post_id, *deleted_at).await?;
+                self.store.remove_from_timeline(author, entry).await?;
             }
             let posts: Vec<PostId> = chunk.iter().map(|p| p.post_id).collect();
             self.cache.forget_posts(&posts).await?;

@@ -2,7 +2,7 @@
 //! the write database, each mapping the write side's rows to read-model
 //! records. They read committed data only and lock nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId};
@@ -75,13 +75,17 @@ impl Source {
         Ok(rows.into_iter().map(PostRecord::from).collect())
     }
 
-    /// Which of `posts` are live.
-    pub async fn live_among(&self, posts: &[FeedPosition]) -> Result<HashSet<i64>, sqlx::Error> {
-        let rows = sqlx::query_as("SELECT id FROM posts WHERE id = ANY($1) AND deleted_at IS NULL")
-            .bind(ids(posts))
-            .fetch_all(&self.0)
-            .await?;
-        Ok(id_set(rows))
+    /// When each of `posts` that exists was deleted (`None`: it is live).
+    pub async fn deletions(
+        &self,
+        posts: &[FeedPosition],
+    ) -> Result<HashMap<i64, Option<DateTime<Utc>>>, sqlx::Error> {
+        let rows: Vec<(i64, Option<DateTime<Utc>>)> =
+            sqlx::query_as("SELECT id, deleted_at FROM posts WHERE id = ANY($1)")
+                .bind(ids(posts))
+                .fetch_all(&self.0)
+                .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Up to `limit` followers of `followee` after `after`, in id order.

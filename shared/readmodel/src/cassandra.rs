@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -120,7 +121,7 @@ impl CassandraStore {
                  USING TIMESTAMP ?",
             )
             .await?,
-            delete_post: prepare("DELETE FROM posts WHERE id = ?").await?,
+            delete_post: prepare("DELETE FROM posts USING TIMESTAMP ? WHERE id = ?").await?,
             remove_follower: prepare("DELETE FROM followers WHERE followee_id = ? AND follower_id = ?")
                 .await?,
             remove_feed: prepare(
@@ -437,9 +438,10 @@ impl FeedWriter for CassandraStore {
         Ok(())
     }
 
-    async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+    async fn delete_post(&self, id: PostId, deleted_at: DateTime<Utc>) -> Result<(), StoreError> {
+        // Stamped by the write database's clock, like the post's writes.
         self.session
-            .execute_unpaged(&self.st.delete_post, (id.0,))
+            .execute_unpaged(&self.st.delete_post, (deleted_at.timestamp_micros(), id.0))
             .await
             .map_err(err)?;
         Ok(())

@@ -238,7 +238,10 @@ pub trait FeedWriter: FeedReader {
     /// or rebuilt older version never overwrites a newer one.
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError>;
     /// Forgets a post; hydration then drops it from every page.
-    async fn delete_post(&self, id: PostId) -> Result<(), StoreError>;
+    /// `deleted_at` is the write database's time of the deletion, the clock
+    /// its creation and edits were stamped with, so a store that orders
+    /// writes by timestamp (Cassandra) orders them by one clock.
+    async fn delete_post(&self, id: PostId, deleted_at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Stores `profile` unless a snapshot with the same or a higher version
     /// is already stored, so snapshots may arrive in any order.

@@ -2,6 +2,7 @@
 //! the stand-in for Cassandra on a single machine.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
@@ -274,7 +275,7 @@ impl FeedWriter for PgFeedStore {
         Ok(())
     }
 
-    async fn delete_post(&self, id: PostId) -> Result<(), StoreError> {
+    async fn delete_post(&self, id: PostId, _deleted_at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM posts WHERE id = $1")
             .bind(id.0)
             .execute(&self.pool)

@@ -218,8 +218,9 @@ async fn an_older_post_version_never_overwrites_an_edit(store: Arc<dyn FeedWrite
 
 async fn deleted_posts_are_gone(store: Arc<dyn FeedWriter>) {
     store.put_post(&post(1, 10, 1_000)).await.unwrap();
-    store.delete_post(PostId(1)).await.unwrap();
-    store.delete_post(PostId(1)).await.unwrap();
+    let deleted_at = Utc.timestamp_millis_opt(2_000).unwrap();
+    store.delete_post(PostId(1), deleted_at).await.unwrap();
+    store.delete_post(PostId(1), deleted_at).await.unwrap();
     assert!(store.posts(&[PostId(1)]).await.unwrap().is_empty());
 }
 
