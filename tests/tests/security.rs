@@ -257,6 +257,7 @@ async fn registrations_logins_and_sessions_are_limited() {
         StatusCode::CREATED
     );
     let hashed = hashes(&stack, &http).await;
+    assert!(hashed >= 1.0, "the registration's hash is counted");
     assert_eq!(
         send(register(&http, &stack, client, "alice"))
             .await

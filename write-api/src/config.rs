@@ -95,28 +95,18 @@ impl Config {
                     900,
                     1..=86_400,
                 )?),
-                per_address: RateLimit::per_minute(
-                    "login",
-                    config::in_range("LOGIN_ATTEMPTS_PER_MINUTE", 30, 1..=100_000)?,
-                ),
-                per_account: RateLimit::per_hour(
+                per_address: rate_limit("login", "LOGIN_ATTEMPTS_PER_MINUTE", 30, MINUTE)?,
+                per_account: rate_limit(
                     "login_failures",
-                    config::in_range("LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR", 100, 1..=1_000_000)?,
-                ),
+                    "LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR",
+                    100,
+                    HOUR,
+                )?,
             },
-            registrations: RateLimit::per_hour(
-                "register",
-                config::in_range("REGISTRATIONS_PER_HOUR", 20, 1..=1_000_000)?,
-            ),
+            registrations: rate_limit("register", "REGISTRATIONS_PER_HOUR", 20, HOUR)?,
             writes: WriteLimits {
-                posts: RateLimit::per_minute(
-                    "post",
-                    config::in_range("POSTS_PER_MINUTE", 20, 1..=1_000_000)?,
-                ),
-                follows: RateLimit::per_minute(
-                    "follow",
-                    config::in_range("FOLLOWS_PER_MINUTE", 20, 1..=1_000_000)?,
-                ),
+                posts: rate_limit("post", "POSTS_PER_MINUTE", 20, MINUTE)?,
+                follows: rate_limit("follow", "FOLLOWS_PER_MINUTE", 20, MINUTE)?,
             },
             celebrity_threshold: config::in_range(
                 "CELEBRITY_FOLLOWER_THRESHOLD",
@@ -126,6 +116,23 @@ impl Config {
             trusted_proxies: trusted_proxies()?,
         })
     }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// At most `var` (default `default`) attempts of `action` per `window`.
+fn rate_limit(
+    action: &'static str,
+    var: &'static str,
+    default: i32,
+    window: Duration,
+) -> Result<RateLimit, ConfigError> {
+    Ok(RateLimit {
+        action,
+        limit: config::in_range(var, default, 1..=1_000_000)?,
+        window,
+    })
 }
 
 /// `TRUSTED_PROXIES`; the variable it replaced stops start-up rather than

@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+use platform::error::ApiError;
 use sqlx::PgPool;
 
 /// At most `limit` attempts of `action` per subject in each fixed window.
@@ -36,22 +37,6 @@ pub struct WriteLimits {
     pub posts: RateLimit,
     /// Follows and unfollows together.
     pub follows: RateLimit,
-}
-
-impl RateLimit {
-    /// Counts a write by `account`; a 429 with `Retry-After` past the limit.
-    pub async fn admit_account(
-        &self,
-        db: &PgPool,
-        account: contracts::ids::UserId,
-    ) -> Result<(), platform::error::ApiError> {
-        match self.hit(db, &account.to_string()).await? {
-            Verdict::Allowed => Ok(()),
-            Verdict::Limited { retry_after_secs } => Err(
-                platform::error::ApiError::too_many_requests(retry_after_secs),
-            ),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,22 +65,20 @@ fn seconds(remaining: f64) -> u64 {
 
 /// The start of the window `now()` falls in, as SQL over the window's
 /// length in seconds (`$3`).
-const WINDOW_START: &str = "date_bin(make_interval(secs => $3), now(), TIMESTAMPTZ '2000-01-01')";
+macro_rules! window_start {
+    () => {
+        "date_bin(make_interval(secs => $3), now(), TIMESTAMPTZ '2000-01-01')"
+    };
+}
 
 impl RateLimit {
-    pub fn per_minute(action: &'static str, limit: i32) -> Self {
-        Self {
-            action,
-            limit,
-            window: Duration::from_secs(60),
-        }
-    }
-
-    pub fn per_hour(action: &'static str, limit: i32) -> Self {
-        Self {
-            action,
-            limit,
-            window: Duration::from_secs(3600),
+    /// Counts an attempt by `subject`: a 429 with `Retry-After` past the limit.
+    pub async fn admit(&self, db: &PgPool, subject: &str) -> Result<(), ApiError> {
+        match self.hit(db, subject).await? {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited { retry_after_secs } => {
+                Err(ApiError::too_many_requests(retry_after_secs))
+            }
         }
     }
 
@@ -111,39 +94,40 @@ impl RateLimit {
 
     /// Counts an attempt by `subject` and says whether it may proceed.
     pub async fn hit(&self, db: &PgPool, subject: &str) -> Result<Verdict, sqlx::Error> {
-        let sql = format!(
+        let (attempts, left): (i32, f64) = sqlx::query_as(concat!(
             "INSERT INTO rate_windows (action, subject, window_start, attempts)
-             VALUES ($1, $2, {WINDOW_START}, 1)
+             VALUES ($1, $2, ",
+            window_start!(),
+            ", 1)
              ON CONFLICT (action, subject) DO UPDATE SET
                  attempts = CASE WHEN rate_windows.window_start = EXCLUDED.window_start
                                  THEN rate_windows.attempts + 1 ELSE 1 END,
                  window_start = EXCLUDED.window_start
              RETURNING attempts,
                  extract(epoch FROM window_start + make_interval(secs => $3) - now())::float8"
-        );
-        let (attempts, left): (i32, f64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(self.action)
-            .bind(subject)
-            .bind(self.window.as_secs_f64())
-            .fetch_one(db)
-            .await?;
+        ))
+        .bind(self.action)
+        .bind(subject)
+        .bind(self.window.as_secs_f64())
+        .fetch_one(db)
+        .await?;
         Ok(self.verdict(attempts, left, self.limit))
     }
 
     /// Whether `subject` has used up this window, without counting.
     pub async fn check(&self, db: &PgPool, subject: &str) -> Result<Verdict, sqlx::Error> {
-        let sql = format!(
+        let row: Option<(i32, f64)> = sqlx::query_as(concat!(
             "SELECT attempts,
                  extract(epoch FROM window_start + make_interval(secs => $3) - now())::float8
              FROM rate_windows
-             WHERE action = $1 AND subject = $2 AND window_start = {WINDOW_START}"
-        );
-        let row: Option<(i32, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(self.action)
-            .bind(subject)
-            .bind(self.window.as_secs_f64())
-            .fetch_optional(db)
-            .await?;
+             WHERE action = $1 AND subject = $2 AND window_start = ",
+            window_start!()
+        ))
+        .bind(self.action)
+        .bind(subject)
+        .bind(self.window.as_secs_f64())
+        .fetch_optional(db)
+        .await?;
         Ok(row.map_or(Verdict::Allowed, |(attempts, left)| {
             self.verdict(attempts, left, self.limit - 1)
         }))

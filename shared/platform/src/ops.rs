@@ -283,11 +283,7 @@ async fn cors_guard<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respon
 async fn security_headers<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
     use poem::http::HeaderValue;
     use poem::http::header::{AUTHORIZATION, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
-    let authenticated = req.headers().contains_key(AUTHORIZATION)
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| q.contains("access_token="));
+    let authenticated = req.headers().contains_key(AUTHORIZATION);
     let mut response = match ep.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),

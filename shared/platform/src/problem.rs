@@ -71,10 +71,7 @@ impl Problem {
 impl poem_openapi::types::Example for Problem {
     fn example() -> Self {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "1 field is invalid").with_errors(vec![
-            FieldError {
-                field: "username".into(),
-                message: "must be 3-30 characters of a-z, 0-9 and _".into(),
-            },
+            FieldError::new("username", "must be 3-30 characters of a-z, 0-9 and _"),
         ])
     }
 }
@@ -172,7 +169,7 @@ fn classify_extractor_error(
     };
     Some(ExtractorFailure::BadRequest(
         Problem::new(StatusCode::BAD_REQUEST, format!("{field}: {message}"))
-            .with_errors(vec![FieldError { field, message }]),
+            .with_errors(vec![FieldError::new(&field, message)]),
     ))
 }
 

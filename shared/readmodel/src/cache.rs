@@ -321,17 +321,12 @@ impl HotCache {
     /// Records that the projector processed event `id` (kept 10 minutes,
     /// longer than any read waits).
     pub async fn mark_applied(&self, id: uuid::Uuid) -> Result<(), StoreError> {
-        let key = format!("{}applied:{}", self.prefix, id.simple());
+        let key = self.applied_key(id);
         let _: () = self
             .pool
             .set(key, 1, Some(Expiration::EX(600)), None, false)
             .await?;
         Ok(())
-    }
-
-    pub async fn is_applied(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
-        let key = format!("{}applied:{}", self.prefix, id.simple());
-        Ok(self.pool.exists::<i64, _>(key).await? == 1)
     }
 
     /// Which of `ids` the projector has processed, in order; one pipelined
@@ -342,12 +337,14 @@ impl HotCache {
         }
         let pipeline = self.pool.next().pipeline();
         for id in ids {
-            let _: () = pipeline
-                .exists(format!("{}applied:{}", self.prefix, id.simple()))
-                .await?;
+            let _: () = pipeline.exists(self.applied_key(*id)).await?;
         }
         let found: Vec<i64> = pipeline.all().await?;
         Ok(found.into_iter().map(|n| n == 1).collect())
+    }
+
+    fn applied_key(&self, id: uuid::Uuid) -> String {
+        format!("{}applied:{}", self.prefix, id.simple())
     }
 
     fn revoked_key(&self) -> String {

@@ -7,7 +7,6 @@ use super::Tag;
 use crate::accounts::{self, CreateError};
 use crate::idempotency::{self, Request};
 use crate::state::AppState;
-use crate::throttle::Verdict;
 use contracts::consistency::ConsistencyToken;
 use contracts::views::ProfileView;
 use platform::auth::BearerAuth;
@@ -117,11 +116,7 @@ impl AccountsApi {
         let account = accounts::validate(&body.username, &body.email, &body.password)
             .map_err(ApiError::invalid)?;
         let client = self.0.client_key(req);
-        if let Verdict::Limited { retry_after_secs } =
-            self.0.registrations.hit(&self.0.db, &client).await?
-        {
-            return Err(ApiError::too_many_requests(retry_after_secs));
-        }
+        self.0.registrations.admit(&self.0.db, &client).await?;
         let taken = accounts::taken(&self.0.db, &account).await?;
         if !taken.is_empty() {
             return Err(ApiError::conflict(taken));

@@ -48,7 +48,7 @@ impl FollowsApi {
         self.0
             .writes
             .follows
-            .admit_account(&self.0.db, auth.0)
+            .admit(&self.0.db, &auth.0.to_string())
             .await?;
         let path = format!("/v1/users/{id}/follow");
         let request = Request::new(auth.0, key, method, &path, &());

@@ -123,7 +123,7 @@ impl PostsApi {
         self.0
             .writes
             .posts
-            .admit_account(&self.0.db, auth.0)
+            .admit(&self.0.db, &auth.0.to_string())
             .await?;
         let request = Request::new(
             auth.0,
