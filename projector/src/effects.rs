@@ -14,7 +14,7 @@ use contracts::events::{
 };
 use contracts::ids::UserId;
 use readmodel::cache::HotCache;
-use readmodel::{FeedPosition, FeedWriter, PostRecord, ProfileRecord, StoreError};
+use readmodel::{FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord, StoreError};
 
 /// Posts of a newly followed author merged into the follower's feed.
 pub const FOLLOW_BACKFILL: usize = 200;
@@ -91,19 +91,22 @@ impl Effects {
         };
         self.store.put_post(&post).await?;
         self.cache.put_posts(std::slice::from_ref(&post)).await?;
-        let position = post.position();
+        let entry = post.feed_entry();
+        let position = entry.position;
         self.store.add_to_timeline(e.author_id, position).await?;
         if e.author.celebrity {
             // Fan-out on read: followers' feeds merge the timeline when read.
             metrics::counter!("projector_posts_total", "delivery" => "on_read").increment(1);
-            self.store.add_to_feeds(&[e.author_id], position).await?;
+            self.store
+                .add_to_feeds(&[e.author_id], entry, e.created_at)
+                .await?;
             return self.cache.fan_out(&[e.author_id], position).await;
         }
         metrics::counter!("projector_posts_total", "delivery" => "on_write").increment(1);
         let started = Instant::now();
         let delivered = self
             .for_author_and_followers(e.author_id, async |owners| {
-                self.store.add_to_feeds(owners, position).await?;
+                self.store.add_to_feeds(owners, entry, e.created_at).await?;
                 self.cache.fan_out(owners, position).await
             })
             .await?;
@@ -135,11 +138,15 @@ impl Effects {
         self.store.delete_post(e.post_id, e.deleted_at).await?;
         self.cache.delete_post(e.post_id).await?;
         self.for_author_and_followers(e.author_id, async |owners| {
-            self.store.remove_from_feeds(owners, position).await?;
+            self.store
+                .remove_from_feeds(owners, position, e.deleted_at)
+                .await?;
             self.cache.remove_from_feeds(owners, position).await
         })
         .await?;
-        self.store.remove_from_timeline(e.author_id, position).await
+        self.store
+            .remove_from_timeline(e.author_id, position, e.deleted_at)
+            .await
     }
 
     /// Records the edge, then either marks a celebrity followee for merging
@@ -159,11 +166,24 @@ impl Effects {
             .store
             .timeline_page(e.followee_id, None, FOLLOW_BACKFILL)
             .await?;
-        self.store.add_to_feed(e.follower_id, &recent).await?;
+        let entries: Vec<FeedEntry> = recent
+            .iter()
+            .map(|&position| FeedEntry {
+                position,
+                author_id: e.followee_id,
+            })
+            .collect();
+        // Stamped with the follow's time: later than an earlier unfollow,
+        // so these entries show even where that unfollow hid them.
+        self.store
+            .add_to_feed(e.follower_id, &entries, e.created_at)
+            .await?;
         self.cache.add_to_feed(e.follower_id, &recent).await
     }
 
-    /// Removes the edge and every post of the followee from the follower's feed.
+    /// Removes the edge and every post of the followee from the follower's
+    /// feed: in the durable store by hiding the author (one write, whatever
+    /// the number of posts), in the hot feed entry by entry.
     async fn follow_deleted(&self, e: &FollowDeleted) -> Result<(), StoreError> {
         self.store
             .remove_follower(e.followee_id, e.follower_id)
@@ -171,13 +191,15 @@ impl Effects {
         self.store
             .remove_celebrity_follow(e.follower_id, e.followee_id)
             .await?;
+        self.store
+            .hide_author(e.follower_id, e.followee_id, e.deleted_at)
+            .await?;
         let mut after = None;
         loop {
             let page = self
                 .store
                 .timeline_page(e.followee_id, after, self.fanout_page)
                 .await?;
-            self.store.remove_from_feed(e.follower_id, &page).await?;
             self.cache.remove_from_feed(e.follower_id, &page).await?;
             if page.len() < self.fanout_page {
                 return Ok(());

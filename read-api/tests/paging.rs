@@ -70,7 +70,7 @@ impl World {
         self.store.add_to_timeline(author, position).await.unwrap();
         if fanned_out {
             self.store
-                .add_to_feeds(&[self.owner], position)
+                .add_to_feeds(&[self.owner], post.feed_entry(), post.created_at)
                 .await
                 .unwrap();
             self.cache.fan_out(&[self.owner], position).await.unwrap();
@@ -85,20 +85,21 @@ impl World {
         }
         let id = *self.live.keys().nth(nth % self.live.len())?;
         let (position, celebrity, fanned_out) = self.live.remove(&id)?;
+        let deleted_at = Utc::now();
         self.store
-            .delete_post(PostId(id), chrono::Utc::now())
+            .delete_post(PostId(id), deleted_at)
             .await
             .unwrap();
         self.cache.delete_post(PostId(id)).await.unwrap();
         if celebrity {
             self.store
-                .remove_from_timeline(CELEBRITY, position)
+                .remove_from_timeline(CELEBRITY, position, deleted_at)
                 .await
                 .unwrap();
         }
         if fanned_out {
             self.store
-                .remove_from_feeds(&[self.owner], position)
+                .remove_from_feeds(&[self.owner], position, deleted_at)
                 .await
                 .unwrap();
             self.cache

@@ -14,7 +14,7 @@ use projector::effects::Effects;
 use projector::rebuild::{Rebuilder, Tally};
 use readmodel::cache::{CacheSettings, HotCache};
 use readmodel::postgres::{MIGRATOR, PgFeedStore};
-use readmodel::{FeedPosition, FeedWriter};
+use readmodel::{FeedEntry, FeedPosition, FeedWriter};
 
 use crate::load;
 use crate::scratch::ScratchDatabase;
@@ -122,9 +122,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let started = Instant::now();
     for post in 0..args.posts {
-        let entry = entry(1_000 + post);
+        let entry = FeedEntry {
+            position: entry(1_000 + post),
+            author_id: author,
+        };
         for page in followers.chunks(args.page) {
-            store.add_to_feeds(page, entry).await?;
+            store.add_to_feeds(page, entry, Utc::now()).await?;
         }
     }
     report(

@@ -235,7 +235,9 @@ impl Rebuilder {
             for (entry, deleted_at) in &dead {
                 let entry = *entry;
                 self.store.delete_post(entry.post_id, *deleted_at).await?;
-                self.store.remove_from_timeline(author, entry).await?;
+                self.store
+                    .remove_from_timeline(author, entry, *deleted_at)
+                    .await?;
             }
             let posts: Vec<PostId> = chunk.iter().map(|p| p.post_id).collect();
             self.cache.forget_posts(&posts).await?;
@@ -274,9 +276,12 @@ impl Rebuilder {
 
     /// The home feed and the celebrities it merges at read time.
     async fn home_feed(&self, owner: UserId) -> Result<(), RebuildError> {
+        // Stamped later than any unfollow before it, so entries of a
+        // followed author hidden by an earlier unfollow show again.
+        let now = self.source.now().await?;
         let wanted = self.source.home_feed(owner, self.feed_depth).await?;
         for chunk in wanted.chunks(BATCH) {
-            self.store.add_to_feed(owner, chunk).await?;
+            self.store.add_to_feed(owner, chunk, now).await?;
         }
         Tally::add(&self.tally.feed_entries, wanted.len());
 
@@ -296,6 +301,7 @@ impl Rebuilder {
             self.store.remove_celebrity_follow(owner, gone).await?;
         }
 
+        let now = self.source.now().await?;
         let mut after = None;
         loop {
             let page = self.store.feed_page(owner, after, BATCH).await?;
@@ -305,7 +311,7 @@ impl Rebuilder {
                 .filter(|p| !valid.contains(&p.post_id.0))
                 .copied()
                 .collect();
-            self.store.remove_from_feed(owner, &stale).await?;
+            self.store.remove_from_feed(owner, &stale, now).await?;
             Tally::add(&self.tally.removed, stale.len());
             if page.len() < BATCH {
                 break;

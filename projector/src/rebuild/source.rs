@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId};
-use readmodel::{FeedPosition, PostRecord, PostRow, ProfileRecord, ProfileRow};
+use readmodel::{FeedEntry, FeedPosition, PostRecord, PostRow, ProfileRecord, ProfileRow};
 use sqlx::PgPool;
 
 /// The write database, read by the rebuild.
@@ -134,15 +134,15 @@ impl Source {
         &self,
         owner: UserId,
         depth: usize,
-    ) -> Result<Vec<FeedPosition>, sqlx::Error> {
-        let rows: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
+    ) -> Result<Vec<FeedEntry>, sqlx::Error> {
+        let rows: Vec<(DateTime<Utc>, i64, i64)> = sqlx::query_as(
             // Two index-driven halves: with `author_id = $1 OR author_id IN
             // (…)` PostgreSQL scans every post for every user.
-            "SELECT created_at, id FROM (
-                 SELECT p.created_at, p.id FROM posts p
+            "SELECT created_at, id, author_id FROM (
+                 SELECT p.created_at, p.id, p.author_id FROM posts p
                  WHERE p.author_id = $1 AND p.deleted_at IS NULL
                  UNION ALL
-                 SELECT p.created_at, p.id FROM follows f
+                 SELECT p.created_at, p.id, p.author_id FROM follows f
                  JOIN users u ON u.id = f.followee_id AND NOT u.celebrity
                  JOIN posts p ON p.author_id = f.followee_id AND p.deleted_at IS NULL
                  WHERE f.follower_id = $1) AS feed
@@ -154,11 +154,23 @@ impl Source {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(created_at, id)| FeedPosition {
-                created_at_ms: created_at.timestamp_millis(),
-                post_id: PostId(id),
+            .map(|(created_at, id, author)| FeedEntry {
+                position: FeedPosition {
+                    created_at_ms: created_at.timestamp_millis(),
+                    post_id: PostId(id),
+                },
+                author_id: UserId(author),
             })
             .collect())
+    }
+
+    /// The write database's clock: what the rebuild's read-model writes are
+    /// stamped with, like the projector's.
+    pub async fn now(&self) -> Result<DateTime<Utc>, sqlx::Error> {
+        let (now,) = sqlx::query_as("SELECT clock_timestamp()")
+            .fetch_one(&self.0)
+            .await?;
+        Ok(now)
     }
 
     /// The celebrities `owner` follows.

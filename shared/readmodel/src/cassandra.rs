@@ -1,11 +1,20 @@
 //! [`FeedReader`] and [`FeedWriter`] on Cassandra / ScyllaDB through the `scylla` driver.
 //!
-//! Tables are in `schema/cassandra/`. Every statement is prepared once at
-//! start-up. Reads by many ids and writes to many feeds are issued as
-//! concurrent single-partition statements (bounded by
-//! [`CONCURRENCY`]) rather than multi-partition `IN` queries or batches,
-//! which would make one coordinator wait on many replicas.
+//! Tables are in `schema/cassandra/`, whose README explains the model:
+//! home feeds and timelines partitioned by owner and week ([`bucket_of`])
+//! with an index of the weeks that hold entries, followers spread over
+//! [`FOLLOWER_SHARDS`] partitions per followee ([`follower_shard`]),
+//! unfollows recorded as one hidden-author row instead of a tombstone per
+//! entry, and every feed and timeline write stamped with the write
+//! database's time of its fact.
+//!
+//! Every statement is prepared once at start-up. Reads by many ids and
+//! writes to many feeds are issued as concurrent single-partition
+//! statements (bounded by [`CONCURRENCY`]) rather than multi-partition `IN`
+//! queries or batches, which would make one coordinator wait on many
+//! replicas.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,13 +25,64 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::{
-    FeedPosition, FeedReader, FeedWriter, PostRecord, PostRow, ProfileRecord, ProfileRow,
-    StoreError,
+    FeedEntry, FeedPosition, FeedReader, FeedWriter, PostRecord, PostRow, ProfileRecord,
+    ProfileRow, StoreError,
 };
 use contracts::ids::{PostId, UserId};
 
 /// In-flight statements per call when writing to or reading from many partitions.
 pub const CONCURRENCY: usize = 64;
+
+/// The time span of one home-feed or timeline partition: a week.
+pub const BUCKET_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Partitions per followee in `followers`. Part of the data layout: changing
+/// it would strand every stored follower in the wrong partition.
+pub const FOLLOWER_SHARDS: i32 = 16;
+
+/// Bucket numbers read from an index per round trip while paging.
+const BUCKETS_PER_READ: i32 = 16;
+/// Follower shards read at once while paging; later shards are only read
+/// if the page is not full yet.
+const SHARDS_IN_FLIGHT: usize = 4;
+/// Rows read per round trip while a feed page skips hidden authors' entries.
+const FILTERED_CHUNK: usize = 100;
+
+/// The week `created_at_ms` falls in: the bucket of its feed and timeline rows.
+pub fn bucket_of(created_at_ms: i64) -> i64 {
+    created_at_ms.div_euclid(BUCKET_MS)
+}
+
+/// The `followers` partition of `follower` under any followee. A fixed
+/// mixing function (splitmix64's finaliser), not std's hasher, whose output
+/// may change between Rust releases; it spreads sequential ids evenly.
+pub fn follower_shard(follower: UserId) -> i32 {
+    let mut z = follower.0 as u64;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z % FOLLOWER_SHARDS as u64) as i32
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// A table partitioned by key and week, with an index of its weeks.
+enum Bucketed {
+    /// `home_feed`; entries of `hidden` authors (author id → hidden until,
+    /// µs) written until then are left out.
+    HomeFeed {
+        hidden: HashMap<i64, i64>,
+    },
+    Timeline,
+}
+
+/// Starts a newest-first page strictly before every stored position.
+const NEWEST: FeedPosition = FeedPosition {
+    created_at_ms: i64::MAX,
+    post_id: PostId(i64::MAX),
+};
 
 const SCHEMA: &str = include_str!("../../../schema/cassandra/0001_read_model.cql");
 
@@ -34,21 +94,25 @@ struct Statements {
     put_post: PreparedStatement,
     get_post: PreparedStatement,
     delete_post: PreparedStatement,
-    remove_follower: PreparedStatement,
-    remove_feed: PreparedStatement,
-    remove_timeline: PreparedStatement,
     put_profile: PreparedStatement,
     get_profile: PreparedStatement,
     put_username: PreparedStatement,
     get_username: PreparedStatement,
     add_follower: PreparedStatement,
+    remove_follower: PreparedStatement,
     followers: PreparedStatement,
     add_feed: PreparedStatement,
-    feed_first: PreparedStatement,
-    feed_after: PreparedStatement,
+    add_feed_bucket: PreparedStatement,
+    remove_feed: PreparedStatement,
+    feed_buckets: PreparedStatement,
+    feed_rows: PreparedStatement,
+    hide_author: PreparedStatement,
+    hidden_authors: PreparedStatement,
     add_timeline: PreparedStatement,
-    timeline_first: PreparedStatement,
-    timeline_after: PreparedStatement,
+    add_timeline_bucket: PreparedStatement,
+    remove_timeline: PreparedStatement,
+    timeline_buckets: PreparedStatement,
+    timeline_rows: PreparedStatement,
     add_celebrity_follow: PreparedStatement,
     remove_celebrity_follow: PreparedStatement,
     celebrity_follows: PreparedStatement,
@@ -61,12 +125,11 @@ pub struct CassandraStore {
 }
 
 impl CassandraStore {
-    /// Connects, creates the keyspace and tables if missing, and prepares
-    /// every statement. `replication` is a CQL replication map, e.g.
-    /// `{'class': 'NetworkTopologyStrategy', 'replication_factor': 3}`.
     /// Connects to `keyspace`. With `migrate` (the projector; never the
-    /// read API), first creates the keyspace with `replication` and applies
-    /// `schema/cassandra/`, the one source of the DDL.
+    /// read API), first creates the keyspace with `replication` (a CQL
+    /// replication map, e.g. `{'class': 'NetworkTopologyStrategy',
+    /// 'replication_factor': 3}`) and applies `schema/cassandra/`, the one
+    /// source of the DDL. Then prepares every statement.
     pub async fn connect(
         nodes: &[String],
         keyspace: &str,
@@ -122,16 +185,6 @@ impl CassandraStore {
             )
             .await?,
             delete_post: prepare("DELETE FROM posts USING TIMESTAMP ? WHERE id = ?").await?,
-            remove_follower: prepare("DELETE FROM followers WHERE followee_id = ? AND follower_id = ?")
-                .await?,
-            remove_feed: prepare(
-                "DELETE FROM home_feed WHERE owner_id = ? AND created_at_ms = ? AND post_id = ?",
-            )
-            .await?,
-            remove_timeline: prepare(
-                "DELETE FROM timeline WHERE author_id = ? AND created_at_ms = ? AND post_id = ?",
-            )
-            .await?,
             get_post: prepare("SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ?")
                 .await?,
             // The snapshot's version is the write timestamp: of two
@@ -154,36 +207,72 @@ impl CassandraStore {
                 .await?,
             get_username: prepare("SELECT id FROM profiles_by_username WHERE username = ?")
                 .await?,
-            add_follower: prepare("INSERT INTO followers (followee_id, follower_id) VALUES (?, ?)")
-                .await?,
+            add_follower: prepare(
+                "INSERT INTO followers (followee_id, shard, follower_id) VALUES (?, ?, ?)",
+            )
+            .await?,
+            remove_follower: prepare(
+                "DELETE FROM followers WHERE followee_id = ? AND shard = ? AND follower_id = ?",
+            )
+            .await?,
             followers: prepare(
-                "SELECT follower_id FROM followers WHERE followee_id = ? AND follower_id > ? LIMIT ?",
+                "SELECT follower_id FROM followers
+                 WHERE followee_id = ? AND shard = ? AND follower_id > ? LIMIT ?",
             )
             .await?,
             add_feed: prepare(
-                "INSERT INTO home_feed (owner_id, created_at_ms, post_id) VALUES (?, ?, ?)",
+                "INSERT INTO home_feed (owner_id, bucket, created_at_ms, post_id, author_id)
+                 VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
-            feed_first: prepare(
-                "SELECT created_at_ms, post_id FROM home_feed WHERE owner_id = ? LIMIT ?",
+            add_feed_bucket: prepare(
+                "INSERT INTO home_feed_buckets (owner_id, bucket) VALUES (?, ?)",
             )
             .await?,
-            feed_after: prepare(
-                "SELECT created_at_ms, post_id FROM home_feed
-                 WHERE owner_id = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
+            remove_feed: prepare(
+                "DELETE FROM home_feed USING TIMESTAMP ?
+                 WHERE owner_id = ? AND bucket = ? AND created_at_ms = ? AND post_id = ?",
+            )
+            .await?,
+            feed_buckets: prepare(
+                "SELECT bucket FROM home_feed_buckets WHERE owner_id = ? AND bucket <= ? LIMIT ?",
+            )
+            .await?,
+            feed_rows: prepare(
+                "SELECT created_at_ms, post_id, author_id, WRITETIME(author_id) FROM home_feed
+                 WHERE owner_id = ? AND bucket = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
+            )
+            .await?,
+            hide_author: prepare(
+                "INSERT INTO home_feed_hidden_authors (owner_id, author_id, hidden_at)
+                 VALUES (?, ?, ?) USING TIMESTAMP ?",
+            )
+            .await?,
+            hidden_authors: prepare(
+                "SELECT author_id, hidden_at FROM home_feed_hidden_authors WHERE owner_id = ?",
             )
             .await?,
             add_timeline: prepare(
-                "INSERT INTO timeline (author_id, created_at_ms, post_id) VALUES (?, ?, ?)",
+                "INSERT INTO timeline (author_id, bucket, created_at_ms, post_id)
+                 VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
-            timeline_first: prepare(
-                "SELECT created_at_ms, post_id FROM timeline WHERE author_id = ? LIMIT ?",
+            add_timeline_bucket: prepare(
+                "INSERT INTO timeline_buckets (author_id, bucket) VALUES (?, ?)",
             )
             .await?,
-            timeline_after: prepare(
+            remove_timeline: prepare(
+                "DELETE FROM timeline USING TIMESTAMP ?
+                 WHERE author_id = ? AND bucket = ? AND created_at_ms = ? AND post_id = ?",
+            )
+            .await?,
+            timeline_buckets: prepare(
+                "SELECT bucket FROM timeline_buckets WHERE author_id = ? AND bucket <= ? LIMIT ?",
+            )
+            .await?,
+            timeline_rows: prepare(
                 "SELECT created_at_ms, post_id FROM timeline
-                 WHERE author_id = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
+                 WHERE author_id = ? AND bucket = ? AND (created_at_ms, post_id) < (?, ?) LIMIT ?",
             )
             .await?,
             add_celebrity_follow: prepare(
@@ -239,34 +328,193 @@ impl CassandraStore {
             .await
     }
 
-    async fn page(
+    /// Writes feed rows and the index of the weeks that hold them.
+    async fn add_feed_rows(
         &self,
-        first: &PreparedStatement,
-        after_stmt: &PreparedStatement,
+        rows: impl Iterator<Item = (UserId, FeedEntry)>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (entries, buckets): (Vec<_>, Vec<_>) = rows
+            .map(|(owner, e)| {
+                let bucket = bucket_of(e.position.created_at_ms);
+                (
+                    (
+                        owner.0,
+                        bucket,
+                        e.position.created_at_ms,
+                        e.position.post_id.0,
+                        e.author_id.0,
+                        micros(at),
+                    ),
+                    (owner.0, bucket),
+                )
+            })
+            .unzip();
+        let mut buckets = buckets;
+        buckets.sort_unstable();
+        buckets.dedup();
+        futures::try_join!(
+            self.for_each(&self.st.add_feed, entries),
+            self.for_each(&self.st.add_feed_bucket, buckets),
+        )?;
+        Ok(())
+    }
+
+    async fn remove_feed_rows(
+        &self,
+        rows: impl Iterator<Item = (UserId, FeedPosition)>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let values = rows
+            .map(|(owner, p)| {
+                (
+                    micros(at),
+                    owner.0,
+                    bucket_of(p.created_at_ms),
+                    p.created_at_ms,
+                    p.post_id.0,
+                )
+            })
+            .collect();
+        self.for_each(&self.st.remove_feed, values).await
+    }
+
+    /// Up to [`BUCKETS_PER_READ`] buckets of `key` at or before `newest`,
+    /// newest first.
+    async fn buckets(
+        &self,
+        statement: &PreparedStatement,
+        key: i64,
+        newest: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(statement, (key, newest, BUCKETS_PER_READ))
+            .await
+            .map_err(err)?;
+        let rows = result.into_rows_result().map_err(err)?;
+        rows.rows::<(i64,)>()
+            .map_err(err)?
+            .map(|row| row.map(|(bucket,)| bucket).map_err(err))
+            .collect()
+    }
+
+    /// A newest-first page across weekly partitions: walks the bucket index
+    /// of `key` from the bucket of `after` backwards and reads each bucket
+    /// until `limit` rows are shown.
+    async fn bucketed_page(
+        &self,
+        table: Bucketed,
         key: i64,
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let result = match after {
-            None => self.session.execute_unpaged(first, (key, limit)).await,
-            Some(p) => {
-                self.session
-                    .execute_unpaged(after_stmt, (key, p.created_at_ms, p.post_id.0, limit))
-                    .await
+        let mut page = Vec::with_capacity(limit.min(1_000));
+        if limit == 0 {
+            return Ok(page);
+        }
+        let (bucket_index, chunk) = match &table {
+            Bucketed::Timeline => (&self.st.timeline_buckets, limit),
+            Bucketed::HomeFeed { hidden } if hidden.is_empty() => (&self.st.feed_buckets, limit),
+            Bucketed::HomeFeed { .. } => (&self.st.feed_buckets, limit.max(FILTERED_CHUNK)),
+        };
+        let mut before = after.unwrap_or(NEWEST);
+        let mut newest_bucket = bucket_of(before.created_at_ms);
+        loop {
+            let buckets = self.buckets(bucket_index, key, newest_bucket).await?;
+            for &bucket in &buckets {
+                loop {
+                    let found = self.rows(&table, key, bucket, before, chunk).await?;
+                    let exhausted = found.len() < chunk;
+                    for (position, shown) in found {
+                        // Older buckets hold only older positions, so the
+                        // last row read bounds the next read wherever it is.
+                        before = position;
+                        if shown {
+                            page.push(position);
+                            if page.len() == limit {
+                                return Ok(page);
+                            }
+                        }
+                    }
+                    if exhausted {
+                        break;
+                    }
+                }
+            }
+            match buckets.last() {
+                Some(&oldest) if buckets.len() == BUCKETS_PER_READ as usize => {
+                    newest_bucket = oldest - 1;
+                }
+                _ => return Ok(page),
             }
         }
-        .map_err(err)?;
+    }
+
+    /// Up to `chunk` rows of one bucket strictly before `before`, each
+    /// with whether a page shows it.
+    async fn rows(
+        &self,
+        table: &Bucketed,
+        key: i64,
+        bucket: i64,
+        before: FeedPosition,
+        chunk: usize,
+    ) -> Result<Vec<(FeedPosition, bool)>, StoreError> {
+        let values = (
+            key,
+            bucket,
+            before.created_at_ms,
+            before.post_id.0,
+            i32::try_from(chunk).unwrap_or(i32::MAX),
+        );
+        match table {
+            Bucketed::Timeline => {
+                let result = self
+                    .session
+                    .execute_unpaged(&self.st.timeline_rows, values)
+                    .await
+                    .map_err(err)?;
+                let rows = result.into_rows_result().map_err(err)?;
+                rows.rows::<(i64, i64)>()
+                    .map_err(err)?
+                    .map(|row| {
+                        let (ms, id) = row.map_err(err)?;
+                        Ok((position(ms, id), true))
+                    })
+                    .collect()
+            }
+            Bucketed::HomeFeed { hidden } => {
+                let result = self
+                    .session
+                    .execute_unpaged(&self.st.feed_rows, values)
+                    .await
+                    .map_err(err)?;
+                let rows = result.into_rows_result().map_err(err)?;
+                rows.rows::<(i64, i64, i64, i64)>()
+                    .map_err(err)?
+                    .map(|row| {
+                        let (ms, id, author, written) = row.map_err(err)?;
+                        let shown = hidden.get(&author).is_none_or(|&until| written > until);
+                        Ok((position(ms, id), shown))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Authors hidden from `owner`'s feed, with the time (µs) until which
+    /// their entries are hidden.
+    async fn hidden_authors(&self, owner: UserId) -> Result<HashMap<i64, i64>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.st.hidden_authors, (owner.0,))
+            .await
+            .map_err(err)?;
         let rows = result.into_rows_result().map_err(err)?;
         rows.rows::<(i64, i64)>()
             .map_err(err)?
-            .map(|row| {
-                row.map(|(created_at_ms, id)| FeedPosition {
-                    created_at_ms,
-                    post_id: PostId(id),
-                })
-                .map_err(err)
-            })
+            .map(|row| row.map_err(err))
             .collect()
     }
 }
@@ -280,6 +528,13 @@ fn strip_comments(statement: &str) -> String {
         .trim()
         .trim_end_matches(';')
         .to_owned()
+}
+
+fn position(created_at_ms: i64, post_id: i64) -> FeedPosition {
+    FeedPosition {
+        created_at_ms,
+        post_id: PostId(post_id),
+    }
 }
 
 /// The single `bigint` column of every row, as user ids.
@@ -356,22 +611,41 @@ impl FeedReader for CassandraStore {
         }
     }
 
+    /// In (shard, id) order: the shard of `after` from just past it, then
+    /// each later shard from its start.
     async fn followers(
         &self,
         followee: UserId,
         after: Option<UserId>,
         limit: usize,
     ) -> Result<Vec<UserId>, StoreError> {
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let result = self
-            .session
-            .execute_unpaged(
-                &self.st.followers,
-                (followee.0, after.map_or(i64::MIN, |u| u.0), limit),
-            )
-            .await
-            .map_err(err)?;
-        user_ids(result)
+        let limit_i32 = i32::try_from(limit).unwrap_or(i32::MAX);
+        let first = after.map_or(0, follower_shard);
+        let mut shards = stream::iter(first..FOLLOWER_SHARDS)
+            .map(|shard| {
+                let from = match after {
+                    Some(after) if shard == first => after.0,
+                    _ => i64::MIN,
+                };
+                async move {
+                    let result = self
+                        .session
+                        .execute_unpaged(&self.st.followers, (followee.0, shard, from, limit_i32))
+                        .await
+                        .map_err(err)?;
+                    user_ids(result)
+                }
+            })
+            .buffered(SHARDS_IN_FLIGHT);
+        let mut page = Vec::new();
+        while let Some(found) = shards.next().await {
+            page.extend(found?);
+            if page.len() >= limit {
+                page.truncate(limit);
+                break;
+            }
+        }
+        Ok(page)
     }
 
     async fn feed_page(
@@ -380,14 +654,9 @@ impl FeedReader for CassandraStore {
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.page(
-            &self.st.feed_first,
-            &self.st.feed_after,
-            owner.0,
-            after,
-            limit,
-        )
-        .await
+        let hidden = self.hidden_authors(owner).await?;
+        self.bucketed_page(Bucketed::HomeFeed { hidden }, owner.0, after, limit)
+            .await
     }
 
     async fn celebrity_follows(&self, follower: UserId) -> Result<Vec<UserId>, StoreError> {
@@ -405,14 +674,8 @@ impl FeedReader for CassandraStore {
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.page(
-            &self.st.timeline_first,
-            &self.st.timeline_after,
-            author.0,
-            after,
-            limit,
-        )
-        .await
+        self.bucketed_page(Bucketed::Timeline, author.0, after, limit)
+            .await
     }
 }
 
@@ -430,7 +693,7 @@ impl FeedWriter for CassandraStore {
                     post.edited_at,
                     // Last write wins by the version's own time: a replayed
                     // or rebuilt older version never overwrites a later edit.
-                    post.edited_at.unwrap_or(post.created_at).timestamp_micros(),
+                    micros(post.edited_at.unwrap_or(post.created_at)),
                 ),
             )
             .await
@@ -439,9 +702,8 @@ impl FeedWriter for CassandraStore {
     }
 
     async fn delete_post(&self, id: PostId, deleted_at: DateTime<Utc>) -> Result<(), StoreError> {
-        // Stamped by the write database's clock, like the post's writes.
         self.session
-            .execute_unpaged(&self.st.delete_post, (deleted_at.timestamp_micros(), id.0))
+            .execute_unpaged(&self.st.delete_post, (micros(deleted_at), id.0))
             .await
             .map_err(err)?;
         Ok(())
@@ -480,56 +742,79 @@ impl FeedWriter for CassandraStore {
         followee: UserId,
         followers: &[UserId],
     ) -> Result<(), StoreError> {
-        let values = followers.iter().map(|f| (followee.0, f.0)).collect();
+        let values = followers
+            .iter()
+            .map(|&f| (followee.0, follower_shard(f), f.0))
+            .collect();
         self.for_each(&self.st.add_follower, values).await
     }
 
     async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError> {
         self.session
-            .execute_unpaged(&self.st.remove_follower, (followee.0, follower.0))
+            .execute_unpaged(
+                &self.st.remove_follower,
+                (followee.0, follower_shard(follower), follower.0),
+            )
             .await
             .map_err(err)?;
         Ok(())
     }
 
-    async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
-        let values = owners
-            .iter()
-            .map(|o| (o.0, entry.created_at_ms, entry.post_id.0))
-            .collect();
-        self.for_each(&self.st.add_feed, values).await
+    async fn add_to_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.add_feed_rows(owners.iter().map(|&o| (o, entry)), at)
+            .await
     }
 
     async fn remove_from_feeds(
         &self,
         owners: &[UserId],
         entry: FeedPosition,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let values = owners
-            .iter()
-            .map(|o| (o.0, entry.created_at_ms, entry.post_id.0))
-            .collect();
-        self.for_each(&self.st.remove_feed, values).await
+        self.remove_feed_rows(owners.iter().map(|&o| (o, entry)), at)
+            .await
     }
 
-    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
-        let values = entries
-            .iter()
-            .map(|e| (owner.0, e.created_at_ms, e.post_id.0))
-            .collect();
-        self.for_each(&self.st.add_feed, values).await
+    async fn add_to_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedEntry],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.add_feed_rows(entries.iter().map(|&e| (owner, e)), at)
+            .await
     }
 
     async fn remove_from_feed(
         &self,
         owner: UserId,
         entries: &[FeedPosition],
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let values = entries
-            .iter()
-            .map(|e| (owner.0, e.created_at_ms, e.post_id.0))
-            .collect();
-        self.for_each(&self.st.remove_feed, values).await
+        self.remove_feed_rows(entries.iter().map(|&e| (owner, e)), at)
+            .await
+    }
+
+    async fn hide_author(
+        &self,
+        owner: UserId,
+        author: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Stamped with its own time, so of two unfollows the later one wins.
+        self.session
+            .execute_unpaged(
+                &self.st.hide_author,
+                (owner.0, author.0, micros(at), micros(at)),
+            )
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn add_celebrity_follows(
@@ -554,13 +839,22 @@ impl FeedWriter for CassandraStore {
     }
 
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(
+        let bucket = bucket_of(entry.created_at_ms);
+        futures::try_join!(
+            self.session.execute_unpaged(
                 &self.st.add_timeline,
-                (author.0, entry.created_at_ms, entry.post_id.0),
-            )
-            .await
-            .map_err(err)?;
+                (
+                    author.0,
+                    bucket,
+                    entry.created_at_ms,
+                    entry.post_id.0,
+                    entry.created_at_ms.saturating_mul(1_000),
+                ),
+            ),
+            self.session
+                .execute_unpaged(&self.st.add_timeline_bucket, (author.0, bucket)),
+        )
+        .map_err(err)?;
         Ok(())
     }
 
@@ -568,14 +862,60 @@ impl FeedWriter for CassandraStore {
         &self,
         author: UserId,
         entry: FeedPosition,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.session
             .execute_unpaged(
                 &self.st.remove_timeline,
-                (author.0, entry.created_at_ms, entry.post_id.0),
+                (
+                    micros(at),
+                    author.0,
+                    bucket_of(entry.created_at_ms),
+                    entry.created_at_ms,
+                    entry.post_id.0,
+                ),
             )
             .await
             .map_err(err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GOLDEN_SHARDS: [i32; 8] = [5, 10, 0, 4, 12, 12, 4, 8];
+
+    #[test]
+    fn shards_are_a_fixed_function_of_the_id() {
+        // Stored rows depend on these values: they must never change.
+        let shards: Vec<i32> = (1..=8).map(|id| follower_shard(UserId(id))).collect();
+        assert_eq!(shards, GOLDEN_SHARDS);
+    }
+
+    #[test]
+    fn sequential_ids_spread_evenly_over_the_shards() {
+        let mut counts = [0u32; FOLLOWER_SHARDS as usize];
+        for id in 1..=160_000 {
+            counts[follower_shard(UserId(id)) as usize] += 1;
+        }
+        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(max - min < 500, "uneven shards: {counts:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn a_bucket_holds_exactly_its_week(ms in -1_000_000_000_000_000i64..1_000_000_000_000_000) {
+            let bucket = bucket_of(ms);
+            prop_assert!(bucket * BUCKET_MS <= ms && ms < (bucket + 1) * BUCKET_MS);
+            prop_assert!(bucket_of(ms + 1) >= bucket);
+        }
+
+        #[test]
+        fn every_id_has_a_shard(id in any::<i64>()) {
+            prop_assert!((0..FOLLOWER_SHARDS).contains(&follower_shard(UserId(id))));
+        }
     }
 }

@@ -62,6 +62,22 @@ impl PostRecord {
     }
 }
 
+/// A home-feed entry and whose post it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub position: FeedPosition,
+    pub author_id: UserId,
+}
+
+impl PostRecord {
+    pub fn feed_entry(&self) -> FeedEntry {
+        FeedEntry {
+            position: self.position(),
+            author_id: self.author_id,
+        }
+    }
+}
+
 /// A post as both durable stores return it: (id, author id, text,
 /// created at, edited at).
 pub type PostRow = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
@@ -206,13 +222,17 @@ pub trait FeedReader: Send + Sync + 'static {
         &self,
         username: &str,
     ) -> Result<Option<ProfileRecord>, StoreError>;
-    /// Followers of `followee` in id order, after `after`, at most `limit`.
+    /// Followers of `followee` after `after` in the store's own order (id
+    /// order on PostgreSQL, shard then id on Cassandra), at most `limit`;
+    /// paging with the last one returned visits each follower once.
     async fn followers(
         &self,
         followee: UserId,
         after: Option<UserId>,
         limit: usize,
     ) -> Result<Vec<UserId>, StoreError>;
+    /// Fewer than `limit` entries means the feed ends there. Entries of an
+    /// author hidden by [`FeedWriter::hide_author`] are left out.
     async fn feed_page(
         &self,
         owner: UserId,
@@ -252,20 +272,48 @@ pub trait FeedWriter: FeedReader {
     async fn remove_follower(&self, followee: UserId, follower: UserId) -> Result<(), StoreError>;
 
     /// Adds one entry to each owner's home feed.
-    async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError>;
+    ///
+    /// `at`, here and in every other feed and timeline write, is the write
+    /// database's time of the fact behind the write (the post's creation,
+    /// its deletion, the follow, a rebuild's reading of the source). A store
+    /// that orders writes by timestamp (Cassandra) orders them by that one
+    /// clock, so a redelivered add older than a removal stays removed.
+    async fn add_to_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Removes one entry from each owner's home feed.
     async fn remove_from_feeds(
         &self,
         owners: &[UserId],
         entry: FeedPosition,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Adds entries to one owner's home feed.
-    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError>;
+    async fn add_to_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedEntry],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Removes entries from one owner's home feed.
     async fn remove_from_feed(
         &self,
         owner: UserId,
         entries: &[FeedPosition],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// `owner` stopped following `author` at `at`: the author's entries
+    /// written to the feed until then stop showing, while those written
+    /// later (newer posts, a later follow's backfill) show. Cassandra
+    /// records this as one row instead of a tombstone per entry.
+    async fn hide_author(
+        &self,
+        owner: UserId,
+        author: UserId,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
     /// Records that each of `followers` pulls `celebrity`'s posts at read time.
@@ -280,11 +328,14 @@ pub trait FeedWriter: FeedReader {
         celebrity: UserId,
     ) -> Result<(), StoreError>;
 
+    /// Adds the author's entry, stamped with the post's creation time.
     async fn add_to_timeline(&self, author: UserId, entry: FeedPosition) -> Result<(), StoreError>;
+    /// Removes a deleted post's entry; `at` is its deletion's time.
     async fn remove_from_timeline(
         &self,
         author: UserId,
         entry: FeedPosition,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }
 

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
-    FeedPosition, FeedReader, FeedWriter, PostRecord, PostRow, ProfileRecord, ProfileRow,
-    StoreError,
+    FeedEntry, FeedPosition, FeedReader, FeedWriter, PostRecord, PostRow, ProfileRecord,
+    ProfileRow, StoreError,
 };
 use contracts::ids::{PostId, UserId};
 
@@ -335,7 +335,15 @@ impl FeedWriter for PgFeedStore {
         .await
     }
 
-    async fn add_to_feeds(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
+    // PostgreSQL applies writes in commit order, so `at` is not needed here.
+
+    async fn add_to_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        _at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let entry = entry.position;
         self.keys_and_entry(
             "INSERT INTO home_feed (owner_id, created_at_ms, post_id)
              SELECT owner, $2, $3 FROM unnest($1::bigint[]) AS owner
@@ -350,6 +358,7 @@ impl FeedWriter for PgFeedStore {
         &self,
         owners: &[UserId],
         entry: FeedPosition,
+        _at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.keys_and_entry(
             "DELETE FROM home_feed
@@ -360,13 +369,19 @@ impl FeedWriter for PgFeedStore {
         .await
     }
 
-    async fn add_to_feed(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
+    async fn add_to_feed(
+        &self,
+        owner: UserId,
+        entries: &[FeedEntry],
+        _at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let entries: Vec<FeedPosition> = entries.iter().map(|e| e.position).collect();
         self.key_and_entries(
             "INSERT INTO home_feed (owner_id, created_at_ms, post_id)
              SELECT $1, ms, id FROM unnest($2::bigint[], $3::bigint[]) AS e(ms, id)
              ON CONFLICT DO NOTHING",
             owner,
-            entries,
+            &entries,
         )
         .await
     }
@@ -375,6 +390,7 @@ impl FeedWriter for PgFeedStore {
         &self,
         owner: UserId,
         entries: &[FeedPosition],
+        _at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.key_and_entries(
             "DELETE FROM home_feed f USING unnest($2::bigint[], $3::bigint[]) AS e(ms, id)
@@ -383,6 +399,25 @@ impl FeedWriter for PgFeedStore {
             entries,
         )
         .await
+    }
+
+    async fn hide_author(
+        &self,
+        owner: UserId,
+        author: UserId,
+        _at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Every post that can be in a feed has a timeline entry until it is
+        // deleted, and a deletion removes its feed entries as well.
+        sqlx::query(
+            "DELETE FROM home_feed
+             WHERE owner_id = $1 AND post_id IN (SELECT post_id FROM timeline WHERE author_id = $2)",
+        )
+        .bind(owner.0)
+        .bind(author.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn add_celebrity_follows(
@@ -428,6 +463,7 @@ impl FeedWriter for PgFeedStore {
         &self,
         author: UserId,
         entry: FeedPosition,
+        _at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.key_and_entries(
             "DELETE FROM timeline t USING unnest($2::bigint[], $3::bigint[]) AS e(ms, id)

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use contracts::ids::{PostId, UserId};
+use readmodel::cassandra::BUCKET_MS;
 use readmodel::cassandra::CassandraStore;
 use readmodel::postgres::{MIGRATOR, PgFeedStore};
-use readmodel::{FeedPosition, FeedWriter, PostRecord, ProfileRecord};
+use readmodel::{FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord};
 
 async fn postgres() -> Arc<dyn FeedWriter> {
     let (pool, _) = platform::testing::fresh_database(&MIGRATOR).await;
@@ -38,6 +39,18 @@ fn pos(ms: i64, id: i64) -> FeedPosition {
     FeedPosition {
         created_at_ms: ms,
         post_id: PostId(id),
+    }
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).unwrap()
+}
+
+/// An entry of `author`'s post, written at the post's own time.
+fn entry(ms: i64, id: i64, author: i64) -> FeedEntry {
+    FeedEntry {
+        position: pos(ms, id),
+        author_id: UserId(author),
     }
 }
 
@@ -114,8 +127,8 @@ async fn profiles_keep_the_newest_version(store: Arc<dyn FeedWriter>) {
     );
 }
 
-async fn followers_page_in_id_order(store: Arc<dyn FeedWriter>) {
-    for follower in [5, 3, 9, 7, 3] {
+async fn followers_page_each_follower_once(store: Arc<dyn FeedWriter>) {
+    for follower in (1..=100).chain([3, 50]) {
         store
             .add_followers(UserId(1), &[UserId(follower)])
             .await
@@ -125,16 +138,36 @@ async fn followers_page_in_id_order(store: Arc<dyn FeedWriter>) {
         .add_followers(UserId(2), &[UserId(4), UserId(4)])
         .await
         .unwrap();
-    let first = store.followers(UserId(1), None, 2).await.unwrap();
-    assert_eq!(first, vec![UserId(3), UserId(5)]);
-    let second = store
-        .followers(UserId(1), first.last().copied(), 2)
-        .await
-        .unwrap();
-    assert_eq!(second, vec![UserId(7), UserId(9)]);
+    store.remove_follower(UserId(1), UserId(60)).await.unwrap();
+
+    let mut seen: Vec<UserId> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.followers(UserId(1), after, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        seen.extend(&page);
+        if page.len() < 7 {
+            break;
+        }
+        after = page.last().copied();
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "a follower was paged twice");
+    let expected: Vec<UserId> = (1..=100).filter(|&f| f != 60).map(UserId).collect();
+    assert_eq!(sorted, expected);
+    assert_eq!(
+        store.followers(UserId(1), None, 1_000).await.unwrap().len(),
+        99
+    );
+    assert_eq!(
+        store.followers(UserId(2), None, 10).await.unwrap(),
+        vec![UserId(4)]
+    );
     assert!(
         store
-            .followers(UserId(1), Some(UserId(9)), 2)
+            .followers(UserId(3), None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -144,17 +177,14 @@ async fn followers_page_in_id_order(store: Arc<dyn FeedWriter>) {
 async fn feed_pages_are_newest_first_and_strictly_after(store: Arc<dyn FeedWriter>) {
     let owners = [UserId(1), UserId(2)];
     // Two entries share a millisecond: the id breaks the tie.
-    for entry in [
-        pos(1_000, 1),
-        pos(3_000, 3),
-        pos(2_000, 2),
-        pos(2_000, 4),
-        pos(3_000, 3),
-    ] {
-        store.add_to_feeds(&owners, entry).await.unwrap();
+    for (ms, id) in [(1_000, 1), (3_000, 3), (2_000, 2), (2_000, 4), (3_000, 3)] {
+        store
+            .add_to_feeds(&owners, entry(ms, id, 10), at(ms))
+            .await
+            .unwrap();
     }
     store
-        .add_to_feeds(&[UserId(3)], pos(9_000, 9))
+        .add_to_feeds(&[UserId(3)], entry(9_000, 9, 10), at(9_000))
         .await
         .unwrap();
 
@@ -200,6 +230,141 @@ async fn timelines_page_like_feeds(store: Arc<dyn FeedWriter>) {
             .await
             .unwrap(),
         vec![pos(1_000, 1)]
+    );
+}
+
+/// Entries spread over more weeks than one read of a bucket index
+/// returns, with long empty stretches between them.
+fn entries_over_years() -> Vec<FeedPosition> {
+    let mut entries: Vec<FeedPosition> = (0..40)
+        .map(|i| {
+            let week = i * i * 3;
+            pos(week * BUCKET_MS + 1_000 * i + 5, 100 + i)
+        })
+        .collect();
+    // Both edges of one week.
+    entries.push(pos(7 * BUCKET_MS, 1));
+    entries.push(pos(8 * BUCKET_MS - 1, 2));
+    entries.sort_by(|a, b| b.cmp(a));
+    entries
+}
+
+async fn paged(
+    store: &Arc<dyn FeedWriter>,
+    timeline: bool,
+    key: UserId,
+    limit: usize,
+) -> Vec<FeedPosition> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = if timeline {
+            store.timeline_page(key, after, limit).await.unwrap()
+        } else {
+            store.feed_page(key, after, limit).await.unwrap()
+        };
+        all.extend(&page);
+        if page.len() < limit {
+            return all;
+        }
+        after = page.last().copied();
+    }
+}
+
+async fn feeds_and_timelines_page_across_weeks(store: Arc<dyn FeedWriter>) {
+    let entries = entries_over_years();
+    let feed: Vec<FeedEntry> = entries
+        .iter()
+        .map(|p| FeedEntry {
+            position: *p,
+            author_id: UserId(10),
+        })
+        .collect();
+    store.add_to_feed(UserId(1), &feed, at(1)).await.unwrap();
+    for p in &entries {
+        store.add_to_timeline(UserId(10), *p).await.unwrap();
+    }
+    for limit in [1, 3, 16, 1_000] {
+        assert_eq!(paged(&store, false, UserId(1), limit).await, entries);
+        assert_eq!(paged(&store, true, UserId(10), limit).await, entries);
+    }
+    // From a position in an empty stretch, the next older week follows.
+    let from = pos(entries[5].created_at_ms + BUCKET_MS / 2, 0);
+    let older: Vec<FeedPosition> = entries.iter().filter(|p| **p < from).copied().collect();
+    assert_eq!(
+        store.feed_page(UserId(1), Some(from), 4).await.unwrap(),
+        older[..4]
+    );
+}
+
+async fn an_unfollow_hides_what_it_should(store: Arc<dyn FeedWriter>) {
+    let owner = UserId(1);
+    // 250 entries of author 10 above two of author 20: a page must look
+    // past all of them once author 10 is unfollowed.
+    for i in 0..250 {
+        let ms = 10_000 + i;
+        store
+            .add_to_feeds(&[owner], entry(ms, 1_000 + i, 10), at(ms))
+            .await
+            .unwrap();
+        store
+            .add_to_timeline(UserId(10), pos(ms, 1_000 + i))
+            .await
+            .unwrap();
+    }
+    for (ms, id) in [(1_000, 1), (2_000, 2)] {
+        store
+            .add_to_feeds(&[owner], entry(ms, id, 20), at(ms))
+            .await
+            .unwrap();
+        store
+            .add_to_timeline(UserId(20), pos(ms, id))
+            .await
+            .unwrap();
+    }
+    store
+        .add_to_feeds(&[UserId(2)], entry(10_000, 1_000, 10), at(10_000))
+        .await
+        .unwrap();
+
+    store
+        .hide_author(owner, UserId(10), at(50_000))
+        .await
+        .unwrap();
+    store
+        .hide_author(owner, UserId(10), at(50_000))
+        .await
+        .unwrap();
+    let rest = vec![pos(2_000, 2), pos(1_000, 1)];
+    assert_eq!(store.feed_page(owner, None, 2).await.unwrap(), rest);
+    assert_eq!(store.feed_page(owner, None, 10).await.unwrap(), rest);
+    // Other feeds keep the author.
+    assert_eq!(
+        store.feed_page(UserId(2), None, 10).await.unwrap(),
+        vec![pos(10_000, 1_000)]
+    );
+
+    // A newer post, and a later follow's backfill of an older one, show.
+    store
+        .add_to_timeline(UserId(10), pos(60_000, 5_000))
+        .await
+        .unwrap();
+    store
+        .add_to_feeds(&[owner], entry(60_000, 5_000, 10), at(60_000))
+        .await
+        .unwrap();
+    store
+        .add_to_feed(owner, &[entry(10_249, 1_249, 10)], at(70_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.feed_page(owner, None, 10).await.unwrap(),
+        vec![
+            pos(60_000, 5_000),
+            pos(10_249, 1_249),
+            pos(2_000, 2),
+            pos(1_000, 1)
+        ]
     );
 }
 
@@ -291,11 +456,57 @@ contract!(
     posts_round_trip_and_upsert,
     profiles_round_trip,
     profiles_keep_the_newest_version,
-    followers_page_in_id_order,
+    followers_page_each_follower_once,
     feed_pages_are_newest_first_and_strictly_after,
+    feeds_and_timelines_page_across_weeks,
+    an_unfollow_hides_what_it_should,
     timelines_page_like_feeds,
     an_older_post_version_never_overwrites_an_edit,
     deleted_posts_are_gone,
     celebrity_follows_are_a_set,
     ping_answers,
 );
+
+/// Cassandra orders a write and its removal by their timestamps, the write
+/// database's times of their facts; PostgreSQL, by commit order, so this
+/// case is Cassandra's alone: a redelivered add older than a removal stays
+/// removed.
+#[tokio::test]
+async fn on_cassandra_a_removal_outlives_an_older_redelivered_add() {
+    let Some(store) = cassandra().await else {
+        return;
+    };
+    let owner = UserId(1);
+    store
+        .add_to_feeds(&[owner], entry(1_000, 1, 10), at(1_000))
+        .await
+        .unwrap();
+    store
+        .add_to_timeline(UserId(10), pos(1_000, 1))
+        .await
+        .unwrap();
+    store
+        .remove_from_feeds(&[owner], pos(1_000, 1), at(2_000))
+        .await
+        .unwrap();
+    store
+        .remove_from_timeline(UserId(10), pos(1_000, 1), at(2_000))
+        .await
+        .unwrap();
+    store
+        .add_to_feeds(&[owner], entry(1_000, 1, 10), at(1_000))
+        .await
+        .unwrap();
+    store
+        .add_to_timeline(UserId(10), pos(1_000, 1))
+        .await
+        .unwrap();
+    assert!(store.feed_page(owner, None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .timeline_page(UserId(10), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
