@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use platform::auth::{RevokedSessions, TokenVerifier};
+use platform::openapi::{self, Link};
 use platform::ops;
 use platform::telemetry::PrometheusHandle;
 use poem::{EndpointExt, Route};
@@ -19,6 +20,45 @@ pub struct WaitLimits {
     pub bound: std::time::Duration,
     pub max_waiters: usize,
 }
+
+/// Where an answer leads: the post, author and timeline behind an item.
+pub const LINKS: &[Link] = &[
+    Link {
+        from: "home_feed",
+        status: "200",
+        name: "FirstPost",
+        to: "post",
+        parameters: &[("id", "$response.body#/items/0/post/id")],
+    },
+    Link {
+        from: "home_feed",
+        status: "200",
+        name: "FirstAuthorTimeline",
+        to: "author_timeline",
+        parameters: &[("username", "$response.body#/items/0/author/username")],
+    },
+    Link {
+        from: "author_timeline",
+        status: "200",
+        name: "FirstPost",
+        to: "post",
+        parameters: &[("id", "$response.body#/items/0/post/id")],
+    },
+    Link {
+        from: "post",
+        status: "200",
+        name: "Author",
+        to: "profile",
+        parameters: &[("username", "$response.body#/author/username")],
+    },
+    Link {
+        from: "my_profile",
+        status: "200",
+        name: "Timeline",
+        to: "author_timeline",
+        parameters: &[("username", "$response.body#/username")],
+    },
+];
 
 /// The complete HTTP application. Starts its background tasks (the
 /// revoked-session set, the consistency poller), so call it in a runtime.
@@ -44,7 +84,8 @@ pub fn build(
         "The query side: home feeds, timelines, profiles and posts, from the read cluster.",
     )
     .server(server_url);
-    let route_templates = platform::routes::RouteTemplates::from_spec(&api.spec());
+    let spec = api.spec();
+    let route_templates = platform::routes::RouteTemplates::from_spec(&spec);
     let wait = Arc::new(ConsistencyWait {
         waiters: Waiters::start(cache, limits.max_waiters),
         bound: limits.bound,
@@ -52,7 +93,7 @@ pub fn build(
         verifier: Arc::clone(&verifier),
         revoked: Arc::clone(&revoked),
     });
-    let spec = api.spec_endpoint();
+    let spec = openapi::endpoint(openapi::with_links(&spec, LINKS));
     let docs = api.swagger_ui();
     let route = Route::new()
         .at("/openapi.json", spec)

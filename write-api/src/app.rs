@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use platform::auth::{RevokedSessions, TokenVerifier};
+use platform::openapi::{self, Link};
 use platform::ops;
 use platform::telemetry::PrometheusHandle;
 use poem::http::header;
@@ -29,6 +30,46 @@ impl RevokedSessions for RevokedInDatabase {
     }
 }
 
+/// Where a created resource leads: what a client, or a stateful contract
+/// test, may call next with the ids an answer carries.
+pub const LINKS: &[Link] = &[
+    Link {
+        from: "create_post",
+        status: "201",
+        name: "EditPost",
+        to: "edit_post",
+        parameters: &[("id", "$response.body#/id")],
+    },
+    Link {
+        from: "create_post",
+        status: "201",
+        name: "DeletePost",
+        to: "delete_post",
+        parameters: &[("id", "$response.body#/id")],
+    },
+    Link {
+        from: "edit_post",
+        status: "200",
+        name: "DeletePost",
+        to: "delete_post",
+        parameters: &[("id", "$response.body#/id")],
+    },
+    Link {
+        from: "create_account",
+        status: "201",
+        name: "Follow",
+        to: "follow",
+        parameters: &[("id", "$response.body#/id")],
+    },
+    Link {
+        from: "follow",
+        status: "204",
+        name: "Unfollow",
+        to: "unfollow",
+        parameters: &[("id", "$request.path.id")],
+    },
+];
+
 /// The complete HTTP application.
 pub fn build(
     state: AppState,
@@ -46,8 +87,9 @@ pub fn build(
     )
     .description("The command side: accounts, sessions, posts and follows.")
     .server(server_url);
-    let route_templates = platform::routes::RouteTemplates::from_spec(&api.spec());
-    let spec = api.spec_endpoint();
+    let spec = api.spec();
+    let route_templates = platform::routes::RouteTemplates::from_spec(&spec);
+    let spec = openapi::endpoint(openapi::with_links(&spec, LINKS));
     let docs = api.swagger_ui();
     let route = Route::new()
         .at("/openapi.json", spec)

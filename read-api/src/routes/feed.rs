@@ -20,6 +20,8 @@ struct PostView {
     id: String,
     text: String,
     created_at: DateTime<Utc>,
+    /// When the text was last changed; null if never.
+    #[oai(nullable)]
     edited_at: Option<DateTime<Utc>>,
 }
 

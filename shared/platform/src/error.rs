@@ -25,6 +25,14 @@ pub enum ApiError {
     /// The request is well-formed but some fields are invalid.
     #[oai(status = 422, content_type = "application/problem+json")]
     Invalid(Json<Problem>),
+    /// The body is larger than the host accepts (`MAX_BODY_BYTES`). Sent by
+    /// the body limit before any handler runs.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The body is not `application/json`. Sent by the request parser
+    /// before any handler runs.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// Too many attempts; retry after `Retry-After` seconds.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),

@@ -12,12 +12,14 @@
 //! - [`problem`]: problem+json bodies and the fallback for poem's own errors.
 //! - [`ops`]: health, readiness, metrics routes and the shared middleware.
 //! - [`routes`]: the API's route templates, from its OpenAPI document.
+//! - [`openapi`]: the served OpenAPI document, with links between operations.
 //! - [`pg`]: PostgreSQL pools with bounded waits, lock classes, readiness.
 //! - `testing` (feature `testing`): helpers for tests against real services.
 
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod openapi;
 pub mod ops;
 pub mod pg;
 pub mod problem;

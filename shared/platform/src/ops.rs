@@ -195,9 +195,12 @@ pub async fn limit_body<E: Endpoint>(
     max_bytes: usize,
 ) -> poem::Result<Response> {
     let too_large = || {
-        poem::Error::from_string(
-            format!("the request body exceeds {max_bytes} bytes"),
-            StatusCode::PAYLOAD_TOO_LARGE,
+        let detail = format!("the request body exceeds {max_bytes} bytes");
+        poem::Error::from_response(
+            crate::error::ApiError::PayloadTooLarge(poem_openapi::payload::Json(
+                crate::problem::Problem::new(StatusCode::PAYLOAD_TOO_LARGE, detail),
+            ))
+            .into_response(),
         )
     };
     let declared = req
