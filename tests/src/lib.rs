@@ -57,6 +57,29 @@ fn key_file(var: &str) -> String {
         .unwrap_or_else(|_| panic!("{var} must name a key file (deploy/stack test sets it)"))
 }
 
+/// The servers a stack's processes use: by default those `deploy/stack
+/// test` runs for every test; a test that kills them runs its own.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// Admin DSN of the PostgreSQL server that holds the write database.
+    pub write_pg: String,
+    /// Admin DSN of the PostgreSQL server that holds the read database.
+    pub read_pg: String,
+    pub redis: String,
+    pub kafka: String,
+}
+
+impl Backends {
+    pub fn shared() -> Self {
+        Self {
+            write_pg: platform::testing::pg_admin_url(),
+            read_pg: platform::testing::pg_admin_url(),
+            redis: platform::testing::redis_url(),
+            kafka: platform::testing::kafka_brokers(),
+        }
+    }
+}
+
 impl Stack {
     /// Starts the four services and waits until each reports ready.
     pub async fn start() -> Stack {
@@ -65,17 +88,22 @@ impl Stack {
 
     /// Like [`Stack::start`], with extra environment for every service.
     pub async fn start_with(overrides: &[(&str, &str)]) -> Stack {
-        let write_db = platform::testing::fresh_database_url().await;
+        Self::start_on(&Backends::shared(), overrides).await
+    }
+
+    /// Like [`Stack::start_with`], on the given servers.
+    pub async fn start_on(backends: &Backends, overrides: &[(&str, &str)]) -> Stack {
+        let write_db = platform::testing::fresh_database_url_on(&backends.write_pg).await;
         let write_db_url = write_db.clone();
-        let read_db = platform::testing::fresh_database_url().await;
+        let read_db = platform::testing::fresh_database_url_on(&backends.read_pg).await;
         let read_db_url = read_db.clone();
         let id = platform::testing::unique("e2e");
         let common: Vec<(&str, String)> = vec![
             ("DATABASE_URL", write_db),
             ("READ_DATABASE_URL", read_db),
-            ("REDIS_URL", platform::testing::redis_url()),
+            ("REDIS_URL", backends.redis.clone()),
             ("REDIS_KEY_PREFIX", format!("{id}:")),
-            ("KAFKA_BROKERS", platform::testing::kafka_brokers()),
+            ("KAFKA_BROKERS", backends.kafka.clone()),
             ("KAFKA_EVENTS_TOPIC", format!("{id}.events")),
             ("KAFKA_EVENTS_PARTITIONS", "3".into()),
             ("PROJECTOR_GROUP", format!("{id}.projector")),

@@ -121,12 +121,12 @@ impl TokenVerifier {
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check whether a session was revoked");
+                let unavailable = crate::error::ApiError::unavailable(
+                    "cannot check the session now; retry later",
+                    1,
+                );
                 Err(poem::Error::from_response(
-                    crate::problem::Problem::new(
-                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "cannot check the session now; retry later",
-                    )
-                    .into_response(),
+                    poem::IntoResponse::into_response(unavailable),
                 ))
             }
         }

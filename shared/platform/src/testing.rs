@@ -36,7 +36,12 @@ pub fn unique(prefix: &str) -> String {
 /// Creates an empty database named `t_{random}` and returns its DSN.
 /// `deploy/stack test` drops leftovers of earlier runs.
 pub async fn fresh_database_url() -> String {
-    let admin: PgConnectOptions = pg_admin_url().parse().expect("TEST_DATABASE_URL is a DSN");
+    fresh_database_url_on(&pg_admin_url()).await
+}
+
+/// Like [`fresh_database_url`], on the server with admin DSN `admin_url`.
+pub async fn fresh_database_url_on(admin_url: &str) -> String {
+    let admin: PgConnectOptions = admin_url.parse().expect("an admin DSN");
     let name = unique("t");
     let mut conn = admin
         .connect()

@@ -1,0 +1,783 @@
+//! Fault injection: a steady mixed load (posts, edits, deletes, follows,
+//! unfollows, feed reads on two read replicas) while a seeded schedule
+//! kills and restarts each component in turn: the relay (SIGKILL), the
+//! projector (SIGKILL), a read-api replica (SIGKILL), the broker (SIGKILL),
+//! Redis (restarted empty) and the write PostgreSQL (immediate shutdown,
+//! then start). Then an oracle compares every user's home feed (membership,
+//! order-free; texts after edits) and profile counts with the write
+//! database: nothing lost, duplicated or resurrected after delete.
+//!
+//! The broker, Redis and the write PostgreSQL are this test's own
+//! processes, so killing them touches no other test; the read database
+//! stays on the shared server, as the read cluster stays up when the write
+//! database fails.
+//!
+//! `CHAOS_SEED` (default 1) picks the schedule; `CHAOS_ROUNDS` (default 1)
+//! repeats it, each round killing all six components in a seeded order:
+//! `CHAOS_ROUNDS=20 deploy/stack test -E 'binary_id(e2e::chaos)' --no-capture`
+//! is the long run README reports.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use e2e::{Backends, PASSWORD, Stack};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const USERS: usize = 8;
+const COMPONENTS: [&str; 6] = [
+    "relay",
+    "projector",
+    "read-api-2",
+    "broker",
+    "redis",
+    "postgres",
+];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+async fn port_open(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+async fn wait_port(name: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !port_open(port).await {
+        assert!(Instant::now() < deadline, "{name} did not open port {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(status.success(), "{program} {args:?} failed: {status}");
+}
+
+/// A PostgreSQL server of this test's own, run as the `postgres` user.
+struct Postgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    async fn start(dir: &Path) -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (deploy/stack test installs it)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .max()
+            .expect("a PostgreSQL version");
+        std::fs::create_dir_all(dir).unwrap();
+        run("chown", &["-R", "postgres:postgres", dir.to_str().unwrap()]).await;
+        let pg = Postgres {
+            bin,
+            dir: dir.to_owned(),
+            port: free_port(),
+        };
+        pg.ctl(
+            &["initdb", "-D"],
+            &["-o", "-U postgres --auth=trust -E UTF8"],
+        )
+        .await;
+        pg.up().await;
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    async fn ctl(&self, before_data: &[&str], after_data: &[&str]) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut args = vec!["-u", "postgres", "--", pg_ctl.to_str().unwrap()];
+        let data = self.data();
+        args.extend(before_data);
+        args.push(&data);
+        args.extend(after_data);
+        run("runuser", &args).await;
+    }
+
+    async fn up(&self) {
+        let log = self.dir.join("postgres.log");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            self.port,
+            self.dir.display()
+        );
+        self.ctl(
+            &["start", "-w", "-t", "60", "-D"],
+            &["-l", log.to_str().unwrap(), "-o", &options],
+        )
+        .await;
+    }
+
+    /// Stops at once, as a crash would: no checkpoint, clients cut off.
+    async fn crash(&self) {
+        self.ctl(&["stop", "-m", "immediate", "-D"], &[]).await;
+    }
+
+    fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["stop", "-m", "immediate", "-D", &self.data()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A single Redis without persistence: a restart loses everything.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let mut redis = Redis {
+            port: free_port(),
+            child: None,
+        };
+        redis.up().await;
+        redis
+    }
+
+    async fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server runs (deploy/stack test installs it)");
+        self.child = Some(child);
+        wait_port("redis", self.port).await;
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+}
+
+/// The Kafka-protocol broker (tansu, SQLite engine) in a folder of its own.
+struct Broker {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    async fn start(dir: &Path) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut broker = Broker {
+            dir: dir.to_owned(),
+            port: free_port(),
+            child: None,
+        };
+        broker.up().await;
+        broker
+    }
+
+    async fn up(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tansu.log"))
+            .unwrap();
+        let child = Command::new("tansu")
+            .args(["broker", "--storage-engine", "sqlite://tansu.db"])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            // tansu reads a .env from its working directory.
+            .current_dir(&self.dir)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("tansu runs (deploy/stack test installs it)");
+        self.child = Some(child);
+        wait_port("broker", self.port).await;
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+}
+
+/// What each request ended as, by the phase it was sent in.
+#[derive(Default)]
+struct Tally(Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>);
+
+impl Tally {
+    fn add(&self, phase: &str, kind: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry(phase.to_owned())
+            .or_default()
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// Requests sent in phases starting with `phase_prefix` whose outcome
+    /// `kind` satisfies `matches`.
+    fn count(&self, phase_prefix: &str, matches: impl Fn(&str) -> bool) -> u64 {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(phase, _)| phase.starts_with(phase_prefix))
+            .flat_map(|(_, kinds)| kinds.iter())
+            .filter(|(kind, _)| matches(kind))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn kind(result: &Result<reqwest::Response, reqwest::Error>, write: bool) -> &'static str {
+    match result {
+        Err(_) => "no answer",
+        Ok(r) if r.status().is_success() => {
+            if write {
+                "write ok"
+            } else {
+                "read ok"
+            }
+        }
+        Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
+            if r.headers().contains_key("retry-after") {
+                "503 with Retry-After"
+            } else {
+                "503 without Retry-After"
+            }
+        }
+        Ok(r) if r.status() == StatusCode::UNAUTHORIZED => "401",
+        Ok(r) if r.status().is_client_error() => "other 4xx",
+        Ok(r) if r.status() == StatusCode::INTERNAL_SERVER_ERROR => "500",
+        Ok(_) => "other 5xx",
+    }
+}
+
+struct User {
+    id: String,
+    username: String,
+    token: Mutex<String>,
+    posts: Mutex<Vec<String>>,
+}
+
+struct Load {
+    write_url: String,
+    read_urls: Vec<String>,
+    users: Vec<User>,
+    phase: Mutex<String>,
+    tally: Tally,
+    stop: AtomicBool,
+    http: Client,
+}
+
+impl Load {
+    fn phase(&self) -> String {
+        self.phase.lock().unwrap().clone()
+    }
+
+    fn set_phase(&self, phase: String) {
+        *self.phase.lock().unwrap() = phase;
+    }
+
+    /// Logs in again when a token expired (the run may outlast one).
+    async fn relogin(&self, user: &User) {
+        let response = self
+            .http
+            .post(format!("{}/v1/sessions", self.write_url))
+            .json(&json!({"username": user.username, "password": PASSWORD}))
+            .send()
+            .await;
+        if let Ok(r) = response
+            && r.status().is_success()
+            && let Ok(body) = r.json::<Value>().await
+            && let Some(token) = body["access_token"].as_str()
+        {
+            *user.token.lock().unwrap() = token.to_owned();
+        }
+    }
+
+    async fn write_step(&self, rng: &mut StdRng) {
+        let user = &self.users[rng.random_range(0..USERS)];
+        let token = user.token.lock().unwrap().clone();
+        let own = user.posts.lock().unwrap().clone();
+        let other = &self.users[rng.random_range(0..USERS)];
+        let roll = rng.random_range(0..100);
+        let url = |path: &str| format!("{}{path}", self.write_url);
+        let request = if roll < 40 || own.is_empty() {
+            let text = format!("chaos {}", rng.random::<u32>());
+            self.http
+                .post(url("/v1/posts"))
+                .json(&json!({ "text": text }))
+        } else if roll < 55 {
+            let id = &own[rng.random_range(0..own.len())];
+            let text = format!("edited {}", rng.random::<u32>());
+            self.http
+                .patch(url(&format!("/v1/posts/{id}")))
+                .json(&json!({ "text": text }))
+        } else if roll < 65 {
+            let id = own[rng.random_range(0..own.len())].clone();
+            user.posts.lock().unwrap().retain(|p| *p != id);
+            self.http.delete(url(&format!("/v1/posts/{id}")))
+        } else if roll < 85 && other.id != user.id {
+            self.http
+                .put(url(&format!("/v1/users/{}/follow", other.id)))
+        } else {
+            self.http
+                .delete(url(&format!("/v1/users/{}/follow", other.id)))
+        };
+        let phase = self.phase();
+        let result = request
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let kind = kind(&result, true);
+        self.tally.add(&format!("{phase} · writes"), kind);
+        if kind == "401" {
+            self.relogin(user).await;
+        }
+        if let Ok(r) = result
+            && r.status() == StatusCode::CREATED
+            && let Ok(body) = r.json::<Value>().await
+            && let Some(id) = body["id"].as_str()
+        {
+            user.posts.lock().unwrap().push(id.to_owned());
+        }
+    }
+
+    /// One feed page from a replica; when it does not answer, from the
+    /// other, as the front door would.
+    async fn read_step(&self, rng: &mut StdRng) {
+        let user = &self.users[rng.random_range(0..USERS)];
+        let token = user.token.lock().unwrap().clone();
+        let first = rng.random_range(0..self.read_urls.len());
+        let phase = self.phase();
+        let mut result = None;
+        for i in 0..self.read_urls.len() {
+            let base = &self.read_urls[(first + i) % self.read_urls.len()];
+            let r = self
+                .http
+                .get(format!("{base}/v1/feed?limit=20"))
+                .bearer_auth(&token)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            let unanswered = r.is_err();
+            result = Some(r);
+            if !unanswered {
+                break;
+            }
+        }
+        let result = result.expect("at least one replica");
+        let kind = kind(&result, false);
+        self.tally.add(&format!("{phase} · reads"), kind);
+        if kind == "401" {
+            self.relogin(user).await;
+        }
+    }
+}
+
+/// What the read side shows that the write database contradicts.
+#[derive(Debug, Default, PartialEq)]
+struct Verdict {
+    lost: usize,
+    duplicated: usize,
+    resurrected: usize,
+    unfollowed_still_shown: usize,
+    stale_texts: usize,
+    wrong_counts: usize,
+}
+
+async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
+    let mut verdict = Verdict::default();
+    let texts: HashMap<i64, (String, bool)> = sqlx::query_as::<_, (i64, String, bool)>(
+        "SELECT id, text, deleted_at IS NOT NULL FROM posts",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, text, deleted)| (id, (text, deleted)))
+    .collect();
+    for user in &load.users {
+        let uid: i64 = user.id.parse().unwrap();
+        let expected: HashSet<i64> = sqlx::query_scalar(
+            "SELECT p.id FROM posts p WHERE p.deleted_at IS NULL AND (p.author_id = $1
+                 OR p.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1))",
+        )
+        .bind(uid)
+        .fetch_all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+        let token = user.token.lock().unwrap().clone();
+        let mut shown = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = stack.read("/v1/feed?limit=100");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let page: Value = load
+                .http
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for item in page["items"].as_array().cloned().unwrap_or_default() {
+                let id: i64 = item["post"]["id"].as_str().unwrap().parse().unwrap();
+                let text = item["post"]["text"].as_str().unwrap_or_default().to_owned();
+                shown.push((id, text));
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let ids: HashSet<i64> = shown.iter().map(|(id, _)| *id).collect();
+        verdict.duplicated += shown.len() - ids.len();
+        verdict.lost += expected.difference(&ids).count();
+        for (id, text) in &shown {
+            match texts.get(id) {
+                Some((_, true)) => verdict.resurrected += 1,
+                Some((_, false)) if !expected.contains(id) => verdict.unfollowed_still_shown += 1,
+                Some((current, false)) if current != text => verdict.stale_texts += 1,
+                _ => {}
+            }
+        }
+        let profile: Value = load
+            .http
+            .get(stack.read(&format!("/v1/users/{}", user.username)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let counts: (i64, i64, i64) = sqlx::query_as(
+            "SELECT followers_count, following_count, posts_count FROM users WHERE id = $1",
+        )
+        .bind(uid)
+        .fetch_one(db)
+        .await
+        .unwrap();
+        let served = (
+            profile["followers_count"].as_i64().unwrap_or(-1),
+            profile["following_count"].as_i64().unwrap_or(-1),
+            profile["posts_count"].as_i64().unwrap_or(-1),
+        );
+        if served != counts {
+            verdict.wrong_counts += 1;
+        }
+    }
+    verdict
+}
+
+/// The time until a post by the canary shows in the canary's own feed:
+/// the whole path (write database, relay, broker, projector, Redis, read
+/// replica) works again.
+async fn end_to_end(stack: &Stack, http: &Client, token: &str) -> Duration {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(120);
+    let text = format!("canary {}", uuid_like());
+    let mut posted = false;
+    while Instant::now() < deadline {
+        if !posted {
+            posted = http
+                .post(stack.write("/v1/posts"))
+                .bearer_auth(token)
+                .json(&json!({ "text": text }))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::CREATED);
+        }
+        if posted {
+            let feed = http
+                .get(stack.read("/v1/feed?limit=5"))
+                .bearer_auth(token)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            if let Ok(r) = feed
+                && let Ok(page) = r.json::<Value>().await
+                && page["items"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|i| i["post"]["text"] == text))
+            {
+                return started.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut state = String::new();
+    for service in ["relay", "projector"] {
+        let metrics = http
+            .get(format!("{}/metrics", stack.service(service).url))
+            .send()
+            .await;
+        let text = match metrics {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => format!("no answer: {e}"),
+        };
+        let interesting = [
+            "relay_leader",
+            "outbox_backlog",
+            "assigned_partitions",
+            "lag",
+        ];
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if interesting.iter().any(|w| line.contains(w)) {
+                state.push_str(&format!("  {service}: {line}\n"));
+            }
+        }
+        state.push_str(&format!(
+            "  {service} log:\n{}\n",
+            stack.service(service).log_tail()
+        ));
+    }
+    panic!("the system did not recover within 120 s (posted: {posted}):\n{state}");
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", rand::random::<u64>())
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_system_survives_every_component_failing_in_turn() {
+    let seed = env_number("CHAOS_SEED", 1);
+    let rounds = env_number("CHAOS_ROUNDS", 1);
+    // Kept when the test fails: the broker's and PostgreSQL's logs are there.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e-logs")
+        .join(platform::testing::unique("chaos"));
+    eprintln!("chaos: servers' data and logs in {}", root.display());
+    let postgres = Postgres::start(&root.join("postgres")).await;
+    let mut redis = Redis::start().await;
+    let mut broker = Broker::start(&root.join("broker")).await;
+    let backends = Backends {
+        write_pg: postgres.admin_url(),
+        read_pg: platform::testing::pg_admin_url(),
+        redis: format!("redis://127.0.0.1:{}", redis.port),
+        kafka: format!("127.0.0.1:{}", broker.port),
+    };
+    // Static membership, as deployed: a restarted projector takes its
+    // partitions back at once instead of waiting out a rebalance.
+    let mut stack = Stack::start_on(&backends, &[("PROJECTOR_INSTANCE_ID", "projector-0")]).await;
+    stack.add_replica("read-api", "read-api-2").await;
+    let http = Client::new();
+    let mut users = Vec::new();
+    for n in 0..USERS {
+        let account = stack.account(&http, &format!("chaos{n}")).await;
+        users.push(User {
+            id: account.id,
+            username: account.username,
+            token: Mutex::new(account.access),
+            posts: Mutex::new(Vec::new()),
+        });
+    }
+    let canary = stack.account(&http, "canary").await;
+    let load = Arc::new(Load {
+        write_url: stack.write_url.clone(),
+        read_urls: vec![
+            stack.read_url.clone(),
+            stack.service("read-api-2").url.clone(),
+        ],
+        users,
+        phase: Mutex::new("steady".into()),
+        tally: Tally::default(),
+        stop: AtomicBool::new(false),
+        http: http.clone(),
+    });
+    let mut workers = Vec::new();
+    for worker in 0..4u64 {
+        let load = Arc::clone(&load);
+        workers.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed * 100 + worker);
+            while !load.stop.load(Ordering::Relaxed) {
+                if worker < 2 {
+                    load.write_step(&mut rng).await;
+                } else {
+                    load.read_step(&mut rng).await;
+                }
+                tokio::time::sleep(Duration::from_millis(rng.random_range(5..40))).await;
+            }
+        }));
+    }
+
+    let mut schedule = StdRng::seed_from_u64(seed);
+    let mut recovery: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    let started = Instant::now();
+    for round in 0..rounds {
+        let mut order = COMPONENTS;
+        order.shuffle(&mut schedule);
+        for component in order {
+            tokio::time::sleep(Duration::from_millis(schedule.random_range(1_000..3_000))).await;
+            load.set_phase(format!("{component} down"));
+            eprintln!(
+                "chaos: {:>6.1} s: {component} down",
+                started.elapsed().as_secs_f64()
+            );
+            match component {
+                "broker" => broker.kill().await,
+                "redis" => redis.kill().await,
+                "postgres" => postgres.crash().await,
+                service => stack.kill(service).await,
+            }
+            tokio::time::sleep(Duration::from_millis(schedule.random_range(2_000..5_000))).await;
+            load.set_phase(format!("{component} recovering"));
+            eprintln!(
+                "chaos: {:>6.1} s: {component} restarting",
+                started.elapsed().as_secs_f64()
+            );
+            let restarting = Instant::now();
+            match component {
+                "broker" => broker.up().await,
+                "redis" => redis.up().await,
+                "postgres" => postgres.up().await,
+                service => stack.restart(service).await,
+            }
+            let canary_token = canary.access.clone();
+            let until_served = end_to_end(&stack, &http, &canary_token).await;
+            recovery
+                .entry(component)
+                .or_default()
+                .push(restarting.elapsed().max(until_served));
+            load.set_phase("steady".into());
+        }
+        eprintln!(
+            "chaos: round {} of {rounds} done after {:.0} s",
+            round + 1,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    load.stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    let db = sqlx::PgPool::connect(&stack.write_db).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let converging = Instant::now();
+    let verdict = loop {
+        let verdict = oracle(&stack, &load, &db).await;
+        if verdict == Verdict::default() || Instant::now() > deadline {
+            break verdict;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    eprintln!(
+        "chaos: seed {seed}, {rounds} round(s), {} kills in {:.0} s; converged {:.1} s after the load stopped",
+        rounds as usize * COMPONENTS.len(),
+        started.elapsed().as_secs_f64(),
+        converging.elapsed().as_secs_f64()
+    );
+    eprintln!("requests by phase and outcome:");
+    for (phase, kinds) in load.tally.0.lock().unwrap().iter() {
+        eprintln!("  {phase:<24} {kinds:?}");
+    }
+    eprintln!("recovery (restart until a new post shows in its author's feed):");
+    for (component, times) in &recovery {
+        let max = times.iter().max().copied().unwrap_or_default();
+        let mean = times.iter().sum::<Duration>() / times.len().max(1) as u32;
+        eprintln!(
+            "  {component:<12} mean {:.1} s, max {:.1} s over {} restart(s)",
+            mean.as_secs_f64(),
+            max.as_secs_f64(),
+            times.len()
+        );
+    }
+    eprintln!("oracle: {verdict:?}");
+
+    assert_eq!(
+        verdict,
+        Verdict::default(),
+        "the read side agrees with the write database"
+    );
+    let tally = &load.tally;
+    assert_eq!(
+        tally.count("", |k| k == "500"),
+        0,
+        "no request is answered 500"
+    );
+    assert_eq!(
+        tally.count("", |k| k == "other 5xx"),
+        0,
+        "no other server error"
+    );
+    assert_eq!(
+        tally.count("", |k| k == "503 without Retry-After"),
+        0,
+        "every 503 says when to retry"
+    );
+    assert_eq!(
+        tally.count("postgres down · writes", |k| k == "no answer"),
+        0,
+        "the write host answers while its database is down"
+    );
+    assert!(
+        tally.count("postgres down · reads", |k| k == "read ok") > 0,
+        "feeds were read while the write database was down"
+    );
+    assert_eq!(
+        tally.count("postgres down · reads", |k| k != "read ok"),
+        0,
+        "readers keep reading while the write database is down"
+    );
+    drop(stack);
+    drop(postgres);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&root);
+}
