@@ -154,32 +154,37 @@ impl Drop for Postgres {
     }
 }
 
-/// A single Redis without persistence: a restart loses everything.
-struct Redis {
+/// A server process of this test's own: killed with SIGKILL, started
+/// again on the same port by the same command.
+struct Server {
+    name: &'static str,
     port: u16,
+    command: Box<dyn Fn(u16) -> Command + Send + Sync>,
     child: Option<Child>,
 }
 
-impl Redis {
-    async fn start() -> Redis {
-        let mut redis = Redis {
+impl Server {
+    async fn start(
+        name: &'static str,
+        command: impl Fn(u16) -> Command + Send + Sync + 'static,
+    ) -> Server {
+        let mut server = Server {
+            name,
             port: free_port(),
+            command: Box::new(command),
             child: None,
         };
-        redis.up().await;
-        redis
+        server.up().await;
+        server
     }
 
     async fn up(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
+        let child = (self.command)(self.port)
             .kill_on_drop(true)
             .spawn()
-            .expect("redis-server runs (deploy/stack test installs it)");
+            .unwrap_or_else(|e| panic!("{} runs (deploy/stack test installs it): {e}", self.name));
         self.child = Some(child);
-        wait_port("redis", self.port).await;
+        wait_port(self.name, self.port).await;
     }
 
     async fn kill(&mut self) {
@@ -189,51 +194,42 @@ impl Redis {
     }
 }
 
-/// The Kafka-protocol broker (tansu, SQLite engine) in a folder of its own.
-struct Broker {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
+/// A single Redis without persistence: a restart loses everything.
+async fn redis() -> Server {
+    Server::start("redis-server", |port| {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null());
+        command
+    })
+    .await
 }
 
-impl Broker {
-    async fn start(dir: &Path) -> Broker {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut broker = Broker {
-            dir: dir.to_owned(),
-            port: free_port(),
-            child: None,
-        };
-        broker.up().await;
-        broker
-    }
-
-    async fn up(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+/// The Kafka-protocol broker (tansu, SQLite engine) keeping its data and
+/// log in `dir`.
+async fn broker(dir: &Path) -> Server {
+    std::fs::create_dir_all(dir).unwrap();
+    let dir = dir.to_owned();
+    Server::start("tansu", move |port| {
+        let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join("tansu.log"))
+            .open(dir.join("tansu.log"))
             .unwrap();
-        let child = Command::new("tansu")
+        let mut command = Command::new("tansu");
+        command
             .args(["broker", "--storage-engine", "sqlite://tansu.db"])
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             // tansu reads a .env from its working directory.
-            .current_dir(&self.dir)
+            .current_dir(&dir)
             .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("tansu runs (deploy/stack test installs it)");
-        self.child = Some(child);
-        wait_port("broker", self.port).await;
-    }
-
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
-        }
-    }
+            .stderr(Stdio::from(log));
+        command
+    })
+    .await
 }
 
 /// What each request ended as, by the phase it was sent in.
@@ -457,16 +453,7 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
-            let page: Value = load
-                .http
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = e2e::json(load.http.get(url).bearer_auth(&token)).await;
             for item in page["items"].as_array().cloned().unwrap_or_default() {
                 let id: i64 = item["post"]["id"].as_str().unwrap().parse().unwrap();
                 let text = item["post"]["text"].as_str().unwrap_or_default().to_owned();
@@ -488,15 +475,11 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
                 _ => {}
             }
         }
-        let profile: Value = load
-            .http
-            .get(stack.read(&format!("/v1/users/{}", user.username)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let profile = e2e::json(
+            load.http
+                .get(stack.read(&format!("/v1/users/{}", user.username))),
+        )
+        .await;
         let counts: (i64, i64, i64) = sqlx::query_as(
             "SELECT followers_count, following_count, posts_count FROM users WHERE id = $1",
         )
@@ -603,8 +586,8 @@ async fn the_system_survives_every_component_failing_in_turn() {
         .join(platform::testing::unique("chaos"));
     eprintln!("chaos: servers' data and logs in {}", root.display());
     let postgres = Postgres::start(&root.join("postgres")).await;
-    let mut redis = Redis::start().await;
-    let mut broker = Broker::start(&root.join("broker")).await;
+    let mut redis = redis().await;
+    let mut broker = broker(&root.join("broker")).await;
     let backends = Backends {
         write_pg: postgres.admin_url(),
         read_pg: platform::testing::pg_admin_url(),
@@ -747,21 +730,13 @@ async fn the_system_survives_every_component_failing_in_turn() {
         "the read side agrees with the write database"
     );
     let tally = &load.tally;
-    assert_eq!(
-        tally.count("", |k| k == "500"),
-        0,
-        "no request is answered 500"
-    );
-    assert_eq!(
-        tally.count("", |k| k == "other 5xx"),
-        0,
-        "no other server error"
-    );
-    assert_eq!(
-        tally.count("", |k| k == "503 without Retry-After"),
-        0,
-        "every 503 says when to retry"
-    );
+    for (outcome, rule) in [
+        ("500", "no request is answered 500"),
+        ("other 5xx", "no other server error"),
+        ("503 without Retry-After", "every 503 says when to retry"),
+    ] {
+        assert_eq!(tally.count("", |k| k == outcome), 0, "{rule}");
+    }
     assert_eq!(
         tally.count("postgres down · writes", |k| k == "no answer"),
         0,

@@ -477,14 +477,17 @@ async fn on_cassandra_a_removal_outlives_an_older_redelivered_add() {
         return;
     };
     let owner = UserId(1);
-    store
-        .add_to_feeds(&[owner], entry(1_000, 1, 10), at(1_000))
-        .await
-        .unwrap();
-    store
-        .add_to_timeline(UserId(10), pos(1_000, 1))
-        .await
-        .unwrap();
+    let deliver = async || {
+        store
+            .add_to_feeds(&[owner], entry(1_000, 1, 10), at(1_000))
+            .await
+            .unwrap();
+        store
+            .add_to_timeline(UserId(10), pos(1_000, 1))
+            .await
+            .unwrap();
+    };
+    deliver().await;
     store
         .remove_from_feeds(&[owner], pos(1_000, 1), at(2_000))
         .await
@@ -493,14 +496,7 @@ async fn on_cassandra_a_removal_outlives_an_older_redelivered_add() {
         .remove_from_timeline(UserId(10), pos(1_000, 1), at(2_000))
         .await
         .unwrap();
-    store
-        .add_to_feeds(&[owner], entry(1_000, 1, 10), at(1_000))
-        .await
-        .unwrap();
-    store
-        .add_to_timeline(UserId(10), pos(1_000, 1))
-        .await
-        .unwrap();
+    deliver().await;
     assert!(store.feed_page(owner, None, 10).await.unwrap().is_empty());
     assert!(
         store
