@@ -134,6 +134,42 @@ impl Api {
         Ok(())
     }
 
+    /// One page of the caller's home feed, as JSON.
+    pub async fn feed_page(
+        &self,
+        access: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut url = format!("{}/v1/feed?limit={limit}", self.read);
+        if let Some(cursor) = cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let response = self.http.get(url).bearer_auth(access).send().await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+
+    /// Waits up to 30 s until the read host shows the caller following
+    /// `count` accounts.
+    pub async fn wait_following(&self, access: &str, count: usize) -> anyhow::Result<()> {
+        for _ in 0..300 {
+            let response = self
+                .http
+                .get(format!("{}/v1/users/me", self.read))
+                .bearer_auth(access)
+                .send()
+                .await?;
+            if response.status().is_success() {
+                let me: Value = response.json().await?;
+                if me["following_count"].as_u64() == Some(count as u64) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        bail!("the follows never all reached the read host")
+    }
+
     /// Items on the first page of the caller's home feed.
     pub async fn feed_len(&self, access: &str) -> anyhow::Result<usize> {
         let page: Value = self

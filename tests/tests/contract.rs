@@ -31,7 +31,12 @@ fn documents(stack: &Stack) -> [(&'static str, String, &'static [Link]); 2] {
 }
 
 async fn schemathesis(base: &str, token: &str) -> (bool, String) {
+    // schemathesis keeps a cache of past failures in its working directory
+    // and replays them first: a fresh one per run keeps the run the seed's.
+    let workdir = std::env::temp_dir().join(platform::testing::unique("schemathesis"));
+    std::fs::create_dir_all(&workdir).unwrap();
     let output = Command::new("st")
+        .current_dir(&workdir)
         .args(["run", &format!("{base}/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
@@ -46,6 +51,7 @@ async fn schemathesis(base: &str, token: &str) -> (bool, String) {
             "schemathesis (`st`) is on PATH: run the tests through `deploy/stack test`, \
              which installs it",
         );
+    let _ = std::fs::remove_dir_all(&workdir);
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)

@@ -1,7 +1,11 @@
-//! `POST /v1/posts` at a fixed rate, and the lag from each post's commit to
-//! its record on the broker (the record's timestamp, set when the relay
-//! sends it, minus the event's `occurred_at`, set in the writing transaction).
+//! `POST /v1/posts` at a fixed rate, and two lags per post: from its commit
+//! to its record on the broker (the record's timestamp, set when the relay
+//! sends it, minus the event's `occurred_at`, set in the writing
+//! transaction), and from its commit to its showing in the home feed of a
+//! real follower of every author (the feed is polled; the post's
+//! `created_at` is the write database's clock on this same machine).
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use broker::KafkaConfig;
@@ -37,6 +41,12 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     for i in 0..args.authors {
         authors.push(api.account(&format!("bp{run}{i}")).await?);
     }
+    let follower = api.account(&format!("bp{run}f")).await?;
+    for author in &authors {
+        let id = api.me(&author.access).await?;
+        api.follow(&follower.access, &id).await?;
+    }
+    api.wait_following(&follower.access, authors.len()).await?;
     let kafka = KafkaConfig {
         brokers: args.brokers.clone(),
         events_topic: args.topic.clone(),
@@ -65,6 +75,13 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     let lag = tokio::spawn(collect_lag(
         consumer,
         Duration::from_secs(args.seconds + 10),
+    ));
+    let bench_started = chrono::Utc::now();
+    let watcher = tokio::spawn(watch_feed(
+        api.clone(),
+        follower.access.clone(),
+        bench_started,
+        Duration::from_secs(args.seconds + 60),
     ));
     load::open_loop(
         args.rate,
@@ -100,7 +117,66 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         lag.value_at_quantile(0.99) as f64 / 1000.0,
         lag.max() as f64 / 1000.0
     );
+    let created = recorder.histogram().len() - recorder.errors();
+    let feed_lag = watcher.await?;
+    println!(
+        "post-to-feed lag over {} of {created} posts (a follower's home feed, polled every {} ms): p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+        feed_lag.len(),
+        FEED_POLL.as_millis(),
+        feed_lag.value_at_quantile(0.5) as f64 / 1000.0,
+        feed_lag.value_at_quantile(0.99) as f64 / 1000.0,
+        feed_lag.max() as f64 / 1000.0
+    );
     Ok(())
+}
+
+const FEED_POLL: Duration = Duration::from_millis(20);
+
+/// Polls `access`'s home feed and records, for each post newer than
+/// `since` the first time it shows, the time since its `created_at`.
+/// Reads back from the newest item until a post already seen, so a burst
+/// larger than a page is not missed. Stops after `within`, or after 5 s
+/// with nothing new once something was seen.
+async fn watch_feed(
+    api: Api,
+    access: String,
+    since: chrono::DateTime<chrono::Utc>,
+    within: Duration,
+) -> Histogram<u64> {
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+    let mut seen = HashSet::new();
+    let deadline = Instant::now() + within;
+    let mut last_new = Instant::now();
+    while Instant::now() < deadline
+        && (seen.is_empty() || last_new.elapsed() < Duration::from_secs(5))
+    {
+        let mut cursor: Option<String> = None;
+        'pages: loop {
+            let Ok(page) = api.feed_page(&access, 100, cursor.as_deref()).await else {
+                break;
+            };
+            let now = chrono::Utc::now();
+            for item in page["items"].as_array().into_iter().flatten() {
+                let created = item["post"]["created_at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                let Some(created) = created else { continue };
+                let id = item["post"]["id"].as_str().unwrap_or_default().to_owned();
+                if created < since || !seen.insert(id) {
+                    break 'pages;
+                }
+                last_new = Instant::now();
+                let micros = (now - created.to_utc()).num_microseconds().unwrap_or(0);
+                lag.saturating_record(micros.max(1) as u64);
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        tokio::time::sleep(FEED_POLL).await;
+    }
+    lag
 }
 
 /// Reads new `post.created` records for `within` and records, per record,
