@@ -41,7 +41,8 @@ enum Command {
     /// Login throughput and latency at saturation, and home-feed latency on
     /// the read host before and while logins saturate the hash pool.
     Login(scenarios::login::Args),
-    /// `POST /v1/posts` at a fixed rate, and commit-to-broker lag.
+    /// `POST /v1/posts` at a fixed rate, commit-to-broker lag, and
+    /// post-to-feed lag in a real follower's home feed.
     Posts(scenarios::posts::Args),
     /// Fan-out throughput into Redis and the durable store, and rebuild
     /// throughput, on the stores directly (no running services needed).

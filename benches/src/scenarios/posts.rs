@@ -131,12 +131,14 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
 }
 
 const FEED_POLL: Duration = Duration::from_millis(20);
+const LATE_COMMITS: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
 /// Polls `access`'s home feed and records, for each post newer than
-/// `since` the first time it shows, the time since its `created_at`.
-/// Reads back from the newest item until a post already seen, so a burst
-/// larger than a page is not missed. Stops after `within`, or after 5 s
-/// with nothing new once something was seen.
+/// `since` the first time it shows, the time since its `created_at`. Each
+/// poll reads back to [`LATE_COMMITS`] before the newest post of the last
+/// poll, since a post's `created_at` is its transaction's start and a
+/// post that commits later may land below one already seen. Stops after
+/// `within`, or 5 s after the last new post once something was seen.
 async fn watch_feed(
     api: Api,
     access: String,
@@ -145,11 +147,14 @@ async fn watch_feed(
 ) -> Histogram<u64> {
     let mut lag = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
     let mut seen = HashSet::new();
+    let mut frontier = since;
     let deadline = Instant::now() + within;
     let mut last_new = Instant::now();
     while Instant::now() < deadline
         && (seen.is_empty() || last_new.elapsed() < Duration::from_secs(5))
     {
+        let horizon = (frontier - LATE_COMMITS).max(since);
+        let mut newest = frontier;
         let mut cursor: Option<String> = None;
         'pages: loop {
             let Ok(page) = api.feed_page(&access, 100, cursor.as_deref()).await else {
@@ -159,21 +164,26 @@ async fn watch_feed(
             for item in page["items"].as_array().into_iter().flatten() {
                 let created = item["post"]["created_at"]
                     .as_str()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.to_utc());
                 let Some(created) = created else { continue };
-                let id = item["post"]["id"].as_str().unwrap_or_default().to_owned();
-                if created < since || !seen.insert(id) {
+                if created < horizon {
                     break 'pages;
                 }
-                last_new = Instant::now();
-                let micros = (now - created.to_utc()).num_microseconds().unwrap_or(0);
-                lag.saturating_record(micros.max(1) as u64);
+                newest = newest.max(created);
+                let id = item["post"]["id"].as_str().unwrap_or_default().to_owned();
+                if seen.insert(id) {
+                    last_new = Instant::now();
+                    let micros = (now - created).num_microseconds().unwrap_or(0);
+                    lag.saturating_record(micros.max(1) as u64);
+                }
             }
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
                 None => break,
             }
         }
+        frontier = newest;
         tokio::time::sleep(FEED_POLL).await;
     }
     lag
