@@ -94,18 +94,25 @@ impl Api {
         }
     }
 
+    /// The caller's profile on the read host, if it is there yet.
+    async fn me_profile(&self, access: &str) -> anyhow::Result<Option<Value>> {
+        let response = self
+            .http
+            .get(format!("{}/v1/users/me", self.read))
+            .bearer_auth(access)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        Ok(Some(response.json().await?))
+    }
+
     /// The caller's user id, from the read host (waiting up to 10 s for a
     /// new account to be projected there).
     pub async fn me(&self, access: &str) -> anyhow::Result<String> {
         for _ in 0..100 {
-            let response = self
-                .http
-                .get(format!("{}/v1/users/me", self.read))
-                .bearer_auth(access)
-                .send()
-                .await?;
-            if response.status().is_success() {
-                let me: Value = response.json().await?;
+            if let Some(me) = self.me_profile(access).await? {
                 return Ok(me["id"].as_str().context("no id")?.to_owned());
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -153,17 +160,9 @@ impl Api {
     /// `count` accounts.
     pub async fn wait_following(&self, access: &str, count: usize) -> anyhow::Result<()> {
         for _ in 0..300 {
-            let response = self
-                .http
-                .get(format!("{}/v1/users/me", self.read))
-                .bearer_auth(access)
-                .send()
-                .await?;
-            if response.status().is_success() {
-                let me: Value = response.json().await?;
-                if me["following_count"].as_u64() == Some(count as u64) {
-                    return Ok(());
-                }
+            let me = self.me_profile(access).await?;
+            if me.is_some_and(|me| me["following_count"].as_u64() == Some(count as u64)) {
+                return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
