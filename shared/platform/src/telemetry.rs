@@ -17,7 +17,6 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 /// Buckets for counts such as fan-out sizes.
 pub const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0];
 
-/// Starts JSON logging, filtered by `RUST_LOG` (default `info`).
 /// Starts a process: JSON logs first, so that a bad configuration is
 /// logged; then `config` (read once, typed); then the metrics recorder
 /// with `describe`'s `# HELP` lines.
@@ -33,6 +32,7 @@ pub fn start<C, E>(
     Ok((config, metrics))
 }
 
+/// Starts JSON logging, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging(service: &'static str) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
