@@ -20,6 +20,7 @@ async fn a_poison_event_is_dead_lettered_and_its_partition_keeps_flowing() {
         events_topic: stack.events_topic.clone(),
         partitions: 3,
         replication: 1,
+        client_debug: None,
     };
     // Keyed like Alice's events, so it sits in her partition, ahead of her next post.
     let producer: FutureProducer = kafka.producer().create().unwrap();

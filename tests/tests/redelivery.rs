@@ -128,6 +128,7 @@ async fn a_redelivered_batch_changes_nothing_downstream() {
         events_topic: platform::testing::unique("redelivery"),
         partitions: 3,
         replication: 1,
+        client_debug: None,
     };
     kafka.ensure_topics().await.unwrap();
 

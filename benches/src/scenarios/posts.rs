@@ -52,6 +52,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         events_topic: args.topic.clone(),
         partitions: 1,
         replication: 1,
+        client_debug: None,
     };
     let consumer: StreamConsumer = kafka.consumer(&format!("bench-{run}")).create()?;
     let metadata = consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(10))?;

@@ -27,6 +27,9 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// `KAFKA_REPLICATION_FACTOR`, default 1.
     pub replication: i32,
+    /// `KAFKA_CLIENT_DEBUG`, default none: librdkafka's `debug` contexts
+    /// (e.g. `broker,protocol,cgrp,eos`) for every client, logged at debug.
+    pub client_debug: Option<String>,
 }
 
 impl KafkaConfig {
@@ -36,6 +39,7 @@ impl KafkaConfig {
             events_topic: config::or("KAFKA_EVENTS_TOPIC", "microblog.events".to_owned())?,
             partitions: config::in_range("KAFKA_EVENTS_PARTITIONS", 6, 1..=1024)?,
             replication: config::in_range("KAFKA_REPLICATION_FACTOR", 1, 1..=16)?,
+            client_debug: config::optional("KAFKA_CLIENT_DEBUG")?,
         })
     }
 
@@ -44,12 +48,21 @@ impl KafkaConfig {
         format!("{}.dlq", self.events_topic)
     }
 
+    /// What every client shares: where the brokers are, and debugging.
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        if let Some(contexts) = &self.client_debug {
+            c.set("debug", contexts);
+        }
+        c
+    }
+
     /// The relay's producer: idempotent with `acks=all`, so retries neither
     /// duplicate nor reorder records within a partition.
     pub fn producer(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("enable.idempotence", "true")
+        let mut c = self.client();
+        c.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
             .set("message.timeout.ms", "30000")
@@ -62,14 +75,17 @@ impl KafkaConfig {
     /// record is fully processed; stored offsets are committed in the
     /// background and on rebalance or close.
     pub fn consumer(&self, group: &str) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("group.id", group)
+        let mut c = self.client();
+        c.set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            // Kafka's default. A broker outage shorter than this keeps the
+            // group's membership. Longer, librdkafka rejoins under a new
+            // member id, and the local broker (tansu 0.6) never expires the
+            // old one after its own restart, so the group would stall.
+            .set("session.timeout.ms", "45000")
             // The broker may hold an empty fetch for the whole wait; the
             // default 500 ms would then be the floor of write-to-feed latency.
             .set("fetch.wait.max.ms", "50");
@@ -78,9 +94,7 @@ impl KafkaConfig {
 
     /// Creates the events and dead-letter topics if they do not exist.
     pub async fn ensure_topics(&self) -> Result<(), rdkafka::error::KafkaError> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()?;
+        let admin: AdminClient<DefaultClientContext> = self.client().create()?;
         let dlq = self.dead_letter_topic();
         // With three or more replicas an acknowledged write (acks=all) is
         // on at least two brokers, so losing one loses nothing.

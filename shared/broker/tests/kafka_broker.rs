@@ -19,6 +19,7 @@ fn config(partitions: i32) -> KafkaConfig {
         events_topic: platform::testing::unique("guard"),
         partitions,
         replication: 1,
+        client_debug: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn relay_config(brokers: String) -> RelayConfig {
             events_topic: platform::testing::unique("relay"),
             partitions: 3,
             replication: 1,
+            client_debug: None,
         },
         batch_size: 500,
         poll_interval: Duration::from_millis(200),
