@@ -1,5 +1,7 @@
 //! Configuration of the projector, from the environment.
 
+use std::time::Duration;
+
 use broker::KafkaConfig;
 use platform::config::{self, ConfigError};
 use readmodel::connect::ReadModelConfig;
@@ -23,6 +25,17 @@ pub struct Config {
     /// each replica its own (e.g. a StatefulSet pod name). Unset: dynamic
     /// membership.
     pub instance_id: Option<String>,
+    /// `PROJECTOR_BATCH_MAX`, default 500: records taken from the broker
+    /// at once.
+    pub batch_max: usize,
+    /// `PROJECTOR_BATCH_WAIT_MS`, default 5: how long a batch waits for
+    /// more records after its first.
+    pub batch_wait: Duration,
+    /// `PROJECTOR_CONCURRENCY`, default 12: keys of a batch applied at
+    /// once (each key's records in order). The work is round trips to the
+    /// stores, so more than the cores; on two shared cores 12 kept up best
+    /// (README, Benchmarks).
+    pub concurrency: usize,
 }
 
 impl Config {
@@ -35,6 +48,9 @@ impl Config {
             fanout_page: config::in_range("FANOUT_PAGE_SIZE", 1000, 1..=100_000)?,
             max_attempts: config::in_range("PROJECTOR_MAX_ATTEMPTS", 5, 1..=100)?,
             instance_id: config::optional("PROJECTOR_INSTANCE_ID")?,
+            batch_max: config::in_range("PROJECTOR_BATCH_MAX", 500, 1..=100_000)?,
+            batch_wait: config::millis("PROJECTOR_BATCH_WAIT_MS", 5)?,
+            concurrency: config::in_range("PROJECTOR_CONCURRENCY", 12, 1..=1024)?,
         })
     }
 }

@@ -9,9 +9,11 @@
 //! unreachable nothing is dead-lettered: the consumer waits, so an outage
 //! delays the read model but never drops events from it.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use contracts::events::{Decoded, Envelope};
+use futures::{StreamExt, stream};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
@@ -29,6 +31,9 @@ pub struct EventConsumer {
     dead_letter_topic: String,
     effects: Effects,
     max_attempts: u32,
+    batch_max: usize,
+    batch_wait: Duration,
+    concurrency: usize,
 }
 
 enum Outcome {
@@ -54,20 +59,32 @@ impl EventConsumer {
             dead_letter_topic: kafka.dead_letter_topic(),
             effects,
             max_attempts: config.max_attempts,
+            batch_max: config.batch_max,
+            batch_wait: config.batch_wait,
+            concurrency: config.concurrency,
         })
     }
 
     /// Consumes until `stop` turns true, then commits what was processed.
+    ///
+    /// Records are taken in batches: whatever is ready, up to
+    /// `batch_max` records or `batch_wait` after the first. Within a batch,
+    /// the records of one key are applied in order and different keys at
+    /// once (at most `concurrency`): events whose effects touch the same
+    /// data share a key (the author, or the followee), and the effects of
+    /// events with different keys commute. A partition's offset moves past
+    /// a record only when it and every earlier record of the batch in that
+    /// partition are applied, so a stop mid-batch redelivers, never skips.
     pub async fn run(
         &self,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), rdkafka::error::KafkaError> {
         loop {
-            let message = tokio::select! {
+            let first = tokio::select! {
                 _ = stop.changed() => break,
                 message = self.consumer.recv() => message,
             };
-            let message = match message {
+            let first = match first {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(error = %e, "consumer error");
@@ -75,6 +92,74 @@ impl EventConsumer {
                     continue;
                 }
             };
+            let batch = self.fill_batch(first).await;
+            metrics::histogram!("projector_batch_size").record(batch.len() as f64);
+            let mut keys: HashMap<(i32, &[u8]), Vec<usize>> = HashMap::new();
+            for (index, message) in batch.iter().enumerate() {
+                let key = (message.partition(), message.key().unwrap_or_default());
+                keys.entry(key).or_default().push(index);
+            }
+            let mut done = vec![false; batch.len()];
+            let mut applied = stream::iter(keys.into_values())
+                .map(|indexes| {
+                    let stop = stop.clone();
+                    let batch = &batch;
+                    async move {
+                        let count = self.apply_in_order(&indexes, batch, stop).await;
+                        indexes[..count].to_vec()
+                    }
+                })
+                .buffer_unordered(self.concurrency);
+            while let Some(indexes) = applied.next().await {
+                for index in indexes {
+                    done[index] = true;
+                }
+            }
+            drop(applied);
+            let partitions: Vec<i32> = batch.iter().map(|m| m.partition()).collect();
+            let (to_store, stopped) = applied_prefixes(&partitions, &done);
+            for index in to_store {
+                self.consumer.store_offset_from_message(&batch[index])?;
+            }
+            if stopped {
+                break;
+            }
+        }
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(())
+            | Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            )) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `first` and the records that are ready within the batch's bounds.
+    async fn fill_batch<'a>(&'a self, first: BorrowedMessage<'a>) -> Vec<BorrowedMessage<'a>> {
+        let deadline = tokio::time::Instant::now() + self.batch_wait;
+        let mut batch = vec![first];
+        while batch.len() < self.batch_max {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(message),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Applies the records at `indexes` of `batch` in order; returns how
+    /// many were done before a stop.
+    async fn apply_in_order(
+        &self,
+        indexes: &[usize],
+        batch: &[BorrowedMessage<'_>],
+        mut stop: watch::Receiver<bool>,
+    ) -> usize {
+        for (done, message) in indexes.iter().map(|&i| &batch[i]).enumerate() {
             // The request that wrote the event (a header the relay sets) goes
             // on every line logged while applying it.
             let span = tracing::error_span!(
@@ -84,32 +169,25 @@ impl EventConsumer {
                 request_id = tracing::field::Empty,
             );
             if let Some(id) =
-                header(&message, "request_id").filter(|id| platform::ops::plausible_request_id(id))
+                header(message, "request_id").filter(|id| platform::ops::plausible_request_id(id))
             {
                 span.record("request_id", id);
             }
-            let Some(outcome) = self.process(&message, &mut stop).instrument(span).await else {
-                break;
+            let Some(outcome) = self.process(message, &mut stop).instrument(span).await else {
+                return done;
             };
             let label = match outcome {
                 Outcome::Applied => "applied",
                 Outcome::Skipped => "skipped",
                 Outcome::DeadLettered => "dead_lettered",
             };
-            let event_type = header(&message, "event_type")
+            let event_type = header(message, "event_type")
                 .unwrap_or("unknown")
                 .to_owned();
             metrics::counter!("projector_events_total", "type" => event_type, "outcome" => label)
                 .increment(1);
-            self.consumer.store_offset_from_message(&message)?;
         }
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(())
-            | Err(rdkafka::error::KafkaError::ConsumerCommit(
-                rdkafka::types::RDKafkaErrorCode::NoOffset,
-            )) => Ok(()),
-            Err(e) => Err(e),
-        }
+        indexes.len()
     }
 
     /// Applies one record; `None` if asked to stop before it was done.
@@ -231,6 +309,23 @@ impl EventConsumer {
     }
 }
 
+/// For a batch whose records lie in `partitions` (each partition's in
+/// offset order) and of which `done` were applied: the index of the last
+/// record of each partition's applied prefix (the offsets to store), and
+/// whether any record was left unapplied.
+fn applied_prefixes(partitions: &[i32], done: &[bool]) -> (Vec<usize>, bool) {
+    let mut last_applied: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut unfinished: BTreeSet<i32> = BTreeSet::new();
+    for (index, (&partition, &done)) in partitions.iter().zip(done).enumerate() {
+        if !done {
+            unfinished.insert(partition);
+        } else if !unfinished.contains(&partition) {
+            last_applied.insert(partition, index);
+        }
+    }
+    (last_applied.into_values().collect(), !unfinished.is_empty())
+}
+
 fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
     use rdkafka::message::Headers;
     let headers = message.headers()?;
@@ -239,4 +334,31 @@ fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
         .find(|h| h.key == name)
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::applied_prefixes;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The stored offset of a partition never passes an unapplied
+        /// record, and covers every applied record before the first gap.
+        #[test]
+        fn offsets_stop_at_the_first_unapplied_record(
+            records in proptest::collection::vec((0..4i32, any::<bool>()), 0..60)
+        ) {
+            let partitions: Vec<i32> = records.iter().map(|r| r.0).collect();
+            let done: Vec<bool> = records.iter().map(|r| r.1).collect();
+            let (stored, stopped) = applied_prefixes(&partitions, &done);
+            prop_assert_eq!(stopped, done.contains(&false));
+            for partition in 0..4 {
+                let mine: Vec<usize> = (0..records.len()).filter(|&i| partitions[i] == partition).collect();
+                let prefix: Vec<usize> = mine.iter().copied().take_while(|&i| done[i]).collect();
+                let expected = prefix.last().copied();
+                let got = stored.iter().copied().find(|&i| partitions[i] == partition);
+                prop_assert_eq!(got, expected);
+            }
+        }
+    }
 }

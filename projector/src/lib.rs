@@ -48,6 +48,10 @@ pub fn describe_metrics() {
         Unit::Seconds,
         "Time to apply one event."
     );
+    describe_histogram!(
+        "projector_batch_size",
+        "Records taken from the broker at once (PROJECTOR_BATCH_MAX bounds it)."
+    );
     describe_counter!(
         "projector_posts_total",
         "Posts projected, by delivery (on_write: fanned out; on_read: a celebrity's)."
