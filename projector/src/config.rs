@@ -31,10 +31,11 @@ pub struct Config {
     /// `PROJECTOR_BATCH_WAIT_MS`, default 5: how long a batch waits for
     /// more records after its first.
     pub batch_wait: Duration,
-    /// `PROJECTOR_CONCURRENCY`, default 12: keys of a batch applied at
+    /// `PROJECTOR_CONCURRENCY`, default 4: keys of a batch applied at
     /// once (each key's records in order). The work is round trips to the
-    /// stores, so more than the cores; on two shared cores 12 kept up best
-    /// (README, Benchmarks).
+    /// stores, so it may exceed the cores; where the stores share the
+    /// machine with the write path, more slows the writes (README,
+    /// Benchmarks).
     pub concurrency: usize,
 }
 
@@ -50,7 +51,7 @@ impl Config {
             instance_id: config::optional("PROJECTOR_INSTANCE_ID")?,
             batch_max: config::in_range("PROJECTOR_BATCH_MAX", 500, 1..=100_000)?,
             batch_wait: config::millis("PROJECTOR_BATCH_WAIT_MS", 5)?,
-            concurrency: config::in_range("PROJECTOR_CONCURRENCY", 12, 1..=1024)?,
+            concurrency: config::in_range("PROJECTOR_CONCURRENCY", 4, 1..=1024)?,
         })
     }
 }
