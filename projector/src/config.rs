@@ -28,8 +28,8 @@ pub struct Config {
     /// `PROJECTOR_BATCH_MAX`, default 500: records taken from the broker
     /// at once.
     pub batch_max: usize,
-    /// `PROJECTOR_BATCH_WAIT_MS`, default 5: how long a batch waits for
-    /// more records after its first.
+    /// `PROJECTOR_BATCH_WAIT_MS`, default 5, at most 1000: how long a
+    /// batch waits for more records after its first.
     pub batch_wait: Duration,
     /// `PROJECTOR_CONCURRENCY`, default 4: keys of a batch applied at
     /// once (each key's records in order). The work is round trips to the
@@ -50,7 +50,11 @@ impl Config {
             max_attempts: config::in_range("PROJECTOR_MAX_ATTEMPTS", 5, 1..=100)?,
             instance_id: config::optional("PROJECTOR_INSTANCE_ID")?,
             batch_max: config::in_range("PROJECTOR_BATCH_MAX", 500, 1..=100_000)?,
-            batch_wait: config::millis("PROJECTOR_BATCH_WAIT_MS", 5)?,
+            batch_wait: Duration::from_millis(config::in_range(
+                "PROJECTOR_BATCH_WAIT_MS",
+                5,
+                0..=1000,
+            )?),
             concurrency: config::in_range("PROJECTOR_CONCURRENCY", 4, 1..=1024)?,
         })
     }

@@ -101,12 +101,13 @@ impl EventConsumer {
             }
             let mut done = vec![false; batch.len()];
             let mut applied = stream::iter(keys.into_values())
-                .map(|indexes| {
+                .map(|mut indexes| {
                     let stop = stop.clone();
                     let batch = &batch;
                     async move {
                         let count = self.apply_in_order(&indexes, batch, stop).await;
-                        indexes[..count].to_vec()
+                        indexes.truncate(count);
+                        indexes
                     }
                 })
                 .buffer_unordered(self.concurrency);
