@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use contracts::events::{
-    Event, FollowCreated, FollowDeleted, PostCreated, PostDeleted, PostEdited, UserSnapshot,
+    Event, FollowCreated, FollowDeleted, LikeChanged, PostCreated, PostDeleted, PostEdited,
+    ReplyTarget, UserSnapshot,
 };
-use contracts::ids::UserId;
+use contracts::ids::{PostId, UserId};
 use readmodel::cache::HotCache;
 use readmodel::{FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord, StoreError};
 
@@ -51,7 +52,8 @@ impl Effects {
 
     pub async fn apply(&self, event: &Event) -> Result<(), StoreError> {
         match event {
-            Event::UserCreated(_) | Event::UserUpdated(_) => {}
+            Event::UserCreated(e) => self.store.index_profile(&(&e.user).into()).await?,
+            Event::UserUpdated(e) => self.store.index_profile(&(&e.user).into()).await?,
             Event::CelebrityChanged(e) if e.author.celebrity => {
                 self.celebrity_started(e.author.id).await?
             }
@@ -68,6 +70,8 @@ impl Effects {
                 let now = chrono::Utc::now().timestamp();
                 self.cache.revoke_session(e.session_id, until, now).await?
             }
+            Event::LikeCreated(e) => self.like_changed(e, true).await?,
+            Event::LikeDeleted(e) => self.like_changed(e, false).await?,
         }
         self.put_profiles(event.user_snapshots()).await
     }
@@ -81,6 +85,47 @@ impl Effects {
         self.cache.put_profiles(&profiles).await
     }
 
+    /// Stores a post's counts, newest version winning, in both tiers.
+    async fn put_counts(&self, target: &ReplyTarget) -> Result<(), StoreError> {
+        self.store.put_counts(target.post_id, target.counts).await?;
+        self.cache
+            .put_counts(&[(target.post_id, target.counts)])
+            .await
+    }
+
+    async fn like_changed(&self, e: &LikeChanged, liked: bool) -> Result<(), StoreError> {
+        self.store
+            .set_liked(e.user_id, e.post_id, liked, e.counts.version)
+            .await?;
+        self.put_counts(&ReplyTarget {
+            post_id: e.post_id,
+            author_id: e.post_author_id,
+            counts: e.counts,
+        })
+        .await
+    }
+
+    /// Who of `owners` gets a post in their home feed: everyone, except
+    /// that a reply to another account's post reaches only those who also
+    /// follow that account (Mastodon's rule) and that account itself; its
+    /// author always gets it.
+    async fn audience(
+        &self,
+        owners: &[UserId],
+        post: &PostRecord,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let Some(replied_to) = post.answers_another() else {
+            return Ok(owners.to_vec());
+        };
+        let (mut keep, others): (Vec<UserId>, Vec<UserId>) = owners
+            .iter()
+            .partition(|&&o| o == post.author_id || o == replied_to);
+        if !others.is_empty() {
+            keep.extend(self.store.followers_among(replied_to, &others).await?);
+        }
+        Ok(keep)
+    }
+
     async fn post_created(&self, e: &PostCreated) -> Result<(), StoreError> {
         let post = PostRecord {
             id: e.post_id,
@@ -88,11 +133,17 @@ impl Effects {
             text: e.text.clone(),
             created_at: e.created_at,
             edited_at: None,
+            in_reply_to_id: e.in_reply_to.map(|t| t.post_id),
+            in_reply_to_author_id: e.in_reply_to.map(|t| t.author_id),
         };
         self.store.put_post(&post).await?;
         self.cache.put_posts(std::slice::from_ref(&post)).await?;
         let entry = post.feed_entry();
         let position = entry.position;
+        if let Some(target) = &e.in_reply_to {
+            self.store.add_reply(target.post_id, position).await?;
+            self.put_counts(target).await?;
+        }
         self.store.add_to_timeline(e.author_id, position).await?;
         if e.author.celebrity {
             // Fan-out on read: followers' feeds merge the timeline when read.
@@ -106,8 +157,11 @@ impl Effects {
         let started = Instant::now();
         let delivered = self
             .for_author_and_followers(e.author_id, async |owners| {
-                self.store.add_to_feeds(owners, entry, e.created_at).await?;
-                self.cache.fan_out(owners, position).await
+                let owners = self.audience(owners, &post).await?;
+                self.store
+                    .add_to_feeds(&owners, entry, e.created_at)
+                    .await?;
+                self.cache.fan_out(&owners, position).await
             })
             .await?;
         metrics::histogram!("projector_fanout_size").record(delivered as f64);
@@ -123,6 +177,8 @@ impl Effects {
             text: e.text.clone(),
             created_at: e.created_at,
             edited_at: Some(e.edited_at),
+            in_reply_to_id: e.in_reply_to_id,
+            in_reply_to_author_id: e.in_reply_to_author_id,
         };
         self.store.put_post(&post).await?;
         self.cache.put_posts(std::slice::from_ref(&post)).await
@@ -137,6 +193,9 @@ impl Effects {
         };
         self.store.delete_post(e.post_id, e.deleted_at).await?;
         self.cache.delete_post(e.post_id).await?;
+        if let Some(target) = &e.in_reply_to {
+            self.put_counts(target).await?;
+        }
         self.for_author_and_followers(e.author_id, async |owners| {
             self.store
                 .remove_from_feeds(owners, position, e.deleted_at)
@@ -156,6 +215,9 @@ impl Effects {
         self.store
             .add_followers(e.followee_id, &[e.follower_id])
             .await?;
+        self.store
+            .add_follow_edge(e.follower_id, e.followee_id, e.created_at)
+            .await?;
         if e.followee.celebrity {
             return self
                 .store
@@ -166,6 +228,7 @@ impl Effects {
             .store
             .timeline_page(e.followee_id, None, FOLLOW_BACKFILL)
             .await?;
+        let recent = self.without_foreign_replies(e.follower_id, recent).await?;
         let entries: Vec<FeedEntry> = recent
             .iter()
             .map(|&position| FeedEntry {
@@ -189,6 +252,9 @@ impl Effects {
             .remove_follower(e.followee_id, e.follower_id)
             .await?;
         self.store
+            .remove_follow_edge(e.follower_id, e.followee_id, e.followed_at, e.deleted_at)
+            .await?;
+        self.store
             .remove_celebrity_follow(e.follower_id, e.followee_id)
             .await?;
         self.store
@@ -206,6 +272,47 @@ impl Effects {
             }
             after = page.last().copied();
         }
+    }
+
+    /// `entries` without the replies `reader` would not get by fan-out:
+    /// those answering an account the reader does not follow.
+    async fn without_foreign_replies(
+        &self,
+        reader: UserId,
+        entries: Vec<FeedPosition>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let ids: Vec<PostId> = entries.iter().map(|p| p.post_id).collect();
+        let posts = self.store.posts(&ids).await?;
+        let mut replied_to: Vec<UserId> = posts
+            .iter()
+            .filter_map(PostRecord::answers_another)
+            .filter(|&a| a != reader)
+            .collect();
+        if replied_to.is_empty() {
+            return Ok(entries);
+        }
+        replied_to.sort_unstable();
+        replied_to.dedup();
+        let mut unfollowed = Vec::new();
+        for account in replied_to {
+            if self
+                .store
+                .followers_among(account, &[reader])
+                .await?
+                .is_empty()
+            {
+                unfollowed.push(account);
+            }
+        }
+        let hidden: std::collections::HashSet<PostId> = posts
+            .iter()
+            .filter(|p| p.answers_another().is_some_and(|a| unfollowed.contains(&a)))
+            .map(|p| p.id)
+            .collect();
+        Ok(entries
+            .into_iter()
+            .filter(|p| !hidden.contains(&p.post_id))
+            .collect())
     }
 
     /// An author became a celebrity: from now on their posts reach no feed

@@ -10,18 +10,21 @@
 //! page merges their timelines, read after the same cursor, with the
 //! precomputed feed (fan-out on read).
 //!
-//! Hydration looks every post and author of a page up in one `MGET` each,
-//! then fetches only the misses from the durable store in one batch each,
-//! and refills the cache with them.
+//! Hydration looks every post, author and count of a page up in one `MGET`
+//! each, then fetches only the misses from the durable store in one batch
+//! each, and refills the cache with them; a signed-in reader's likes among
+//! the page come from the durable store in one query.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
 
 use contracts::ids::{PostId, UserId, normalize_username};
 use readmodel::cache::HotCache;
-use readmodel::{FeedPosition, FeedReader, PostRecord, ProfileRecord, StoreError, StoresReady};
+use readmodel::{
+    FeedPosition, FeedReader, PostCounts, PostRecord, ProfileRecord, StoreError, StoresReady,
+};
 
 use crate::merge;
 
@@ -33,6 +36,15 @@ const TIMELINE_READS_IN_FLIGHT: usize = 16;
 pub struct Item {
     pub post: PostRecord,
     pub author: ProfileRecord,
+    pub counts: PostCounts,
+    /// What the signed-in reader did to the post; `None` when anonymous.
+    pub viewer: Option<ViewerState>,
+}
+
+/// A signed-in reader's own engagement with a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewerState {
+    pub liked: bool,
 }
 
 /// One page and where the next one starts (`None` on the last page).
@@ -85,10 +97,10 @@ impl FeedService {
         );
         let (feed, celebrities) = (feed?, celebrities?);
         if celebrities.is_empty() {
-            return self.page(feed, limit).await;
+            return self.page(feed, limit, Some(owner)).await;
         }
         metrics::histogram!("read_feed_merged_celebrities").record(celebrities.len() as f64);
-        let timelines: Vec<Vec<FeedPosition>> = stream::iter(celebrities)
+        let timelines: Vec<Vec<FeedPosition>> = stream::iter(celebrities.clone())
             .map(|c| {
                 let store = Arc::clone(&self.store);
                 async move { store.timeline_page(c, after, wanted).await }
@@ -98,18 +110,61 @@ impl FeedService {
             .await?;
         let mut lists = timelines;
         lists.push(feed);
-        self.page(merge::newest_first(lists, wanted), limit).await
+        let mut page = self
+            .page(merge::newest_first(lists, wanted), limit, Some(owner))
+            .await?;
+        self.drop_foreign_replies(owner, &celebrities, &mut page.items)
+            .await?;
+        Ok(page)
+    }
+
+    /// Applies the fan-out's reply rule to the posts merged at read time:
+    /// a celebrity's reply to another account shows only to readers who
+    /// follow that account too (or are it). The page may come out shorter;
+    /// its cursor still continues after everything it covered.
+    async fn drop_foreign_replies(
+        &self,
+        reader: UserId,
+        celebrities: &[UserId],
+        items: &mut Vec<Item>,
+    ) -> Result<(), StoreError> {
+        let replied_to = |item: &Item| {
+            item.post
+                .answers_another()
+                .filter(|&a| a != reader && celebrities.contains(&item.post.author_id))
+        };
+        let mut accounts: Vec<UserId> = items.iter().filter_map(replied_to).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut unfollowed = HashSet::new();
+        for account in accounts {
+            if self
+                .store
+                .followers_among(account, &[reader])
+                .await?
+                .is_empty()
+            {
+                unfollowed.insert(account);
+            }
+        }
+        items.retain(|item| replied_to(item).is_none_or(|a| !unfollowed.contains(&a)));
+        Ok(())
     }
 
     /// Hydrates the first `limit` of `entries`; a further entry means there is a next page.
-    async fn page(&self, mut entries: Vec<FeedPosition>, limit: usize) -> Result<Page, StoreError> {
+    async fn page(
+        &self,
+        mut entries: Vec<FeedPosition>,
+        limit: usize,
+        viewer: Option<UserId>,
+    ) -> Result<Page, StoreError> {
         let next = if entries.len() > limit {
             entries.truncate(limit);
             entries.last().copied()
         } else {
             None
         };
-        let items = self.hydrate(&entries).await?;
+        let items = self.hydrate(&entries, viewer).await?;
         Ok(Page { items, next })
     }
 
@@ -174,21 +229,28 @@ impl FeedService {
         author: UserId,
         after: Option<FeedPosition>,
         limit: usize,
+        viewer: Option<UserId>,
     ) -> Result<Page, StoreError> {
         let entries = self.store.timeline_page(author, after, limit + 1).await?;
-        self.page(entries, limit).await
+        self.page(entries, limit, viewer).await
     }
 
     /// One hydrated post, if it exists.
-    pub async fn post(&self, id: PostId) -> Result<Option<Item>, StoreError> {
-        let Some(post) = self.posts(&[id]).await?.remove(&id) else {
-            return Ok(None);
+    pub async fn post(
+        &self,
+        id: PostId,
+        viewer: Option<UserId>,
+    ) -> Result<Option<Item>, StoreError> {
+        let entry = FeedPosition {
+            created_at_ms: 0,
+            post_id: id,
         };
-        let author = self
-            .profiles(&[post.author_id])
-            .await?
-            .remove(&post.author_id);
-        Ok(author.map(|author| Item { post, author }))
+        Ok(self.hydrate(&[entry], viewer).await?.pop())
+    }
+
+    /// The durable store, for the read paths built on this service.
+    pub fn store(&self) -> &Arc<dyn FeedReader> {
+        &self.store
     }
 
     /// A profile by id, through the cache.
@@ -207,10 +269,26 @@ impl FeedService {
         }
     }
 
-    /// Turns entries into items, in order, dropping posts that no longer exist.
-    pub async fn hydrate(&self, entries: &[FeedPosition]) -> Result<Vec<Item>, StoreError> {
+    /// Turns entries into items, in order, dropping posts that no longer
+    /// exist; with a `viewer`, marks what that reader liked.
+    pub async fn hydrate(
+        &self,
+        entries: &[FeedPosition],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<Item>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         let post_ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
-        let posts = self.posts(&post_ids).await?;
+        let (posts, counts, liked) =
+            tokio::join!(self.posts(&post_ids), self.counts(&post_ids), async {
+                match viewer {
+                    Some(viewer) => self.store.liked_among(viewer, &post_ids).await,
+                    None => Ok(Vec::new()),
+                }
+            });
+        let (posts, counts) = (posts?, counts?);
+        let liked: HashSet<PostId> = liked?.into_iter().collect();
         let mut author_ids: Vec<UserId> = posts.values().map(|p| p.author_id).collect();
         author_ids.sort_unstable();
         author_ids.dedup();
@@ -223,9 +301,41 @@ impl FeedService {
                 Some(Item {
                     post: post.clone(),
                     author: author.clone(),
+                    counts: counts.get(&e.post_id).copied().unwrap_or_default(),
+                    viewer: viewer.map(|_| ViewerState {
+                        liked: liked.contains(&e.post_id),
+                    }),
                 })
             })
             .collect())
+    }
+
+    /// Counts through the cache. A post with no stored counts has none yet
+    /// (zero, version 0): that is cached too, so it is not looked up again;
+    /// any real change has a higher version and replaces it.
+    async fn counts(&self, ids: &[PostId]) -> Result<HashMap<PostId, PostCounts>, StoreError> {
+        let found = read_through(
+            "counts",
+            ids,
+            self.cache.counts(ids).await.map(|cached| {
+                ids.iter()
+                    .zip(cached)
+                    .map(|(&id, c)| c.map(|c| (id, c)))
+                    .collect()
+            }),
+            |&(id, _): &(PostId, PostCounts)| id,
+            async |missing| {
+                let mut stored: HashMap<PostId, PostCounts> =
+                    self.store.counts(missing).await?.into_iter().collect();
+                Ok(missing
+                    .iter()
+                    .map(|&id| (id, stored.remove(&id).unwrap_or_default()))
+                    .collect())
+            },
+            async |loaded| self.cache.put_counts(loaded).await,
+        )
+        .await?;
+        Ok(found.into_values().collect())
     }
 
     async fn posts(&self, ids: &[PostId]) -> Result<HashMap<PostId, PostRecord>, StoreError> {
@@ -238,6 +348,14 @@ impl FeedService {
             async |loaded| self.cache.put_posts(loaded).await,
         )
         .await
+    }
+
+    /// Profiles by id, through the cache.
+    pub async fn profiles_by_id(
+        &self,
+        ids: &[UserId],
+    ) -> Result<HashMap<UserId, ProfileRecord>, StoreError> {
+        self.profiles(ids).await
     }
 
     async fn profiles(&self, ids: &[UserId]) -> Result<HashMap<UserId, ProfileRecord>, StoreError> {

@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`app`]: assembly and middleware; [`routes`]: the thin HTTP handlers.
 //! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
+//! - [`thread`]: replies and context; [`people`]: follow lists and search.
 //! - [`consistency`]: holding reads until their own writes are visible.
 //! - [`sessions`]: the revoked sessions whose access tokens are refused.
 //! - [`config`]: settings from the environment.
@@ -17,8 +18,10 @@ pub mod config;
 pub mod consistency;
 pub mod feed;
 pub mod merge;
+pub mod people;
 pub mod routes;
 pub mod sessions;
+pub mod thread;
 
 /// `# HELP` lines for the read API's metrics.
 pub fn describe_metrics() {

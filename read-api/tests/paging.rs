@@ -64,6 +64,8 @@ impl World {
             text: format!("post {id}"),
             created_at: Utc.timestamp_millis_opt(ms).unwrap(),
             edited_at: None,
+            in_reply_to_id: None,
+            in_reply_to_author_id: None,
         };
         let position = post.position();
         self.store.put_post(&post).await.unwrap();

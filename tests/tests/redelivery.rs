@@ -55,7 +55,7 @@ async fn write_world(db: &PgPool) -> Vec<UserId> {
         write_api::idempotency::lock_key(&mut tx, author)
             .await
             .unwrap();
-        let (id, _, _) = write_api::posts::create(&mut tx, author, &format!("post {n}"))
+        let (id, _, _) = write_api::posts::create(&mut tx, author, &format!("post {n}"), None)
             .await
             .unwrap();
         tx.commit().await.unwrap();

@@ -45,8 +45,9 @@ pub struct Config {
     /// `REGISTRATIONS_PER_HOUR`, default 20: accounts one client address may
     /// register per hour.
     pub registrations: RateLimit,
-    /// `POSTS_PER_MINUTE` (default 20) and `FOLLOWS_PER_MINUTE` (default
-    /// 20, follows and unfollows together): writes one account may make.
+    /// `POSTS_PER_MINUTE` (default 20), `FOLLOWS_PER_MINUTE` (default 20,
+    /// follows and unfollows together) and `LIKES_PER_MINUTE` (default 60,
+    /// likes and unlikes together): writes one account may make.
     pub writes: WriteLimits,
     /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
     /// author's posts switch to fan-out on read (off again below 90%).
@@ -107,6 +108,7 @@ impl Config {
             writes: WriteLimits {
                 posts: rate_limit("post", "POSTS_PER_MINUTE", 20, MINUTE)?,
                 follows: rate_limit("follow", "FOLLOWS_PER_MINUTE", 20, MINUTE)?,
+                likes: rate_limit("like", "LIKES_PER_MINUTE", 60, MINUTE)?,
             },
             celebrity_threshold: config::in_range(
                 "CELEBRITY_FOLLOWER_THRESHOLD",

@@ -170,15 +170,16 @@ pub async fn unfollow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    let deleted = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
-        .bind(follower.0)
-        .bind(followee.0)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
+    let deleted: Option<(DateTime<Utc>,)> = sqlx::query_as(
+        "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2 RETURNING created_at",
+    )
+    .bind(follower.0)
+    .bind(followee.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((followed_at,)) = deleted else {
         return Ok(None);
-    }
+    };
     let (follower_snapshot, followee_snapshot) = bump_counts(conn, follower, followee, -1).await?;
     let (followee_snapshot, celebrity) =
         settle_celebrity(conn, followee_snapshot, threshold).await?;
@@ -188,6 +189,7 @@ pub async fn unfollow(
         deleted_at: Utc::now(),
         follower: follower_snapshot,
         followee: followee_snapshot,
+        followed_at: Some(followed_at),
     });
     Ok(Some(append_all(conn, event, celebrity).await?))
 }

@@ -1,6 +1,6 @@
 //! The command side of the microblog, over HTTP.
 //!
-//! Every command validates its input ([`accounts`], [`posts`],
+//! Every command validates its input ([`accounts`], [`posts`], [`likes`],
 //! [`follows`]), then writes its rows and one outbox event ([`outbox`]) in a
 //! single PostgreSQL transaction; the relay (`write-api/relay/`, a crate of
 //! its own) publishes them. HTTP handlers in [`routes`] stay thin.
@@ -11,7 +11,8 @@
 //! # Layout
 //! - [`app`]: assembly, documentation and middleware; [`state`]: what
 //!   every handler needs; [`routes`]: the handlers.
-//! - [`accounts`], [`sessions`], [`posts`], [`follows`]: the commands.
+//! - [`accounts`], [`sessions`], [`posts`], [`likes`], [`follows`]: the
+//!   commands.
 //! - [`idempotency`]: a command's transaction, key lock and idempotency key;
 //!   [`locks`]: the partition-key lock objects; [`outbox`]: events out.
 //! - [`passwords`], [`tokens`]: argon2id hashing, token minting.
@@ -28,6 +29,7 @@ pub mod client_addr;
 pub mod config;
 pub mod follows;
 pub mod idempotency;
+pub mod likes;
 pub mod locks;
 pub mod outbox;
 pub mod passwords;

@@ -4,7 +4,9 @@
 //! the author's key lock (see [`crate::idempotency`]).
 
 use chrono::{DateTime, Utc};
-use contracts::events::{Event, PostCreated, PostDeleted, PostEdited, UserSnapshot};
+use contracts::events::{
+    Event, PostCounts, PostCreated, PostDeleted, PostEdited, ReplyTarget, UserSnapshot,
+};
 use contracts::ids::{PostId, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -21,6 +23,9 @@ pub enum PostError {
     /// Missing, deleted, or someone else's: callers cannot tell which.
     #[error("no such post")]
     NotFound,
+    /// The post a reply answers is missing or deleted.
+    #[error("no such post to reply to")]
+    ReplyTargetNotFound,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -58,17 +63,74 @@ async fn bump_posts_count(
     Ok(row.into())
 }
 
-/// Creates a post, bumps the author's post count and appends `post.created`.
+/// The columns of `posts` that make a [`ReplyTarget`], for `RETURNING`.
+#[macro_export]
+macro_rules! target_columns {
+    () => {
+        "id, author_id, likes_count, replies_count, reposts_count, counts_version"
+    };
+}
+
+type TargetRow = (i64, i64, i64, i64, i64, i64);
+
+pub fn reply_target((id, author, likes, replies, reposts, version): TargetRow) -> ReplyTarget {
+    ReplyTarget {
+        post_id: PostId(id),
+        author_id: UserId(author),
+        counts: PostCounts {
+            likes,
+            replies,
+            reposts,
+            version,
+        },
+    }
+}
+
+/// Changes the reply count of `post` by `delta`; with `live_only`, only if
+/// the post is not deleted. Returns the post after the change, if changed.
+async fn bump_replies_count(
+    conn: &mut PgConnection,
+    post: PostId,
+    delta: i64,
+    live_only: bool,
+) -> Result<Option<ReplyTarget>, sqlx::Error> {
+    let row: Option<TargetRow> = sqlx::query_as(concat!(
+        "UPDATE posts SET replies_count = replies_count + $2, counts_version = counts_version + 1
+         WHERE id = $1 AND (deleted_at IS NULL OR NOT $3) RETURNING ",
+        target_columns!()
+    ))
+    .bind(post.0)
+    .bind(delta)
+    .bind(live_only)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(reply_target))
+}
+
+/// Creates a post (a reply if `in_reply_to` is given), bumps the author's
+/// post count and the replied-to post's reply count, and appends
+/// `post.created`.
 pub async fn create(
     conn: &mut PgConnection,
     author: UserId,
     text: &str,
-) -> Result<(PostId, DateTime<Utc>, Uuid), sqlx::Error> {
+    in_reply_to: Option<PostId>,
+) -> Result<(PostId, DateTime<Utc>, Uuid), PostError> {
+    let target = match in_reply_to {
+        Some(parent) => Some(
+            bump_replies_count(conn, parent, 1, true)
+                .await?
+                .ok_or(PostError::ReplyTargetNotFound)?,
+        ),
+        None => None,
+    };
     let (id, created_at): (i64, DateTime<Utc>) = sqlx::query_as(
-        "INSERT INTO posts (author_id, text) VALUES ($1, $2) RETURNING id, created_at",
+        "INSERT INTO posts (author_id, text, in_reply_to_id) VALUES ($1, $2, $3)
+         RETURNING id, created_at",
     )
     .bind(author.0)
     .bind(text)
+    .bind(in_reply_to.map(|p| p.0))
     .fetch_one(&mut *conn)
     .await?;
     let author_snapshot = bump_posts_count(conn, author, 1).await?;
@@ -79,6 +141,7 @@ pub async fn create(
         text: text.to_owned(),
         created_at,
         author: author_snapshot,
+        in_reply_to: target,
     });
     let envelope = outbox::append(conn, &event).await?;
     Ok((post_id, created_at, envelope.id))
@@ -91,23 +154,27 @@ pub async fn edit(
     post: PostId,
     text: &str,
 ) -> Result<(DateTime<Utc>, Uuid), PostError> {
-    let row: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE posts SET text = $3, edited_at = now()
-         WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL
-         RETURNING created_at, edited_at",
+    type Edited = (DateTime<Utc>, DateTime<Utc>, Option<i64>, Option<i64>);
+    let row: Option<Edited> = sqlx::query_as(
+        "UPDATE posts p SET text = $3, edited_at = now()
+         WHERE p.id = $1 AND p.author_id = $2 AND p.deleted_at IS NULL
+         RETURNING p.created_at, p.edited_at, p.in_reply_to_id,
+             (SELECT author_id FROM posts WHERE id = p.in_reply_to_id)",
     )
     .bind(post.0)
     .bind(author.0)
     .bind(text)
     .fetch_optional(&mut *conn)
     .await?;
-    let (created_at, edited_at) = row.ok_or(PostError::NotFound)?;
+    let (created_at, edited_at, parent, parent_author) = row.ok_or(PostError::NotFound)?;
     let event = Event::PostEdited(PostEdited {
         post_id: post,
         author_id: author,
         text: text.to_owned(),
         created_at,
         edited_at,
+        in_reply_to_id: parent.map(PostId),
+        in_reply_to_author_id: parent_author.map(UserId),
     });
     Ok((edited_at, outbox::append(conn, &event).await?.id))
 }
@@ -119,14 +186,16 @@ pub async fn delete(
     author: UserId,
     post: PostId,
 ) -> Result<Option<Uuid>, PostError> {
-    let row: Option<(DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT created_at, deleted_at FROM posts WHERE id = $1 AND author_id = $2 FOR UPDATE",
+    type Live = (DateTime<Utc>, Option<DateTime<Utc>>, Option<i64>);
+    let row: Option<Live> = sqlx::query_as(
+        "SELECT created_at, deleted_at, in_reply_to_id FROM posts
+         WHERE id = $1 AND author_id = $2 FOR UPDATE",
     )
     .bind(post.0)
     .bind(author.0)
     .fetch_optional(&mut *conn)
     .await?;
-    let (created_at, deleted_at) = row.ok_or(PostError::NotFound)?;
+    let (created_at, deleted_at, parent) = row.ok_or(PostError::NotFound)?;
     if deleted_at.is_some() {
         return Ok(None);
     }
@@ -136,12 +205,18 @@ pub async fn delete(
             .fetch_one(&mut *conn)
             .await?;
     let author_snapshot = bump_posts_count(conn, author, -1).await?;
+    // The parent keeps counting only live replies, even once deleted itself.
+    let in_reply_to = match parent {
+        Some(parent) => bump_replies_count(conn, PostId(parent), -1, false).await?,
+        None => None,
+    };
     let event = Event::PostDeleted(PostDeleted {
         post_id: post,
         author_id: author,
         created_at,
         deleted_at,
         author: author_snapshot,
+        in_reply_to,
     });
     Ok(Some(outbox::append(conn, &event).await?.id))
 }

@@ -37,6 +37,8 @@ pub struct WriteLimits {
     pub posts: RateLimit,
     /// Follows and unfollows together.
     pub follows: RateLimit,
+    /// Likes and unlikes together.
+    pub likes: RateLimit,
 }
 
 #[derive(Debug, Clone)]

@@ -145,6 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             text: format!("bench post {post}"),
             created_at: Utc::now(),
             author: snapshot(author.0),
+            in_reply_to: None,
         });
         effects.apply(&event).await?;
     }

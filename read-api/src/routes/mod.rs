@@ -1,7 +1,9 @@
 //! HTTP handlers of the read API.
 
 mod feed;
+mod threads;
 mod users;
+mod views;
 
 use std::sync::Arc;
 
@@ -15,6 +17,10 @@ enum Tag {
     Users,
 }
 
-pub fn api(feeds: Arc<FeedService>) -> (feed::FeedApi, users::UsersApi) {
-    (feed::FeedApi(feeds.clone()), users::UsersApi(feeds))
+pub fn api(feeds: Arc<FeedService>) -> (feed::FeedApi, threads::ThreadsApi, users::UsersApi) {
+    (
+        feed::FeedApi(feeds.clone()),
+        threads::ThreadsApi(feeds.clone()),
+        users::UsersApi(feeds),
+    )
 }

@@ -26,11 +26,17 @@ pub struct FeedPosition {
     pub post_id: PostId,
 }
 
-/// Which list a cursor pages.
+/// Which list a cursor pages. Lists of accounts ordered by time (the
+/// follow lists) put (followed at, account id) in the position's
+/// (created at, post id) places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     HomeFeed(UserId),
     Timeline(UserId),
+    /// A post's direct replies, oldest first.
+    Replies(PostId),
+    Followers(UserId),
+    Following(UserId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +70,16 @@ fn checksum(bytes: &[u8]) -> u32 {
 impl Cursor {
     pub fn encode(&self) -> String {
         let (tag, owner) = match self.scope {
-            Scope::HomeFeed(u) => (1u8, u),
-            Scope::Timeline(u) => (2u8, u),
+            Scope::HomeFeed(u) => (1u8, u.0),
+            Scope::Timeline(u) => (2u8, u.0),
+            Scope::Replies(p) => (3u8, p.0),
+            Scope::Followers(u) => (4u8, u.0),
+            Scope::Following(u) => (5u8, u.0),
         };
         let mut bytes = Vec::with_capacity(LEN);
         bytes.push(VERSION);
         bytes.push(tag);
-        bytes.extend_from_slice(&owner.0.to_be_bytes());
+        bytes.extend_from_slice(&owner.to_be_bytes());
         bytes.extend_from_slice(&self.after.created_at_ms.to_be_bytes());
         bytes.extend_from_slice(&self.after.post_id.0.to_be_bytes());
         let check = checksum(&bytes);
@@ -97,10 +106,13 @@ impl Cursor {
             return Err(CursorError::Corrupt);
         }
         let word = |at: usize| i64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
-        let owner = UserId(word(2));
+        let owner = word(2);
         let scope = match body[1] {
-            1 => Scope::HomeFeed(owner),
-            2 => Scope::Timeline(owner),
+            1 => Scope::HomeFeed(UserId(owner)),
+            2 => Scope::Timeline(UserId(owner)),
+            3 => Scope::Replies(PostId(owner)),
+            4 => Scope::Followers(UserId(owner)),
+            5 => Scope::Following(UserId(owner)),
             _ => return Err(CursorError::Corrupt),
         };
         if scope != expected {
@@ -127,8 +139,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_cursor_round_trips(owner: i64, ms: i64, id: i64, timeline: bool) {
-            let scope = if timeline { Scope::Timeline(UserId(owner)) } else { home(owner) };
+        fn every_cursor_round_trips(owner: i64, ms: i64, id: i64, kind in 0u8..5) {
+            let scope = match kind {
+                0 => home(owner),
+                1 => Scope::Timeline(UserId(owner)),
+                2 => Scope::Replies(PostId(owner)),
+                3 => Scope::Followers(UserId(owner)),
+                _ => Scope::Following(UserId(owner)),
+            };
             let cursor = Cursor { scope, after: FeedPosition { created_at_ms: ms, post_id: PostId(id) } };
             prop_assert_eq!(Cursor::decode(&cursor.encode(), scope), Ok(cursor));
         }
@@ -162,10 +180,14 @@ mod tests {
         assert_eq!(Cursor::decode(&shorter, home(5)), Err(CursorError::Corrupt));
         assert!(Cursor::decode(&text[..text.len() - 3], home(5)).is_err());
         assert_eq!(Cursor::decode(&text, home(6)), Err(CursorError::Foreign));
-        assert_eq!(
-            Cursor::decode(&text, Scope::Timeline(UserId(5))),
-            Err(CursorError::Foreign)
-        );
+        for other in [
+            Scope::Timeline(UserId(5)),
+            Scope::Replies(PostId(5)),
+            Scope::Followers(UserId(5)),
+            Scope::Following(UserId(5)),
+        ] {
+            assert_eq!(Cursor::decode(&text, other), Err(CursorError::Foreign));
+        }
         assert_eq!(Cursor::decode("!!!", home(5)), Err(CursorError::Encoding));
         assert_eq!(Cursor::decode("", home(5)), Err(CursorError::Corrupt));
     }

@@ -52,6 +52,28 @@ pub struct UserSnapshot {
     pub version: i64,
 }
 
+/// A post's engagement counts as of one change to them. `version` grows
+/// with every change (a like, an unlike, a reply, a reply's deletion), so a
+/// consumer keeps the counts with the highest version: a like is membership
+/// of a set on the write side, and these are that set's exact size, whatever
+/// order or number of times the events arrive in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostCounts {
+    pub likes: i64,
+    pub replies: i64,
+    pub reposts: i64,
+    pub version: i64,
+}
+
+/// The post a reply answers, after the change that carries it (its reply
+/// count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTarget {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub counts: PostCounts,
+}
+
 /// A new account. Key: the account's id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserCreated {
@@ -73,6 +95,9 @@ pub struct PostCreated {
     pub created_at: DateTime<Utc>,
     /// The author after the post (its post count).
     pub author: UserSnapshot,
+    /// The post this one answers, with its reply count after this reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<ReplyTarget>,
 }
 
 /// `follower_id` now follows `followee_id`. Key: the followee's id, because
@@ -95,6 +120,11 @@ pub struct PostEdited {
     pub text: String,
     pub created_at: DateTime<Utc>,
     pub edited_at: DateTime<Utc>,
+    /// The post this one answers, if it is a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_id: Option<PostId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_author_id: Option<UserId>,
 }
 
 /// A post was deleted; it leaves every feed and timeline. Key: the author's id.
@@ -106,6 +136,9 @@ pub struct PostDeleted {
     pub deleted_at: DateTime<Utc>,
     /// The author after the deletion (its post count).
     pub author: UserSnapshot,
+    /// The post this one answered, with its reply count after the deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<ReplyTarget>,
 }
 
 /// `follower_id` stopped following `followee_id`. Key: the followee's id.
@@ -116,6 +149,23 @@ pub struct FollowDeleted {
     pub deleted_at: DateTime<Utc>,
     pub follower: UserSnapshot,
     pub followee: UserSnapshot,
+    /// When the follow that ended was made: it locates the edge in stores
+    /// that list follows by time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followed_at: Option<DateTime<Utc>>,
+}
+
+/// `user_id` liked (`like.created`) or stopped liking (`like.deleted`)
+/// `post_id`. Key: the post's author, whose post it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LikeChanged {
+    pub user_id: UserId,
+    pub post_id: PostId,
+    pub post_author_id: UserId,
+    pub at: DateTime<Utc>,
+    /// The post's counts after the change; their version also orders this
+    /// user's like and unlike of the post.
+    pub counts: PostCounts,
 }
 
 /// An author crossed the celebrity threshold, either way. It changes only
@@ -150,6 +200,8 @@ pub enum Event {
     FollowDeleted(FollowDeleted),
     CelebrityChanged(CelebrityChanged),
     SessionRevoked(SessionRevoked),
+    LikeCreated(LikeChanged),
+    LikeDeleted(LikeChanged),
 }
 
 /// What a consumer gets from a record.
@@ -187,6 +239,8 @@ impl Event {
     pub const FOLLOW_DELETED: &'static str = "follow.deleted";
     pub const CELEBRITY_CHANGED: &'static str = "author.celebrity_changed";
     pub const SESSION_REVOKED: &'static str = "session.revoked";
+    pub const LIKE_CREATED: &'static str = "like.created";
+    pub const LIKE_DELETED: &'static str = "like.deleted";
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -199,6 +253,8 @@ impl Event {
             Event::FollowDeleted(_) => Self::FOLLOW_DELETED,
             Event::CelebrityChanged(_) => Self::CELEBRITY_CHANGED,
             Event::SessionRevoked(_) => Self::SESSION_REVOKED,
+            Event::LikeCreated(_) => Self::LIKE_CREATED,
+            Event::LikeDeleted(_) => Self::LIKE_DELETED,
         }
     }
 
@@ -220,6 +276,7 @@ impl Event {
             Event::FollowDeleted(e) => e.followee_id,
             Event::CelebrityChanged(e) => e.author.id,
             Event::SessionRevoked(e) => e.user_id,
+            Event::LikeCreated(e) | Event::LikeDeleted(e) => e.post_author_id,
         }
     }
 
@@ -236,6 +293,7 @@ impl Event {
             Event::FollowDeleted(e) => ("user", e.followee_id.0),
             Event::CelebrityChanged(e) => ("user", e.author.id.0),
             Event::SessionRevoked(e) => ("user", e.user_id.0),
+            Event::LikeCreated(e) | Event::LikeDeleted(e) => ("post", e.post_id.0),
         }
     }
 
@@ -251,7 +309,7 @@ impl Event {
             Event::FollowCreated(e) => vec![&e.follower, &e.followee],
             Event::FollowDeleted(e) => vec![&e.follower, &e.followee],
             Event::CelebrityChanged(e) => vec![&e.author],
-            Event::SessionRevoked(_) => vec![],
+            Event::SessionRevoked(_) | Event::LikeCreated(_) | Event::LikeDeleted(_) => vec![],
         }
     }
 
@@ -266,6 +324,7 @@ impl Event {
             Event::FollowDeleted(e) => serde_json::to_value(e),
             Event::CelebrityChanged(e) => serde_json::to_value(e),
             Event::SessionRevoked(e) => serde_json::to_value(e),
+            Event::LikeCreated(e) | Event::LikeDeleted(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain data and always serialise")
     }
@@ -303,6 +362,8 @@ impl Envelope {
             Event::FOLLOW_DELETED => serde_json::from_value(data).map(Event::FollowDeleted),
             Event::CELEBRITY_CHANGED => serde_json::from_value(data).map(Event::CelebrityChanged),
             Event::SESSION_REVOKED => serde_json::from_value(data).map(Event::SessionRevoked),
+            Event::LIKE_CREATED => serde_json::from_value(data).map(Event::LikeCreated),
+            Event::LIKE_DELETED => serde_json::from_value(data).map(Event::LikeDeleted),
             _ => return Ok(Decoded::Unknown(envelope)),
         };
         match parsed {
@@ -346,6 +407,7 @@ mod tests {
             text: "hello".into(),
             created_at: "2026-11-22T10:00:00.123Z".parse().unwrap(),
             author: snapshot(3),
+            in_reply_to: None,
         })
     }
 
@@ -377,7 +439,7 @@ mod tests {
             matches!(decoded, Decoded::Known { event, .. } if matches!(*event, Event::PostCreated(_)))
         );
 
-        for (ty, version) in [("post.liked", 1), ("post.created", 2)] {
+        for (ty, version) in [("post.reposted", 1), ("post.created", 2)] {
             let other = serde_json::json!({
                 "id": Uuid::nil(), "type": ty, "version": version,
                 "occurred_at": "2026-11-22T10:00:00Z", "data": {}

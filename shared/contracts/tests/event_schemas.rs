@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use contracts::events::{
-    Envelope, Event, FollowCreated, PostCreated, SessionRevoked, UserCreated, UserSnapshot,
-    UserUpdated,
+    Envelope, Event, FollowCreated, FollowDeleted, LikeChanged, PostCounts, PostCreated,
+    PostDeleted, PostEdited, ReplyTarget, SessionRevoked, UserCreated, UserSnapshot, UserUpdated,
 };
 use contracts::ids::{PostId, UserId};
 use serde_json::Value;
@@ -56,6 +56,24 @@ fn every_event_matches_its_schema() {
         created_at: now,
         version: 4,
     };
+    let counts = PostCounts {
+        likes: 1,
+        replies: 2,
+        reposts: 0,
+        version: 3,
+    };
+    let target = ReplyTarget {
+        post_id: PostId(2),
+        author_id: UserId(1),
+        counts,
+    };
+    let like = LikeChanged {
+        user_id: UserId(3),
+        post_id: PostId(2),
+        post_author_id: UserId(1),
+        at: now,
+        counts,
+    };
     let events = [
         Event::UserCreated(UserCreated { user: user(1) }),
         Event::UserUpdated(UserUpdated { user: user(1) }),
@@ -65,6 +83,42 @@ fn every_event_matches_its_schema() {
             text: "hello".into(),
             created_at: now,
             author: user(1),
+            in_reply_to: None,
+        }),
+        Event::PostCreated(PostCreated {
+            post_id: PostId(3),
+            author_id: UserId(2),
+            text: "a reply".into(),
+            created_at: now,
+            author: user(2),
+            in_reply_to: Some(target),
+        }),
+        Event::PostEdited(PostEdited {
+            post_id: PostId(3),
+            author_id: UserId(2),
+            text: "an edited reply".into(),
+            created_at: now,
+            edited_at: now,
+            in_reply_to_id: Some(PostId(2)),
+            in_reply_to_author_id: Some(UserId(1)),
+        }),
+        Event::PostDeleted(PostDeleted {
+            post_id: PostId(3),
+            author_id: UserId(2),
+            created_at: now,
+            deleted_at: now,
+            author: user(2),
+            in_reply_to: Some(target),
+        }),
+        Event::LikeCreated(like.clone()),
+        Event::LikeDeleted(like),
+        Event::FollowDeleted(FollowDeleted {
+            follower_id: UserId(3),
+            followee_id: UserId(1),
+            deleted_at: now,
+            follower: user(3),
+            followee: user(1),
+            followed_at: Some(now),
         }),
         Event::FollowCreated(FollowCreated {
             follower_id: UserId(3),

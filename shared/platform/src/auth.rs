@@ -140,6 +140,26 @@ impl TokenVerifier {
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub UserId);
 
+/// Public routes that show more to a signed-in reader (their own likes):
+/// the caller's account when a valid bearer token came, else anonymous. A
+/// missing or rejected token reads as anonymous rather than a 401, as the
+/// route's public content is the same either way.
+#[derive(poem_openapi::SecurityScheme)]
+pub enum OptionalBearer {
+    Bearer(BearerAuth),
+    #[oai(fallback)]
+    Anonymous,
+}
+
+impl OptionalBearer {
+    pub fn user(&self) -> Option<UserId> {
+        match self {
+            OptionalBearer::Bearer(BearerAuth(user)) => Some(*user),
+            OptionalBearer::Anonymous => None,
+        }
+    }
+}
+
 async fn check_bearer(
     req: &poem::Request,
     bearer: poem_openapi::auth::Bearer,

@@ -13,7 +13,9 @@
 //!   new entries), so readers trust a set only with its marker and otherwise
 //!   read the durable store and warm the set. Warming *adds* entries, so an
 //!   entry that fan-out wrote meanwhile is kept.
-//! - `post:{id}`, `user:{id}`: JSON for hydration, with a TTL.
+//! - `post:{id}`, `user:{id}`, `counts:{post id}`: JSON for hydration, with
+//!   a TTL; profiles and counts are kept only if newer than the cached
+//!   version ([`SET_IF_NEWER`]).
 //! - `applied:{event id}`: the projector has processed that event; read
 //!   requests carrying its consistency token wait for it.
 //! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
@@ -36,7 +38,7 @@ use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{FeedPosition, PostRecord, ProfileRecord, StoreError};
+use super::{FeedPosition, PostCounts, PostRecord, ProfileRecord, StoreError};
 use contracts::ids::{PostId, UserId};
 
 #[derive(Clone)]
@@ -202,6 +204,10 @@ impl HotCache {
 
     fn user_key(&self, id: UserId) -> String {
         format!("{}user:{}", self.prefix, id.0)
+    }
+
+    fn counts_key(&self, id: PostId) -> String {
+        format!("{}counts:{}", self.prefix, id.0)
     }
 
     fn ttl_secs(ttl: Duration) -> i64 {
@@ -585,6 +591,41 @@ impl HotCache {
             .await
     }
 
+    /// Cached counts, one slot per post id, `None` where missing.
+    pub async fn counts(&self, ids: &[PostId]) -> Result<Vec<Option<PostCounts>>, StoreError> {
+        self.get_json(ids.iter().map(|&id| self.counts_key(id)).collect())
+            .await
+    }
+
+    /// Caches counts, each only if no newer version is cached (the
+    /// projector and refilling readers write concurrently).
+    pub async fn put_counts(&self, counts: &[(PostId, PostCounts)]) -> Result<(), StoreError> {
+        self.set_all_if_newer(
+            counts
+                .iter()
+                .map(|(id, c)| (self.counts_key(*id), c.version, serde_json::to_string(c))),
+        )
+        .await
+    }
+
+    /// `SET_IF_NEWER` for each (key, version, JSON), all at once.
+    async fn set_all_if_newer(
+        &self,
+        items: impl Iterator<Item = (String, i64, serde_json::Result<String>)>,
+    ) -> Result<(), StoreError> {
+        let ttl = Self::ttl_secs(self.object_ttl);
+        let writes = items.map(|(key, version, json)| {
+            let json = json.expect("records always serialise");
+            let args: Vec<Value> = vec![json.into(), version.into(), ttl.into()];
+            self.pool
+                .eval::<i64, _, _, _>(SET_IF_NEWER, vec![key], args)
+        });
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
+    }
+
     /// Cached profiles, one slot per id, `None` where missing.
     pub async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Option<ProfileRecord>>, StoreError> {
         self.get_json(ids.iter().map(|&id| self.user_key(id)).collect())
@@ -595,20 +636,12 @@ impl HotCache {
     /// of one user reach the projector on several partitions, and readers
     /// refill the cache concurrently, so a plain `SET` could go backwards.
     pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
-        if profiles.is_empty() {
-            return Ok(());
-        }
-        let ttl = Self::ttl_secs(self.object_ttl);
-        let writes = profiles.iter().map(|profile| {
-            let json = serde_json::to_string(profile).expect("records always serialise");
-            let args: Vec<Value> = vec![json.into(), profile.version.into(), ttl.into()];
-            self.pool
-                .eval::<i64, _, _, _>(SET_IF_NEWER, vec![self.user_key(profile.id)], args)
-        });
-        for result in futures::future::join_all(writes).await {
-            result?;
-        }
-        Ok(())
+        self.set_all_if_newer(
+            profiles
+                .iter()
+                .map(|p| (self.user_key(p.id), p.version, serde_json::to_string(p))),
+        )
+        .await
     }
 }
 

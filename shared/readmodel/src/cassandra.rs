@@ -33,6 +33,8 @@ use contracts::ids::{PostId, UserId};
 /// In-flight statements per call when writing to or reading from many partitions.
 pub const CONCURRENCY: usize = 64;
 
+mod social;
+
 /// The time span of one home-feed or timeline partition: a week.
 pub const BUCKET_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
@@ -76,6 +78,10 @@ enum Bucketed {
         hidden: HashMap<i64, i64>,
     },
     Timeline,
+    /// `followers_by_time` and `following_by_time`: (followed at, account)
+    /// in the places of (created at, post).
+    Followers,
+    Following,
 }
 
 /// Starts a newest-first page strictly before every stored position.
@@ -84,7 +90,11 @@ const NEWEST: FeedPosition = FeedPosition {
     post_id: PostId(i64::MAX),
 };
 
-const SCHEMA: &str = include_str!("../../../schema/cassandra/0001_read_model.cql");
+/// `schema/cassandra/`, in order.
+const SCHEMA: [&str; 2] = [
+    include_str!("../../../schema/cassandra/0001_read_model.cql"),
+    include_str!("../../../schema/cassandra/0002_conversations.cql"),
+];
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Cassandra(e.to_string())
@@ -122,6 +132,7 @@ struct Statements {
 pub struct CassandraStore {
     session: Arc<Session>,
     st: Arc<Statements>,
+    social: Arc<social::Statements>,
 }
 
 impl CassandraStore {
@@ -165,7 +176,8 @@ impl CassandraStore {
         session.use_keyspace(keyspace, false).await.map_err(err)?;
         if migrate {
             for statement in SCHEMA
-                .split(";\n")
+                .iter()
+                .flat_map(|file| file.split(";\n"))
                 .map(strip_comments)
                 .filter(|s| !s.is_empty())
             {
@@ -180,13 +192,18 @@ impl CassandraStore {
         };
         let st = Statements {
             put_post: prepare(
-                "INSERT INTO posts (id, author_id, text, created_at, edited_at) VALUES (?, ?, ?, ?, ?)
-                 USING TIMESTAMP ?",
+                "INSERT INTO posts (id, author_id, text, created_at, edited_at, in_reply_to_id,
+                     in_reply_to_author_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             delete_post: prepare("DELETE FROM posts USING TIMESTAMP ? WHERE id = ?").await?,
-            get_post: prepare("SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ?")
-                .await?,
+            get_post: prepare(
+                "SELECT id, author_id, text, created_at, edited_at, in_reply_to_id,
+                     in_reply_to_author_id
+                 FROM posts WHERE id = ?",
+            )
+            .await?,
             // The snapshot's version is the write timestamp: of two
             // snapshots the newer wins cell by cell whatever order they
             // arrive in, with no lightweight transaction (ScyllaDB rejects
@@ -205,8 +222,7 @@ impl CassandraStore {
             .await?,
             put_username: prepare("INSERT INTO profiles_by_username (username, id) VALUES (?, ?)")
                 .await?,
-            get_username: prepare("SELECT id FROM profiles_by_username WHERE username = ?")
-                .await?,
+            get_username: prepare("SELECT id FROM profiles_by_username WHERE username = ?").await?,
             add_follower: prepare(
                 "INSERT INTO followers (followee_id, shard, follower_id) VALUES (?, ?, ?)",
             )
@@ -288,9 +304,11 @@ impl CassandraStore {
             )
             .await?,
         };
+        let social = social::Statements::prepare(&session).await?;
         Ok(Self {
             session: Arc::new(session),
             st: Arc::new(st),
+            social: Arc::new(social),
         })
     }
 
@@ -415,6 +433,8 @@ impl CassandraStore {
         }
         let (bucket_index, chunk) = match &table {
             Bucketed::Timeline => (&self.st.timeline_buckets, limit),
+            Bucketed::Followers => (&self.social.followers_buckets, limit),
+            Bucketed::Following => (&self.social.following_buckets, limit),
             Bucketed::HomeFeed { hidden } if hidden.is_empty() => (&self.st.feed_buckets, limit),
             Bucketed::HomeFeed { .. } => (&self.st.feed_buckets, limit.max(FILTERED_CHUNK)),
         };
@@ -469,10 +489,15 @@ impl CassandraStore {
             i32::try_from(chunk).unwrap_or(i32::MAX),
         );
         match table {
-            Bucketed::Timeline => {
+            Bucketed::Timeline | Bucketed::Followers | Bucketed::Following => {
+                let statement = match table {
+                    Bucketed::Followers => &self.social.followers_rows,
+                    Bucketed::Following => &self.social.following_rows,
+                    _ => &self.st.timeline_rows,
+                };
                 let result = self
                     .session
-                    .execute_unpaged(&self.st.timeline_rows, values)
+                    .execute_unpaged(statement, values)
                     .await
                     .map_err(err)?;
                 let rows = result.into_rows_result().map_err(err)?;
@@ -691,6 +716,8 @@ impl FeedWriter for CassandraStore {
                     &post.text,
                     post.created_at,
                     post.edited_at,
+                    post.in_reply_to_id.map(|p| p.0),
+                    post.in_reply_to_author_id.map(|u| u.0),
                     // Last write wins by the version's own time: a replayed
                     // or rebuilt older version never overwrites a later edit.
                     micros(post.edited_at.unwrap_or(post.created_at)),

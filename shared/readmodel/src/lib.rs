@@ -3,7 +3,9 @@
 //! Two tiers:
 //! - the durable tier, every post, profile, follower edge, home-feed entry
 //!   and author timeline entry, behind two halves: [`FeedReader`] (what the
-//!   read API may do) and [`FeedWriter`] (what only the projector does).
+//!   read API may do) and [`FeedWriter`] (what only the projector does);
+//!   conversations, engagement and the follow lists are their
+//!   [`social::SocialReader`] and [`social::SocialWriter`] parts.
 //!   Implemented on Cassandra / ScyllaDB ([`cassandra::CassandraStore`],
 //!   production) and on a PostgreSQL *read* database
 //!   ([`postgres::PgFeedStore`], the local default). It is never the write
@@ -21,6 +23,7 @@
 //! # Layout
 //! - this file: records, [`StoreError`], the reader and writer traits,
 //!   readiness of both tiers.
+//! - [`social`]: replies, counts, likes, follow lists and profile search.
 //! - [`postgres`], [`cassandra`]: the durable stores.
 //! - [`cache`]: the Redis tier.
 //! - [`connect`]: settings from the environment and the one function that
@@ -30,6 +33,7 @@ pub mod cache;
 pub mod cassandra;
 pub mod connect;
 pub mod postgres;
+pub mod social;
 
 use std::sync::Arc;
 
@@ -41,7 +45,9 @@ use platform::error::ApiError;
 use serde::{Deserialize, Serialize};
 
 pub use contracts::cursor::FeedPosition;
+pub use contracts::events::PostCounts;
 use contracts::ids::{PostId, UserId};
+pub use social::{FollowEdge, SocialReader, SocialWriter};
 
 /// A post as the read side serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,9 +57,21 @@ pub struct PostRecord {
     pub text: String,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
+    /// The post this one answers, and that post's author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_id: Option<PostId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_author_id: Option<UserId>,
 }
 
 impl PostRecord {
+    /// Whether this post answers someone else's post: such a reply reaches
+    /// only the readers who also follow the account it answers.
+    pub fn answers_another(&self) -> Option<UserId> {
+        self.in_reply_to_author_id
+            .filter(|&parent_author| parent_author != self.author_id)
+    }
+
     pub fn position(&self) -> FeedPosition {
         FeedPosition {
             created_at_ms: self.created_at.timestamp_millis(),
@@ -79,17 +97,28 @@ impl PostRecord {
 }
 
 /// A post as both durable stores return it: (id, author id, text,
-/// created at, edited at).
-pub type PostRow = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
+/// created at, edited at, replied-to post, its author).
+pub type PostRow = (
+    i64,
+    i64,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<i64>,
+    Option<i64>,
+);
 
 impl From<PostRow> for PostRecord {
-    fn from((id, author_id, text, created_at, edited_at): PostRow) -> Self {
+    fn from(row: PostRow) -> Self {
+        let (id, author_id, text, created_at, edited_at, parent, parent_author) = row;
         Self {
             id: PostId(id),
             author_id: UserId(author_id),
             text,
             created_at,
             edited_at,
+            in_reply_to_id: parent.map(PostId),
+            in_reply_to_author_id: parent_author.map(UserId),
         }
     }
 }
@@ -210,7 +239,7 @@ impl From<StoreError> for ApiError {
 /// What the read API may ask of the durable read model. Pages are newest
 /// first and strictly after the given position.
 #[async_trait]
-pub trait FeedReader: Send + Sync + 'static {
+pub trait FeedReader: SocialReader {
     /// Answers if the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The posts that exist among `ids`, in no particular order.
@@ -253,7 +282,7 @@ pub trait FeedReader: Send + Sync + 'static {
 /// What only the projector (and its rebuild) does to the durable read
 /// model; it reads too, through [`FeedReader`].
 #[async_trait]
-pub trait FeedWriter: FeedReader {
+pub trait FeedWriter: FeedReader + SocialWriter {
     /// Stores `post` unless the stored copy is a later edit, so a replayed
     /// or rebuilt older version never overwrites a newer one.
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError>;

@@ -160,7 +160,9 @@ impl FeedReader for PgFeedStore {
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
         let rows: Vec<PostRow> = sqlx::query_as(
-            "SELECT id, author_id, text, created_at, edited_at FROM posts WHERE id = ANY($1)",
+            "SELECT id, author_id, text, created_at, edited_at, in_reply_to_id,
+                 in_reply_to_author_id
+             FROM posts WHERE id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
@@ -256,12 +258,16 @@ impl FeedReader for PgFeedStore {
     }
 }
 
+// After the macro, which it uses.
+mod social;
+
 #[async_trait]
 impl FeedWriter for PgFeedStore {
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO posts (id, author_id, text, created_at, edited_at)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO posts (id, author_id, text, created_at, edited_at, in_reply_to_id,
+                 in_reply_to_author_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, edited_at = EXCLUDED.edited_at
              WHERE COALESCE(EXCLUDED.edited_at, '-infinity') >= COALESCE(posts.edited_at, '-infinity')",
         )
@@ -270,6 +276,8 @@ impl FeedWriter for PgFeedStore {
         .bind(&post.text)
         .bind(post.created_at)
         .bind(post.edited_at)
+        .bind(post.in_reply_to_id.map(|p| p.0))
+        .bind(post.in_reply_to_author_id.map(|u| u.0))
         .execute(&self.pool)
         .await?;
         Ok(())

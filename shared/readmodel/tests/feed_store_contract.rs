@@ -61,6 +61,8 @@ fn post(id: i64, author: i64, ms: i64) -> PostRecord {
         text: format!("post {id}"),
         created_at: Utc.timestamp_millis_opt(ms).unwrap(),
         edited_at: None,
+        in_reply_to_id: None,
+        in_reply_to_author_id: None,
     }
 }
 

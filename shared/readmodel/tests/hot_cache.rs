@@ -200,6 +200,8 @@ async fn posts_and_profiles_come_back_slot_for_slot() {
             text: "hello".into(),
             created_at: Utc.timestamp_millis_opt(1_000).unwrap(),
             edited_at: None,
+            in_reply_to_id: None,
+            in_reply_to_author_id: None,
         };
         let profile = profile(2);
         cache.put_posts(std::slice::from_ref(&post)).await.unwrap();

@@ -93,6 +93,8 @@ async fn writer(db: PgPool, keys: i64, budget: Arc<AtomicI64>) {
                 text: format!("{n}.{i}"),
                 created_at: Utc::now(),
                 edited_at: Utc::now(),
+                in_reply_to_id: None,
+                in_reply_to_author_id: None,
             });
             write_api::outbox::append(&mut tx, &event).await.unwrap();
             tokio::time::sleep(Duration::from_millis(pause_ms)).await;

@@ -11,13 +11,36 @@ use serde::{Deserialize, Serialize};
 
 use super::Tag;
 use crate::idempotency::{self, Request};
+use crate::likes;
 use crate::posts::{self, PostError};
 use crate::state::AppState;
 use platform::error::{ApiError, ApiResult};
 
 pub struct PostsApi(pub Arc<AppState>);
 
-/// A post's text.
+/// A new post.
+#[derive(Object, Serialize)]
+#[oai(example)]
+struct NewPost {
+    /// 1-280 characters after trimming; no control characters but newline.
+    #[oai(validator(max_length = 4096))]
+    text: String,
+    /// The post this one answers (a string id); 404 if it is missing or deleted.
+    #[oai(validator(max_length = 20))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_reply_to_id: Option<String>,
+}
+
+impl poem_openapi::types::Example for NewPost {
+    fn example() -> Self {
+        Self {
+            text: "Hello, followers!".into(),
+            in_reply_to_id: None,
+        }
+    }
+}
+
+/// A post's new text.
 #[derive(Object, Serialize)]
 #[oai(example)]
 struct PostText {
@@ -99,10 +122,67 @@ enum DeletePostResponse {
     Deleted(#[oai(header = "Consistency-Token")] String),
 }
 
+#[derive(ApiResponse)]
+enum LikeResponse {
+    /// Done (also when nothing had to change).
+    #[oai(status = 204)]
+    Done(#[oai(header = "Consistency-Token")] String),
+}
+
 fn post_error(e: PostError) -> ApiError {
     match e {
         PostError::NotFound => ApiError::not_found("no such post of yours"),
+        PostError::ReplyTargetNotFound => {
+            ApiError::not_found("in_reply_to_id: no such post to reply to")
+        }
         PostError::Db(e) => e.into(),
+    }
+}
+
+fn like_error(e: PostError) -> ApiError {
+    match e {
+        PostError::NotFound | PostError::ReplyTargetNotFound => ApiError::not_found("no such post"),
+        PostError::Db(e) => e.into(),
+    }
+}
+
+/// A post id sent in a body: a positive integer, as a string.
+fn parse_post_id(raw: &str) -> Option<PostId> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).map(PostId)
+}
+
+impl PostsApi {
+    async fn set_like(
+        &self,
+        auth: BearerAuth,
+        id: i64,
+        key: Option<&str>,
+        liked: bool,
+    ) -> ApiResult<LikeResponse> {
+        let post = PostId(id);
+        let author = likes::post_author(&self.0.db, post)
+            .await
+            .map_err(like_error)?;
+        self.0
+            .writes
+            .likes
+            .admit(&self.0.db, &auth.0.to_string())
+            .await?;
+        let method = if liked { "PUT" } else { "DELETE" };
+        let path = format!("/v1/posts/{id}/like");
+        let request = Request::new(auth.0, key, method, &path, &());
+        // The post's author is the key: the like changes that author's post.
+        let ((), token) = idempotency::run(&self.0.db, author, request, async |tx| {
+            let event = likes::set(tx, auth.0, post, liked)
+                .await
+                .map_err(like_error)?;
+            Ok((
+                (),
+                event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+            ))
+        })
+        .await?;
+        Ok(LikeResponse::Done(token.encode()))
     }
 }
 
@@ -116,10 +196,16 @@ impl PostsApi {
         /// Repeats with the same key within 24 h replay the first response.
         #[oai(name = "Idempotency-Key", validator(max_length = 64))]
         idempotency_key: Header<Option<String>>,
-        body: Json<PostText>,
+        body: Json<NewPost>,
     ) -> ApiResult<CreatePostResponse> {
         let text =
             posts::validate_text(&body.text).map_err(|m| ApiError::invalid_field("text", m))?;
+        let in_reply_to = match body.in_reply_to_id.as_deref() {
+            Some(raw) => Some(parse_post_id(raw).ok_or_else(|| {
+                ApiError::invalid_field("in_reply_to_id", "must be a post id (a positive integer)")
+            })?),
+            None => None,
+        };
         self.0
             .writes
             .posts
@@ -133,7 +219,9 @@ impl PostsApi {
             &body.0,
         );
         let (created, token) = idempotency::run(&self.0.db, auth.0, request, async |tx| {
-            let (id, created_at, event) = posts::create(tx, auth.0, &text).await?;
+            let (id, created_at, event) = posts::create(tx, auth.0, &text, in_reply_to)
+                .await
+                .map_err(post_error)?;
             let created = PostCreated {
                 id: id.to_string(),
                 created_at,
@@ -200,5 +288,37 @@ impl PostsApi {
         })
         .await?;
         Ok(DeletePostResponse::Deleted(token.encode()))
+    }
+
+    /// Like a post (204 also when already liked).
+    #[oai(path = "/v1/posts/:id/like", method = "put", operation_id = "like")]
+    async fn like(
+        &self,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
+            Option<String>,
+        >,
+    ) -> ApiResult<LikeResponse> {
+        self.set_like(auth, id.0, idempotency_key.as_deref(), true)
+            .await
+    }
+
+    /// Stop liking a post (204 also when not liked).
+    #[oai(
+        path = "/v1/posts/:id/like",
+        method = "delete",
+        operation_id = "unlike"
+    )]
+    async fn unlike(
+        &self,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
+            Option<String>,
+        >,
+    ) -> ApiResult<LikeResponse> {
+        self.set_like(auth, id.0, idempotency_key.as_deref(), false)
+            .await
     }
 }

@@ -1,0 +1,214 @@
+//! Response bodies of the read API and the cursor helpers every paged
+//! route shares.
+
+use chrono::{DateTime, Utc};
+use contracts::cursor::{Cursor, CursorError, FeedPosition, Scope};
+use contracts::views::ProfileView;
+use poem_openapi::Object;
+use poem_openapi::payload::Json;
+use readmodel::FollowEdge;
+use readmodel::PostCounts;
+
+use crate::feed::{Item, Page};
+use crate::people::ProfilePage;
+use platform::error::ApiError;
+
+/// A post.
+#[derive(Object)]
+pub struct PostView {
+    id: String,
+    text: String,
+    created_at: DateTime<Utc>,
+    /// When the text was last changed; null if never.
+    #[oai(nullable)]
+    edited_at: Option<DateTime<Utc>>,
+}
+
+/// A post's author.
+#[derive(Object)]
+pub struct AuthorView {
+    id: String,
+    username: String,
+    display_name: String,
+}
+
+/// How many accounts engaged with a post. May lag a write by the
+/// pipeline's delay.
+#[derive(Object)]
+pub struct CountsView {
+    likes: i64,
+    replies: i64,
+    reposts: i64,
+}
+
+/// What the signed-in reader did to the post; never lags their own writes
+/// when they send the write's `Consistency-Token`.
+#[derive(Object)]
+pub struct ViewerView {
+    liked: bool,
+    reposted: bool,
+}
+
+/// A feed item.
+#[derive(Object)]
+#[oai(example)]
+pub struct ItemView {
+    post: PostView,
+    author: AuthorView,
+    counts: CountsView,
+    /// The post this one answers; null if it is not a reply.
+    #[oai(nullable)]
+    in_reply_to_id: Option<String>,
+    /// Present on authenticated reads.
+    #[oai(skip_serializing_if_is_none)]
+    viewer: Option<ViewerView>,
+}
+
+/// A page of items.
+#[derive(Object)]
+#[oai(example)]
+pub struct PageView {
+    items: Vec<ItemView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
+}
+
+/// A page of profiles.
+#[derive(Object)]
+pub struct ProfilePageView {
+    items: Vec<ProfileView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
+}
+
+/// Profiles found by a search.
+#[derive(Object)]
+pub struct ProfilesView {
+    pub items: Vec<ProfileView>,
+}
+
+/// A post's thread: what it answers and what answers it.
+#[derive(Object)]
+pub struct ContextView {
+    /// Oldest first, at most 40.
+    pub ancestors: Vec<ItemView>,
+    /// Depth-first, each post's replies oldest first, at most 200.
+    pub descendants: Vec<ItemView>,
+}
+
+impl poem_openapi::types::Example for ItemView {
+    fn example() -> Self {
+        let created_at = DateTime::from_timestamp(1_763_800_000, 0).unwrap_or_default();
+        ItemView {
+            post: PostView {
+                id: "42".into(),
+                text: "Hello, followers!".into(),
+                created_at,
+                edited_at: None,
+            },
+            author: AuthorView {
+                id: "1".into(),
+                username: "alice".into(),
+                display_name: "Alice".into(),
+            },
+            counts: CountsView {
+                likes: 3,
+                replies: 1,
+                reposts: 0,
+            },
+            in_reply_to_id: None,
+            viewer: Some(ViewerView {
+                liked: true,
+                reposted: false,
+            }),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for PageView {
+    fn example() -> Self {
+        Self {
+            items: vec![poem_openapi::types::Example::example()],
+            next_cursor: Some("AQEAAAAAAAAAAQAAAZqtQ2wAAAAAAAAAACr5sC9T".into()),
+        }
+    }
+}
+
+impl From<Item> for ItemView {
+    fn from(item: Item) -> Self {
+        let PostCounts {
+            likes,
+            replies,
+            reposts,
+            ..
+        } = item.counts;
+        Self {
+            in_reply_to_id: item.post.in_reply_to_id.map(|p| p.to_string()),
+            post: PostView {
+                id: item.post.id.to_string(),
+                text: item.post.text,
+                created_at: item.post.created_at,
+                edited_at: item.post.edited_at,
+            },
+            author: AuthorView {
+                id: item.author.id.to_string(),
+                username: item.author.username,
+                display_name: item.author.display_name,
+            },
+            counts: CountsView {
+                likes,
+                replies,
+                reposts,
+            },
+            viewer: item.viewer.map(|v| ViewerView {
+                liked: v.liked,
+                reposted: false,
+            }),
+        }
+    }
+}
+
+/// Decodes an optional cursor for `scope`.
+pub fn after(cursor: Option<&str>, scope: Scope) -> Result<Option<FeedPosition>, CursorError> {
+    cursor
+        .map(|c| Cursor::decode(c, scope))
+        .transpose()
+        .map(|c| c.map(|c| c.after))
+}
+
+pub fn bad_cursor(e: CursorError) -> ApiError {
+    ApiError::bad_field("cursor", e.to_string())
+}
+
+pub fn page_view(page: Page, scope: Scope) -> Json<PageView> {
+    Json(PageView {
+        items: page.items.into_iter().map(ItemView::from).collect(),
+        next_cursor: page.next.map(|after| Cursor { scope, after }.encode()),
+    })
+}
+
+/// A follow list's cursor carries (followed at, account) in a position's
+/// (created at, post) places.
+pub fn edge_after(cursor: Option<&str>, scope: Scope) -> Result<Option<FollowEdge>, CursorError> {
+    let position = after(cursor, scope)?;
+    Ok(position.map(|p| FollowEdge {
+        followed_at_ms: p.created_at_ms,
+        user: contracts::ids::UserId(p.post_id.0),
+    }))
+}
+
+pub fn profile_page_view(page: ProfilePage, scope: Scope) -> Json<ProfilePageView> {
+    let next = page.next.map(|edge| {
+        let after = FeedPosition {
+            created_at_ms: edge.followed_at_ms,
+            post_id: contracts::ids::PostId(edge.user.0),
+        };
+        Cursor { scope, after }.encode()
+    });
+    Json(ProfilePageView {
+        items: page.profiles.into_iter().map(ProfileView::from).collect(),
+        next_cursor: next,
+    })
+}

@@ -1,0 +1,284 @@
+//! [`SocialReader`] and [`SocialWriter`] on the PostgreSQL read database.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{PgFeedStore, page_bounds, positions};
+use crate::social::{FollowEdge, FollowList, SocialReader, SocialWriter};
+use crate::{FeedPosition, PostCounts, ProfileRecord, ProfileRow, StoreError};
+use contracts::ids::{PostId, UserId};
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
+    items.iter().map(id).collect()
+}
+
+/// `prefix` as a `LIKE` pattern that matches it literally, then anything.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[async_trait]
+impl SocialReader for PgFeedStore {
+    async fn counts(&self, posts: &[PostId]) -> Result<Vec<(PostId, PostCounts)>, StoreError> {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT post_id, likes, replies, reposts, version FROM post_counts
+             WHERE post_id = ANY($1)",
+        )
+        .bind(ids(posts, |p| p.0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, likes, replies, reposts, version)| {
+                let counts = PostCounts {
+                    likes,
+                    replies,
+                    reposts,
+                    version,
+                };
+                (PostId(id), counts)
+            })
+            .collect())
+    }
+
+    async fn liked_among(&self, user: UserId, posts: &[PostId]) -> Result<Vec<PostId>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT post_id FROM likes WHERE user_id = $1 AND post_id = ANY($2) AND liked",
+        )
+        .bind(user.0)
+        .bind(ids(posts, |p| p.0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| PostId(id)).collect())
+    }
+
+    async fn replies_page(
+        &self,
+        parent: PostId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let (ms, id) = after.map_or((i64::MIN, i64::MIN), |p| (p.created_at_ms, p.post_id.0));
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT created_at_ms, post_id FROM replies
+             WHERE parent_id = $1 AND (created_at_ms, post_id) > ($2, $3)
+             ORDER BY created_at_ms, post_id LIMIT $4",
+        )
+        .bind(parent.0)
+        .bind(ms)
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(positions(rows))
+    }
+
+    async fn reply_parents(&self, posts: &[PostId]) -> Result<Vec<(PostId, PostId)>, StoreError> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT post_id, parent_id FROM replies WHERE post_id = ANY($1)")
+                .bind(ids(posts, |p| p.0))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(post, parent)| (PostId(post), PostId(parent)))
+            .collect())
+    }
+
+    async fn follow_list(
+        &self,
+        list: FollowList,
+        after: Option<FollowEdge>,
+        limit: usize,
+    ) -> Result<Vec<FollowEdge>, StoreError> {
+        let (sql, key) = match list {
+            FollowList::Followers(followee) => (
+                "SELECT follower_id, followed_at_ms FROM follow_edges
+                 WHERE followee_id = $1 AND (followed_at_ms, follower_id) < ($2, $3)
+                 ORDER BY followed_at_ms DESC, follower_id DESC LIMIT $4",
+                followee,
+            ),
+            FollowList::Following(follower) => (
+                "SELECT followee_id, followed_at_ms FROM follow_edges
+                 WHERE follower_id = $1 AND (followed_at_ms, followee_id) < ($2, $3)
+                 ORDER BY followed_at_ms DESC, followee_id DESC LIMIT $4",
+                follower,
+            ),
+        };
+        let (ms, id) = page_bounds(after.map(|e| FeedPosition {
+            created_at_ms: e.followed_at_ms,
+            post_id: PostId(e.user.0),
+        }));
+        let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+            .bind(key.0)
+            .bind(ms)
+            .bind(id)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, followed_at_ms)| FollowEdge {
+                followed_at_ms,
+                user: UserId(user),
+            })
+            .collect())
+    }
+
+    async fn followers_among(
+        &self,
+        followee: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT follower_id FROM followers WHERE followee_id = $1 AND follower_id = ANY($2)",
+        )
+        .bind(followee.0)
+        .bind(ids(candidates, |u| u.0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+
+    async fn search_profiles(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<ProfileRecord>, StoreError> {
+        let rows: Vec<ProfileRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            profile_columns!(),
+            " FROM profiles
+             WHERE lower(username) LIKE $1 OR lower(display_name) LIKE $1
+             ORDER BY followers_count DESC, id LIMIT $2"
+        ))
+        .bind(like_prefix(prefix))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(ProfileRecord::from).collect())
+    }
+}
+
+#[async_trait]
+impl SocialWriter for PgFeedStore {
+    async fn put_counts(&self, post: PostId, counts: PostCounts) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO post_counts (post_id, likes, replies, reposts, version)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (post_id) DO UPDATE SET likes = EXCLUDED.likes,
+                 replies = EXCLUDED.replies, reposts = EXCLUDED.reposts,
+                 version = EXCLUDED.version
+             WHERE post_counts.version < EXCLUDED.version",
+        )
+        .bind(post.0)
+        .bind(counts.likes)
+        .bind(counts.replies)
+        .bind(counts.reposts)
+        .bind(counts.version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_liked(
+        &self,
+        user: UserId,
+        post: PostId,
+        liked: bool,
+        version: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO likes (user_id, post_id, liked, version) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, post_id) DO UPDATE SET liked = EXCLUDED.liked,
+                 version = EXCLUDED.version
+             WHERE likes.version < EXCLUDED.version",
+        )
+        .bind(user.0)
+        .bind(post.0)
+        .bind(liked)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn index_profile(&self, _profile: &ProfileRecord) -> Result<(), StoreError> {
+        // The expression indexes on `profiles` follow every snapshot.
+        Ok(())
+    }
+
+    async fn add_reply(&self, parent: PostId, reply: FeedPosition) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO replies (parent_id, created_at_ms, post_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(parent.0)
+        .bind(reply.created_at_ms)
+        .bind(reply.post_id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_follow_edge(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // A redelivered older follow never replaces a later one's time.
+        sqlx::query(
+            "INSERT INTO follow_edges (follower_id, followee_id, followed_at_ms)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (follower_id, followee_id) DO UPDATE
+                 SET followed_at_ms = EXCLUDED.followed_at_ms
+             WHERE follow_edges.followed_at_ms < EXCLUDED.followed_at_ms",
+        )
+        .bind(follower.0)
+        .bind(followee.0)
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_follow_edge(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        _followed_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Only a follow made before the unfollow ends with it.
+        sqlx::query(
+            "DELETE FROM follow_edges
+             WHERE follower_id = $1 AND followee_id = $2 AND followed_at_ms <= $3",
+        )
+        .bind(follower.0)
+        .bind(followee.0)
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_prefix;
+
+    #[test]
+    fn wildcards_match_literally() {
+        assert_eq!(like_prefix("al"), "al%");
+        assert_eq!(like_prefix("a_b%c\\"), "a\\_b\\%c\\\\%");
+    }
+}

@@ -1,0 +1,115 @@
+//! The conversational and social part of the durable read model: replies
+//! and thread links, engagement counts, who liked what, the follow lists by
+//! time and profile search. Split from [`crate::FeedReader`] and
+//! [`crate::FeedWriter`], which extend these traits, to keep each small.
+//!
+//! Counts and likes are version-guarded: a post's counts carry the version
+//! the write side gave them, and a like or unlike is stored with the
+//! version of the counts it produced, so a store keeps the newest of each
+//! whatever order, and however often, the events arrive.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use contracts::ids::{PostId, UserId};
+
+use crate::{FeedPosition, PostCounts, ProfileRecord, StoreError};
+
+/// Most entries a prefix search reads before ranking, in a store that
+/// cannot rank by itself (Cassandra).
+pub const SEARCH_CANDIDATES: usize = 1_000;
+
+/// One account in a list of follows, and when the follow was made; lists
+/// are newest follow first and page strictly after an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FollowEdge {
+    pub followed_at_ms: i64,
+    pub user: UserId,
+}
+
+/// Which way a follow list goes from its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowList {
+    /// The accounts that follow it.
+    Followers(UserId),
+    /// The accounts it follows.
+    Following(UserId),
+}
+
+/// What the read API may ask of this part of the read model.
+#[async_trait]
+pub trait SocialReader: Send + Sync + 'static {
+    /// The stored counts among `ids`; a post never liked nor replied to
+    /// may have none.
+    async fn counts(&self, ids: &[PostId]) -> Result<Vec<(PostId, PostCounts)>, StoreError>;
+    /// Which of `ids` `user` likes.
+    async fn liked_among(&self, user: UserId, ids: &[PostId]) -> Result<Vec<PostId>, StoreError>;
+    /// Direct replies to `parent` strictly after `after`, oldest first;
+    /// deleted replies stay listed (hydration drops them), so the thread
+    /// below a deleted reply can still be walked.
+    async fn replies_page(
+        &self,
+        parent: PostId,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError>;
+    /// (reply, replied-to post) for each of `ids` that is a reply, deleted
+    /// or not.
+    async fn reply_parents(&self, ids: &[PostId]) -> Result<Vec<(PostId, PostId)>, StoreError>;
+    /// A follow list strictly after `after`, newest follow first.
+    async fn follow_list(
+        &self,
+        list: FollowList,
+        after: Option<FollowEdge>,
+        limit: usize,
+    ) -> Result<Vec<FollowEdge>, StoreError>;
+    /// Which of `candidates` follow `followee`.
+    async fn followers_among(
+        &self,
+        followee: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// Profiles whose username or display name starts with `prefix`
+    /// (already lower-case), most followed first, at most `limit`.
+    async fn search_profiles(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<ProfileRecord>, StoreError>;
+}
+
+/// What only the projector (and its rebuild) does to this part.
+#[async_trait]
+pub trait SocialWriter: SocialReader {
+    /// Stores `counts` unless counts of the same or a higher version are stored.
+    async fn put_counts(&self, post: PostId, counts: PostCounts) -> Result<(), StoreError>;
+    /// Records whether `user` likes `post`, unless a change of the same or
+    /// a higher counts version is recorded.
+    async fn set_liked(
+        &self,
+        user: UserId,
+        post: PostId,
+        liked: bool,
+        version: i64,
+    ) -> Result<(), StoreError>;
+    /// Makes `profile` findable by [`SocialReader::search_profiles`] under
+    /// its current names; called when an account is created or renamed.
+    async fn index_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError>;
+    /// Lists `reply` under `parent`, for good (see [`SocialReader::replies_page`]).
+    async fn add_reply(&self, parent: PostId, reply: FeedPosition) -> Result<(), StoreError>;
+    /// Lists the follow made at `at` in both accounts' follow lists.
+    async fn add_follow_edge(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Removes the follow made at `followed_at` (when known) from both
+    /// lists; `at` is the unfollow's time.
+    async fn remove_follow_edge(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        followed_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
