@@ -116,6 +116,7 @@ impl Stack {
             ("REGISTRATIONS_PER_HOUR", "1000000".into()),
             ("POSTS_PER_MINUTE", "1000000".into()),
             ("FOLLOWS_PER_MINUTE", "1000000".into()),
+            ("LIKES_PER_MINUTE", "1000000".into()),
         ];
         let log_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
         std::fs::create_dir_all(&log_dir).expect("the log folder can be created");

@@ -369,7 +369,19 @@ impl Load {
             let id = own[rng.random_range(0..own.len())].clone();
             user.posts.lock().unwrap().retain(|p| *p != id);
             self.http.delete(url(&format!("/v1/posts/{id}")))
-        } else if roll < 85 && other.id != user.id {
+        } else if roll < 75 {
+            // Likes and unlikes of any post the load knows of, its own
+            // and others' (deleted ones answer 404).
+            let theirs = other.posts.lock().unwrap().clone();
+            let pool = if theirs.is_empty() { &own } else { &theirs };
+            let id = &pool[rng.random_range(0..pool.len())];
+            let path = url(&format!("/v1/posts/{id}/like"));
+            if roll < 71 {
+                self.http.put(path)
+            } else {
+                self.http.delete(path)
+            }
+        } else if roll < 90 && other.id != user.id {
             self.http
                 .put(url(&format!("/v1/users/{}/follow", other.id)))
         } else {
@@ -437,6 +449,8 @@ struct Verdict {
     unfollowed_still_shown: usize,
     stale_texts: usize,
     wrong_counts: usize,
+    wrong_likes: usize,
+    wrong_viewer_likes: usize,
 }
 
 async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
@@ -450,6 +464,31 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
     .into_iter()
     .map(|(id, text, deleted)| (id, (text, deleted)))
     .collect();
+    let likes: HashMap<i64, i64> =
+        sqlx::query_as::<_, (i64, i64)>("SELECT id, likes_count FROM posts")
+            .fetch_all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let liked: HashSet<(i64, i64)> =
+        sqlx::query_as::<_, (i64, i64)>("SELECT user_id, post_id FROM likes")
+            .fetch_all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let exact: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM posts p
+         WHERE p.likes_count <> (SELECT count(*) FROM likes l WHERE l.post_id = p.id)",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        exact, 0,
+        "the write database's like counts are the likes' number"
+    );
     for user in &load.users {
         let uid: i64 = user.id.parse().unwrap();
         let allowed: HashSet<i64> = sqlx::query_scalar(
@@ -497,6 +536,12 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
             for item in page["items"].as_array().cloned().unwrap_or_default() {
                 let id: i64 = item["post"]["id"].as_str().unwrap().parse().unwrap();
                 let text = item["post"]["text"].as_str().unwrap_or_default().to_owned();
+                if item["counts"]["likes"].as_i64() != likes.get(&id).copied() {
+                    verdict.wrong_likes += 1;
+                }
+                if item["viewer"]["liked"].as_bool() != Some(liked.contains(&(uid, id))) {
+                    verdict.wrong_viewer_likes += 1;
+                }
                 shown.push((id, text));
             }
             match page["next_cursor"].as_str() {

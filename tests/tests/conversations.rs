@@ -353,6 +353,12 @@ async fn follow_lists_page_newest_first_and_search_finds_by_prefix() {
     )
     .await;
     assert_eq!(names(&by_name), ["fan_a"]);
+    let control = http
+        .get(stack.read("/v1/search/users?q=a%00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(control.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let empty = http
         .get(stack.read("/v1/search/users?q=%20"))
         .send()

@@ -221,3 +221,116 @@ async fn a_rebuild_while_posts_flow_loses_nothing_and_never_shrinks_a_feed() {
         "no post written during the rebuild was lost"
     );
 }
+
+#[tokio::test]
+async fn a_rebuild_repairs_threads_counts_likes_and_follow_lists() {
+    let (stack, http, [a, b, c]) = Stack::with_accounts(&[], ["ann", "ben", "cyd"]).await;
+    stack.follow(&http, &b.access, &a.id, true).await;
+    stack.follow(&http, &c.access, &a.id, true).await;
+    let (root, _) = stack.post(&http, &a.access, "root").await;
+    let response = stack
+        .acting(&http, &b.access)
+        .post(
+            "/v1/posts",
+            json!({"text": "reply", "in_reply_to_id": root}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let reply: Value = response.json().await.unwrap();
+    let reply = reply["id"].as_str().unwrap().to_owned();
+    for who in [&b, &c] {
+        let liked = stack
+            .acting(&http, &who.access)
+            .put(&format!("/v1/posts/{root}/like"))
+            .await;
+        assert_eq!(liked.status(), StatusCode::NO_CONTENT);
+    }
+    let last = stack.follow(&http, &c.access, &a.id, true).await;
+    let post_url = stack.read(&format!("/v1/posts/{root}"));
+    let healthy = |item: &Value| {
+        item["counts"] == json!({"likes": 2, "replies": 1, "reposts": 0})
+            && item["viewer"]["liked"] == true
+    };
+    stack
+        .eventually(&http, &post_url, Some(&b.access), healthy)
+        .await;
+    let followers_url = stack.read("/v1/users/ann/followers");
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|p| p["username"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let both = |page: &Value| names(page) == ["cyd", "ben"];
+    stack.eventually(&http, &followers_url, None, both).await;
+
+    // Lose the thread link, the counts (both tiers), a like and a follow
+    // edge; invent a like and a follow edge.
+    let db = read_db(&stack).await;
+    for sql in [
+        "DELETE FROM replies",
+        "DELETE FROM post_counts",
+        "UPDATE likes SET liked = false",
+        "DELETE FROM follow_edges",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    sqlx::query("INSERT INTO likes (user_id, post_id, liked, version) VALUES ($1, $2, true, 0)")
+        .bind(id(&a.id))
+        .bind(id(&reply))
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO follow_edges (follower_id, followee_id, followed_at_ms) VALUES ($1, $2, 1)",
+    )
+    .bind(id(&a.id))
+    .bind(id(&b.id))
+    .execute(&db)
+    .await
+    .unwrap();
+    let redis = redis().await;
+    let prefix = &stack.redis_prefix;
+    for post in [&root, &reply] {
+        let _: () = redis.del(format!("{prefix}counts:{post}")).await.unwrap();
+    }
+    let damaged: Value = e2e::json(http.get(&post_url).bearer_auth(&b.access)).await;
+    assert!(!healthy(&damaged), "the damage shows: {damaged}");
+
+    let output = stack.run("projector", &["rebuild"]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let item = e2e::json(http.get(&post_url).bearer_auth(&b.access)).await;
+    assert!(healthy(&item), "{item}");
+    let context: Value = e2e::json(
+        http.get(stack.read(&format!("/v1/posts/{root}/context")))
+            .header("Consistency-Token", &last),
+    )
+    .await;
+    assert_eq!(context["descendants"][0]["post"]["text"], "reply");
+    let as_ann: Value = e2e::json(
+        http.get(stack.read(&format!("/v1/posts/{reply}")))
+            .bearer_auth(&a.access),
+    )
+    .await;
+    assert_eq!(
+        as_ann["viewer"]["liked"], false,
+        "the invented like is gone"
+    );
+    let followers: Value = e2e::json(http.get(&followers_url)).await;
+    assert_eq!(names(&followers), ["cyd", "ben"]);
+    let following: Value = e2e::json(http.get(stack.read("/v1/users/ann/following"))).await;
+    assert_eq!(
+        names(&following),
+        Vec::<String>::new(),
+        "the invented edge is gone"
+    );
+}

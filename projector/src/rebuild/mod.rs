@@ -22,6 +22,9 @@
 //! ordinary authors they follow, newest first up to the configured depth;
 //! celebrities they follow are merged at read time, as for new follows.
 //!
+//! Besides feeds, each user's posts get their counts and thread links, and
+//! their likes and follow lists are repaired by the same two rules.
+//!
 //! # Layout
 //! - this file: the repair rules per user, over both tiers.
 //! - [`source`]: every query against the write database.
@@ -41,7 +44,8 @@ use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId};
 use futures::{StreamExt, TryStreamExt, stream};
 use readmodel::cache::HotCache;
-use readmodel::{FeedPosition, FeedWriter, PostRecord, StoreError};
+use readmodel::social::FollowList;
+use readmodel::{FeedPosition, FeedWriter, PostCounts, StoreError};
 use sqlx::PgPool;
 
 /// Rows read from the source, and entries walked in the read model, per step.
@@ -169,7 +173,10 @@ impl Rebuilder {
         let started = Instant::now();
         self.profile(id).await?;
         self.timeline(id).await?;
+        self.thread_links(id).await?;
+        self.likes(id).await?;
         self.followers(id).await?;
+        self.follow_edges(id).await?;
         self.home_feed(id).await?;
         Tally::add(&self.tally.users, 1);
         metrics::counter!("projector_rebuild_users_total").increment(1);
@@ -182,6 +189,7 @@ impl Rebuilder {
         let profile = self.source.profile(id).await?;
         let profile = profile.ok_or(RebuildError::UnknownUser(id))?;
         self.store.put_profile(&profile).await?;
+        self.store.index_profile(&profile).await?;
         self.cache.put_profiles(&[profile]).await?;
         Ok(())
     }
@@ -192,19 +200,23 @@ impl Rebuilder {
         let mut after = (DateTime::<Utc>::MAX_UTC, i64::MAX);
         loop {
             let posts = self.source.live_posts(author, after, BATCH).await?;
-            let Some(last) = posts.last() else { break };
+            let Some((last, _)) = posts.last() else { break };
             after = (last.created_at, last.id.0);
             let full = posts.len() == BATCH;
             stream::iter(&posts)
-                .map(|post| async move {
+                .map(|(post, counts)| async move {
                     self.store.put_post(post).await?;
+                    self.store.put_counts(post.id, *counts).await?;
                     self.store.add_to_timeline(author, post.position()).await
                 })
                 .buffer_unordered(WRITES_IN_FLIGHT)
                 .try_collect::<()>()
                 .await?;
+            let counts: Vec<(PostId, PostCounts)> =
+                posts.iter().map(|(post, c)| (post.id, *c)).collect();
+            self.cache.put_counts(&counts).await?;
             Tally::add(&self.tally.posts, posts.len());
-            written.extend(posts.iter().map(PostRecord::position));
+            written.extend(posts.iter().map(|(post, _)| post.position()));
             if !full {
                 break;
             }
@@ -246,13 +258,97 @@ impl Rebuilder {
         Ok(())
     }
 
+    /// Links every reply of `author`, deleted ones too, under the post it
+    /// answers. Links are never removed (see `SocialReader::replies_page`).
+    async fn thread_links(&self, author: UserId) -> Result<(), RebuildError> {
+        let mut after = i64::MIN;
+        loop {
+            let replies = self.source.replies_by(author, after, BATCH).await?;
+            stream::iter(&replies)
+                .map(|&(reply, parent)| self.store.add_reply(parent, reply))
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
+            match replies.last() {
+                Some((last, _)) if replies.len() == BATCH => after = last.post_id.0,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// What `user` likes: the source's likes are written, then every like
+    /// the read model holds that the source no longer has is withdrawn,
+    /// each at the post's current counts version.
+    async fn likes(&self, user: UserId) -> Result<(), RebuildError> {
+        let mut after = i64::MIN;
+        loop {
+            let likes = self.source.likes_by(user, after, BATCH).await?;
+            stream::iter(&likes)
+                .map(|&(post, version)| self.store.set_liked(user, post, true, version))
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
+            match likes.last() {
+                Some((last, _)) if likes.len() == BATCH => after = last.0,
+                _ => break,
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.store.liked_posts(user, after, BATCH).await?;
+            let states = self.source.like_states(user, &page).await?;
+            for post in &page {
+                // A post the source never had cannot be shown, so its
+                // like is left alone.
+                if let Some(&(false, version)) = states.get(post) {
+                    self.store.set_liked(user, *post, false, version).await?;
+                    Tally::add(&self.tally.removed, 1);
+                }
+            }
+            if page.len() < BATCH {
+                return Ok(());
+            }
+            after = page.last().copied();
+        }
+    }
+
+    /// The followers and following lists through `followee`'s follows.
+    async fn follow_edges(&self, followee: UserId) -> Result<(), RebuildError> {
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .follow_list(FollowList::Followers(followee), after, BATCH)
+                .await?;
+            let users: Vec<UserId> = page.iter().map(|e| e.user).collect();
+            let still = self.source.followers_among(followee, &users).await?;
+            let now = self.source.now().await?;
+            for edge in page.iter().filter(|e| !still.contains(&e.user.0)) {
+                self.store
+                    .remove_follow_edge(edge.user, followee, None, now)
+                    .await?;
+                Tally::add(&self.tally.removed, 1);
+            }
+            if page.len() < BATCH {
+                return Ok(());
+            }
+            after = page.last().copied();
+        }
+    }
+
     /// Who follows `followee`, as fan-out reads it.
     async fn followers(&self, followee: UserId) -> Result<(), RebuildError> {
         // In pages, so memory stays bounded whatever the follower count.
         let mut after = i64::MIN;
         loop {
-            let followers = self.source.followers(followee, after, BATCH).await?;
+            let page = self.source.followers(followee, after, BATCH).await?;
+            let followers: Vec<UserId> = page.iter().map(|&(f, _)| f).collect();
             self.store.add_followers(followee, &followers).await?;
+            stream::iter(&page)
+                .map(|&(follower, at)| self.store.add_follow_edge(follower, followee, at))
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
             Tally::add(&self.tally.follows, followers.len());
             match followers.last() {
                 Some(last) if followers.len() == BATCH => after = last.0,

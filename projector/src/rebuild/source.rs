@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId};
-use readmodel::{FeedEntry, FeedPosition, PostRecord, PostRow, ProfileRecord, ProfileRow};
+use readmodel::{
+    FeedEntry, FeedPosition, PostCounts, PostRecord, PostRow, ProfileRecord, ProfileRow,
+};
 use sqlx::PgPool;
 
 /// The write database, read by the rebuild.
@@ -54,25 +56,117 @@ impl Source {
     }
 
     /// Up to `limit` of `author`'s live posts before `before` (created at,
-    /// id), newest first.
+    /// id), newest first, with their counts.
     pub async fn live_posts(
         &self,
         author: UserId,
         before: (DateTime<Utc>, i64),
         limit: usize,
-    ) -> Result<Vec<PostRecord>, sqlx::Error> {
-        let rows: Vec<PostRow> = sqlx::query_as(
-            "SELECT id, author_id, text, created_at, edited_at FROM posts
-             WHERE author_id = $1 AND deleted_at IS NULL AND (created_at, id) < ($2, $3)
-             ORDER BY created_at DESC, id DESC LIMIT $4",
+    ) -> Result<Vec<(PostRecord, PostCounts)>, sqlx::Error> {
+        let rows: Vec<(PostRow, (i64, i64, i64, i64))> = sqlx::query_as::<_, LivePostRow>(
+            "SELECT p.id, p.author_id, p.text, p.created_at, p.edited_at, p.in_reply_to_id,
+                 (SELECT author_id FROM posts WHERE id = p.in_reply_to_id)
+                     AS in_reply_to_author_id,
+                 p.likes_count, p.replies_count, p.reposts_count, p.counts_version
+             FROM posts p
+             WHERE p.author_id = $1 AND p.deleted_at IS NULL AND (p.created_at, p.id) < ($2, $3)
+             ORDER BY p.created_at DESC, p.id DESC LIMIT $4",
         )
         .bind(author.0)
         .bind(before.0)
         .bind(before.1)
         .bind(limit as i64)
         .fetch_all(&self.0)
+        .await?
+        .into_iter()
+        .map(LivePostRow::split)
+        .collect();
+        Ok(rows
+            .into_iter()
+            .map(|(post, (likes, replies, reposts, version))| {
+                let counts = PostCounts {
+                    likes,
+                    replies,
+                    reposts,
+                    version,
+                };
+                (PostRecord::from(post), counts)
+            })
+            .collect())
+    }
+
+    /// Up to `limit` of `author`'s replies, deleted or not, after post id
+    /// `after`: (reply, its position, the replied-to post).
+    pub async fn replies_by(
+        &self,
+        author: UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(FeedPosition, PostId)>, sqlx::Error> {
+        let rows: Vec<(i64, DateTime<Utc>, i64)> = sqlx::query_as(
+            "SELECT id, created_at, in_reply_to_id FROM posts
+             WHERE author_id = $1 AND in_reply_to_id IS NOT NULL AND id > $2
+             ORDER BY id LIMIT $3",
+        )
+        .bind(author.0)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.0)
         .await?;
-        Ok(rows.into_iter().map(PostRecord::from).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, created_at, parent)| {
+                let position = FeedPosition {
+                    created_at_ms: created_at.timestamp_millis(),
+                    post_id: PostId(id),
+                };
+                (position, PostId(parent))
+            })
+            .collect())
+    }
+
+    /// Up to `limit` posts `user` likes after post id `after`, with each
+    /// post's counts version.
+    pub async fn likes_by(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(PostId, i64)>, sqlx::Error> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT l.post_id, p.counts_version FROM likes l JOIN posts p ON p.id = l.post_id
+             WHERE l.user_id = $1 AND l.post_id > $2 ORDER BY l.post_id LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows.into_iter().map(|(id, v)| (PostId(id), v)).collect())
+    }
+
+    /// For each of `posts` that exists: whether `user` likes it, and its
+    /// counts version.
+    pub async fn like_states(
+        &self,
+        user: UserId,
+        posts: &[PostId],
+    ) -> Result<HashMap<PostId, (bool, i64)>, sqlx::Error> {
+        let ids: Vec<i64> = posts.iter().map(|p| p.0).collect();
+        let rows: Vec<(i64, bool, i64)> = sqlx::query_as(
+            "SELECT p.id,
+                 EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1),
+                 p.counts_version
+             FROM posts p WHERE p.id = ANY($2)",
+        )
+        .bind(user.0)
+        .bind(&ids)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, liked, v)| (PostId(id), (liked, v)))
+            .collect())
     }
 
     /// When each of `posts` that exists was deleted (`None`: it is live).
@@ -88,15 +182,16 @@ impl Source {
         Ok(rows.into_iter().collect())
     }
 
-    /// Up to `limit` followers of `followee` after `after`, in id order.
+    /// Up to `limit` followers of `followee` after `after`, in id order,
+    /// with when each follow was made.
     pub async fn followers(
         &self,
         followee: UserId,
         after: i64,
         limit: usize,
-    ) -> Result<Vec<UserId>, sqlx::Error> {
-        let page: Vec<(i64,)> = sqlx::query_as(
-            "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2
+    ) -> Result<Vec<(UserId, DateTime<Utc>)>, sqlx::Error> {
+        let page: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT follower_id, created_at FROM follows WHERE followee_id = $1 AND follower_id > $2
              ORDER BY follower_id LIMIT $3",
         )
         .bind(followee.0)
@@ -104,7 +199,7 @@ impl Source {
         .bind(limit as i64)
         .fetch_all(&self.0)
         .await?;
-        Ok(page.into_iter().map(|(id,)| UserId(id)).collect())
+        Ok(page.into_iter().map(|(id, at)| (UserId(id), at)).collect())
     }
 
     /// Which of `candidates` follow `followee`.
@@ -230,6 +325,44 @@ impl Source {
         )
         .fetch_all(&self.0)
         .await
+    }
+}
+
+/// A post row followed by its counts, as `live_posts` selects them.
+#[derive(sqlx::FromRow)]
+struct LivePostRow {
+    id: i64,
+    author_id: i64,
+    text: String,
+    created_at: DateTime<Utc>,
+    edited_at: Option<DateTime<Utc>>,
+    in_reply_to_id: Option<i64>,
+    in_reply_to_author_id: Option<i64>,
+    likes_count: i64,
+    replies_count: i64,
+    reposts_count: i64,
+    counts_version: i64,
+}
+
+impl LivePostRow {
+    fn split(self) -> (PostRow, (i64, i64, i64, i64)) {
+        (
+            (
+                self.id,
+                self.author_id,
+                self.text,
+                self.created_at,
+                self.edited_at,
+                self.in_reply_to_id,
+                self.in_reply_to_author_id,
+            ),
+            (
+                self.likes_count,
+                self.replies_count,
+                self.reposts_count,
+                self.counts_version,
+            ),
+        )
     }
 }
 

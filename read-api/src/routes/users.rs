@@ -91,7 +91,7 @@ impl UsersApi {
     )]
     async fn search(
         &self,
-        /// 1-64 characters.
+        /// 1-64 characters, no control characters.
         #[oai(validator(max_length = 64))]
         q: Query<String>,
         /// Results, 1-40 (default 10).
@@ -101,6 +101,12 @@ impl UsersApi {
         let query = q.0.trim();
         if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
             return Err(ApiError::invalid_field("q", "must be 1-64 characters"));
+        }
+        if query.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field(
+                "q",
+                "must not contain control characters",
+            ));
         }
         let limit = limit.0.unwrap_or(10) as usize;
         let found = self.0.search_profiles(query, limit).await?;

@@ -76,6 +76,7 @@ pub struct PageView {
 
 /// A page of profiles.
 #[derive(Object)]
+#[oai(example)]
 pub struct ProfilePageView {
     items: Vec<ProfileView>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -85,12 +86,14 @@ pub struct ProfilePageView {
 
 /// Profiles found by a search.
 #[derive(Object)]
+#[oai(example)]
 pub struct ProfilesView {
     pub items: Vec<ProfileView>,
 }
 
 /// A post's thread: what it answers and what answers it.
 #[derive(Object)]
+#[oai(example)]
 pub struct ContextView {
     /// Oldest first, at most 40.
     pub ancestors: Vec<ItemView>,
@@ -132,6 +135,36 @@ impl poem_openapi::types::Example for PageView {
         Self {
             items: vec![poem_openapi::types::Example::example()],
             next_cursor: Some("AQEAAAAAAAAAAQAAAZqtQ2wAAAAAAAAAACr5sC9T".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ProfilePageView {
+    fn example() -> Self {
+        Self {
+            items: vec![poem_openapi::types::Example::example()],
+            next_cursor: Some("AQQAAAAAAAAAAQAAAZqtQ2wAAAAAAAAAAAd1p0cE".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ProfilesView {
+    fn example() -> Self {
+        Self {
+            items: vec![poem_openapi::types::Example::example()],
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ContextView {
+    fn example() -> Self {
+        let mut reply: ItemView = poem_openapi::types::Example::example();
+        reply.post.id = "43".into();
+        reply.post.text = "Hello back!".into();
+        reply.in_reply_to_id = Some("42".into());
+        Self {
+            ancestors: vec![poem_openapi::types::Example::example()],
+            descendants: vec![reply],
         }
     }
 }

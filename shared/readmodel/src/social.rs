@@ -43,6 +43,14 @@ pub trait SocialReader: Send + Sync + 'static {
     async fn counts(&self, ids: &[PostId]) -> Result<Vec<(PostId, PostCounts)>, StoreError>;
     /// Which of `ids` `user` likes.
     async fn liked_among(&self, user: UserId, ids: &[PostId]) -> Result<Vec<PostId>, StoreError>;
+    /// The posts `user` likes with ids above `after`, in id order, at most
+    /// `limit`: for repairs.
+    async fn liked_posts(
+        &self,
+        user: UserId,
+        after: Option<PostId>,
+        limit: usize,
+    ) -> Result<Vec<PostId>, StoreError>;
     /// Direct replies to `parent` strictly after `after`, oldest first;
     /// deleted replies stay listed (hydration drops them), so the thread
     /// below a deleted reply can still be walked.
@@ -80,10 +88,11 @@ pub trait SocialReader: Send + Sync + 'static {
 /// What only the projector (and its rebuild) does to this part.
 #[async_trait]
 pub trait SocialWriter: SocialReader {
-    /// Stores `counts` unless counts of the same or a higher version are stored.
+    /// Stores `counts` unless counts of a higher version are stored (the
+    /// same version holds the same counts, so a rebuild may rewrite it).
     async fn put_counts(&self, post: PostId, counts: PostCounts) -> Result<(), StoreError>;
-    /// Records whether `user` likes `post`, unless a change of the same or
-    /// a higher counts version is recorded.
+    /// Records whether `user` likes `post`, unless a change of a higher
+    /// counts version is recorded.
     async fn set_liked(
         &self,
         user: UserId,

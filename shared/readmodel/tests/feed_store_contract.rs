@@ -10,7 +10,10 @@ use contracts::ids::{PostId, UserId};
 use readmodel::cassandra::BUCKET_MS;
 use readmodel::cassandra::CassandraStore;
 use readmodel::postgres::{MIGRATOR, PgFeedStore};
-use readmodel::{FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord};
+use readmodel::social::FollowList;
+use readmodel::{
+    FeedEntry, FeedPosition, FeedWriter, FollowEdge, PostCounts, PostRecord, ProfileRecord,
+};
 
 async fn postgres() -> Arc<dyn FeedWriter> {
     let (pool, _) = platform::testing::fresh_database(&MIGRATOR).await;
@@ -431,6 +434,179 @@ async fn ping_answers(store: Arc<dyn FeedWriter>) {
     store.ping().await.unwrap();
 }
 
+fn counts(likes: i64, version: i64) -> PostCounts {
+    PostCounts {
+        likes,
+        replies: 1,
+        reposts: 0,
+        version,
+    }
+}
+
+async fn counts_keep_the_newest_version(store: Arc<dyn FeedWriter>) {
+    let post = PostId(1);
+    store.put_counts(post, counts(2, 2)).await.unwrap();
+    store.put_counts(post, counts(1, 1)).await.unwrap();
+    store.put_counts(post, counts(2, 2)).await.unwrap();
+    assert_eq!(
+        store.counts(&[post, PostId(2)]).await.unwrap(),
+        vec![(post, counts(2, 2))]
+    );
+    store.put_counts(post, counts(3, 5)).await.unwrap();
+    assert_eq!(
+        store.counts(&[post]).await.unwrap(),
+        vec![(post, counts(3, 5))]
+    );
+}
+
+async fn likes_keep_the_newest_change(store: Arc<dyn FeedWriter>) {
+    let (user, a, b) = (UserId(7), PostId(1), PostId(2));
+    store.set_liked(user, a, true, 3).await.unwrap();
+    store.set_liked(user, a, false, 2).await.unwrap();
+    store.set_liked(user, b, true, 1).await.unwrap();
+    let mut liked = store.liked_among(user, &[a, b, PostId(3)]).await.unwrap();
+    liked.sort_unstable();
+    assert_eq!(liked, vec![a, b]);
+    assert!(store.liked_among(UserId(8), &[a]).await.unwrap().is_empty());
+    store.set_liked(user, a, false, 4).await.unwrap();
+    store.set_liked(user, a, true, 3).await.unwrap();
+    assert_eq!(store.liked_among(user, &[a, b]).await.unwrap(), vec![b]);
+    assert_eq!(store.liked_posts(user, None, 10).await.unwrap(), vec![b]);
+    assert!(
+        store
+            .liked_posts(user, Some(b), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn replies_page_oldest_first_and_outlive_deletion(store: Arc<dyn FeedWriter>) {
+    let parent = PostId(1);
+    for (ms, id) in [(300, 4), (100, 2), (200, 3), (200, 5)] {
+        store.add_reply(parent, pos(ms, id)).await.unwrap();
+        store.add_reply(parent, pos(ms, id)).await.unwrap();
+    }
+    let first = store.replies_page(parent, None, 3).await.unwrap();
+    assert_eq!(first, vec![pos(100, 2), pos(200, 3), pos(200, 5)]);
+    let rest = store
+        .replies_page(parent, Some(pos(200, 5)), 3)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![pos(300, 4)]);
+    store.delete_post(PostId(3), at(400)).await.unwrap();
+    assert_eq!(store.replies_page(parent, None, 10).await.unwrap().len(), 4);
+    let mut parents = store
+        .reply_parents(&[PostId(3), PostId(4), PostId(1)])
+        .await
+        .unwrap();
+    parents.sort_unstable();
+    assert_eq!(parents, vec![(PostId(3), parent), (PostId(4), parent)]);
+}
+
+async fn follow_lists_page_newest_first(store: Arc<dyn FeedWriter>) {
+    let star = UserId(1);
+    for (follower, ms) in [(2, 1_000), (3, 3_000), (4, 2_000), (5, 2_000)] {
+        store
+            .add_follow_edge(UserId(follower), star, at(ms))
+            .await
+            .unwrap();
+    }
+    store
+        .add_follow_edge(star, UserId(2), at(5_000))
+        .await
+        .unwrap();
+    let edge = |user: i64, ms: i64| FollowEdge {
+        followed_at_ms: ms,
+        user: UserId(user),
+    };
+    let followers = FollowList::Followers(star);
+    let first = store.follow_list(followers, None, 3).await.unwrap();
+    assert_eq!(first, vec![edge(3, 3_000), edge(5, 2_000), edge(4, 2_000)]);
+    let rest = store
+        .follow_list(followers, first.last().copied(), 3)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![edge(2, 1_000)]);
+    let following = store
+        .follow_list(FollowList::Following(star), None, 10)
+        .await;
+    assert_eq!(following.unwrap(), vec![edge(2, 5_000)]);
+
+    store
+        .remove_follow_edge(UserId(5), star, Some(at(2_000)), at(6_000))
+        .await
+        .unwrap();
+    store
+        .remove_follow_edge(UserId(3), star, None, at(6_000))
+        .await
+        .unwrap();
+    let left = store.follow_list(followers, None, 10).await.unwrap();
+    assert_eq!(left, vec![edge(4, 2_000), edge(2, 1_000)]);
+    assert!(
+        store
+            .follow_list(FollowList::Following(UserId(3)), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn followers_among_answers_membership(store: Arc<dyn FeedWriter>) {
+    let star = UserId(1);
+    let fans: Vec<UserId> = (10..60).map(UserId).collect();
+    store.add_followers(star, &fans[..25]).await.unwrap();
+    let mut found = store.followers_among(star, &fans).await.unwrap();
+    found.sort_unstable();
+    assert_eq!(found, fans[..25].to_vec());
+    assert!(
+        store
+            .followers_among(UserId(2), &fans)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn search_finds_prefixes_most_followed_first(store: Arc<dyn FeedWriter>) {
+    let named = |id: i64, username: &str, display_name: &str, followers: i64| {
+        let mut p = profile(id, username, 1);
+        p.display_name = display_name.to_owned();
+        p.followers_count = followers;
+        p
+    };
+    let profiles = [
+        named(1, "alice", "Alice Liddell", 5),
+        named(2, "alicia", "", 50),
+        named(3, "bob", "Ali Baba", 1),
+        named(4, "a_b", "", 0),
+    ];
+    for p in &profiles {
+        store.put_profile(p).await.unwrap();
+        store.index_profile(p).await.unwrap();
+    }
+    let names = |found: Vec<ProfileRecord>| -> Vec<String> {
+        found.into_iter().map(|p| p.username).collect()
+    };
+    assert_eq!(
+        names(store.search_profiles("ali", 10).await.unwrap()),
+        ["alicia", "alice", "bob"]
+    );
+    assert_eq!(
+        names(store.search_profiles("ali", 1).await.unwrap()),
+        ["alicia"]
+    );
+    assert_eq!(
+        names(store.search_profiles("alice l", 10).await.unwrap()),
+        ["alice"]
+    );
+    assert_eq!(
+        names(store.search_profiles("a_", 10).await.unwrap()),
+        ["a_b"]
+    );
+    assert!(store.search_profiles("zed", 10).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod on_postgres {
@@ -467,6 +643,12 @@ contract!(
     deleted_posts_are_gone,
     celebrity_follows_are_a_set,
     ping_answers,
+    counts_keep_the_newest_version,
+    likes_keep_the_newest_change,
+    replies_page_oldest_first_and_outlive_deletion,
+    follow_lists_page_newest_first,
+    followers_among_answers_membership,
+    search_finds_prefixes_most_followed_first,
 );
 
 /// Cassandra orders a write and its removal by their timestamps, the write

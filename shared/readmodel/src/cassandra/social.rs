@@ -22,6 +22,7 @@ pub(super) struct Statements {
     get_counts: PreparedStatement,
     put_counts: PreparedStatement,
     liked_among: PreparedStatement,
+    liked_posts: PreparedStatement,
     set_liked: PreparedStatement,
     replies: PreparedStatement,
     add_reply: PreparedStatement,
@@ -60,6 +61,10 @@ impl Statements {
             .await?,
             liked_among: prepare(
                 "SELECT post_id, liked FROM likes_by_user WHERE user_id = ? AND post_id IN ?",
+            )
+            .await?,
+            liked_posts: prepare(
+                "SELECT post_id, liked FROM likes_by_user WHERE user_id = ? AND post_id > ? LIMIT ?",
             )
             .await?,
             set_liked: prepare(
@@ -235,6 +240,37 @@ impl SocialReader for CassandraStore {
             .filter(|&(_, liked)| liked)
             .map(|(id, _)| PostId(id))
             .collect())
+    }
+
+    /// Reads past withdrawn likes (rows with `liked` false) until `limit`
+    /// liked posts are found or the partition ends.
+    async fn liked_posts(
+        &self,
+        user: UserId,
+        after: Option<PostId>,
+        limit: usize,
+    ) -> Result<Vec<PostId>, StoreError> {
+        let mut found = Vec::new();
+        let mut from = after.map_or(i64::MIN, |p| p.0);
+        let chunk = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        loop {
+            let rows: Vec<(i64, bool)> = self
+                .select(&self.social.liked_posts, (user.0, from, chunk))
+                .await?;
+            let exhausted = rows.len() < chunk as usize;
+            for (post, liked) in rows {
+                from = post;
+                if liked {
+                    found.push(PostId(post));
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(found);
+            }
+        }
     }
 
     async fn replies_page(

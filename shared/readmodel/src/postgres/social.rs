@@ -60,6 +60,24 @@ impl SocialReader for PgFeedStore {
         Ok(rows.into_iter().map(|(id,)| PostId(id)).collect())
     }
 
+    async fn liked_posts(
+        &self,
+        user: UserId,
+        after: Option<PostId>,
+        limit: usize,
+    ) -> Result<Vec<PostId>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT post_id FROM likes WHERE user_id = $1 AND liked AND post_id > $2
+             ORDER BY post_id LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(after.map_or(i64::MIN, |p| p.0))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| PostId(id)).collect())
+    }
+
     async fn replies_page(
         &self,
         parent: PostId,
@@ -177,7 +195,7 @@ impl SocialWriter for PgFeedStore {
              ON CONFLICT (post_id) DO UPDATE SET likes = EXCLUDED.likes,
                  replies = EXCLUDED.replies, reposts = EXCLUDED.reposts,
                  version = EXCLUDED.version
-             WHERE post_counts.version < EXCLUDED.version",
+             WHERE post_counts.version <= EXCLUDED.version",
         )
         .bind(post.0)
         .bind(counts.likes)
@@ -200,7 +218,7 @@ impl SocialWriter for PgFeedStore {
             "INSERT INTO likes (user_id, post_id, liked, version) VALUES ($1, $2, $3, $4)
              ON CONFLICT (user_id, post_id) DO UPDATE SET liked = EXCLUDED.liked,
                  version = EXCLUDED.version
-             WHERE likes.version < EXCLUDED.version",
+             WHERE likes.version <= EXCLUDED.version",
         )
         .bind(user.0)
         .bind(post.0)
