@@ -15,7 +15,9 @@ use contracts::events::{
 };
 use contracts::ids::{PostId, UserId};
 use readmodel::cache::HotCache;
-use readmodel::{FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord, StoreError};
+use readmodel::{
+    FeedEntry, FeedPosition, FeedWriter, LikeState, PostRecord, ProfileRecord, StoreError,
+};
 
 /// Posts of a newly followed author merged into the follower's feed.
 pub const FOLLOW_BACKFILL: usize = 200;
@@ -96,6 +98,13 @@ impl Effects {
     async fn like_changed(&self, e: &LikeChanged, liked: bool) -> Result<(), StoreError> {
         self.store
             .set_liked(e.user_id, e.post_id, liked, e.counts.version)
+            .await?;
+        let state = LikeState {
+            liked,
+            version: e.counts.version,
+        };
+        self.cache
+            .put_likes(e.user_id, &[(e.post_id, state)])
             .await?;
         self.put_counts(&ReplyTarget {
             post_id: e.post_id,

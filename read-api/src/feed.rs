@@ -21,9 +21,10 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use contracts::ids::{PostId, UserId, normalize_username};
-use readmodel::cache::HotCache;
+use readmodel::cache::{HotCache, PageObjects};
 use readmodel::{
-    FeedPosition, FeedReader, PostCounts, PostRecord, ProfileRecord, StoreError, StoresReady,
+    FeedPosition, FeedReader, LikeState, PostCounts, PostRecord, ProfileRecord, StoreError,
+    StoresReady,
 };
 
 use crate::merge;
@@ -280,15 +281,36 @@ impl FeedService {
             return Ok(Vec::new());
         }
         let post_ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
-        let (posts, counts, liked) =
-            tokio::join!(self.posts(&post_ids), self.counts(&post_ids), async {
-                match viewer {
-                    Some(viewer) => self.store.liked_among(viewer, &post_ids).await,
-                    None => Ok(Vec::new()),
+        let cached = self
+            .cache
+            .page_objects(&post_ids, viewer)
+            .await
+            .unwrap_or_else(|e| {
+                cache_failed("hydrate", &e);
+                PageObjects {
+                    posts: vec![None; post_ids.len()],
+                    counts: vec![None; post_ids.len()],
+                    likes: vec![None; post_ids.len()],
                 }
             });
-        let (posts, counts) = (posts?, counts?);
-        let liked: HashSet<PostId> = liked?.into_iter().collect();
+        let (posts, counts, liked) = tokio::join!(
+            read_through(
+                "post",
+                &post_ids,
+                Ok(cached.posts),
+                |p: &PostRecord| p.id,
+                async |missing| self.store.posts(missing).await,
+                async |loaded| self.cache.put_posts(loaded).await,
+            ),
+            self.counts(&post_ids, cached.counts),
+            async {
+                match viewer {
+                    Some(viewer) => self.liked(viewer, &post_ids, cached.likes).await,
+                    None => Ok(HashSet::new()),
+                }
+            }
+        );
+        let (posts, counts, liked) = (posts?, counts?, liked?);
         let mut author_ids: Vec<UserId> = posts.values().map(|p| p.author_id).collect();
         author_ids.sort_unstable();
         author_ids.dedup();
@@ -310,19 +332,20 @@ impl FeedService {
             .collect())
     }
 
-    /// Counts through the cache. A post with no stored counts has none yet
-    /// (zero, version 0): that is cached too, so it is not looked up again;
-    /// any real change has a higher version and replaces it.
-    async fn counts(&self, ids: &[PostId]) -> Result<HashMap<PostId, PostCounts>, StoreError> {
+    /// Counts, the cached ones and the durable store's for the rest. A post
+    /// with no stored counts has none yet (zero, version 0): that is cached
+    /// too, so it is not looked up again; any real change has a higher
+    /// version and replaces it.
+    async fn counts(
+        &self,
+        ids: &[PostId],
+        cached: Vec<Option<PostCounts>>,
+    ) -> Result<HashMap<PostId, PostCounts>, StoreError> {
+        let cached = ids.iter().zip(cached).map(|(&id, c)| c.map(|c| (id, c)));
         let found = read_through(
             "counts",
             ids,
-            self.cache.counts(ids).await.map(|cached| {
-                ids.iter()
-                    .zip(cached)
-                    .map(|(&id, c)| c.map(|c| (id, c)))
-                    .collect()
-            }),
+            Ok(cached.collect()),
             |&(id, _): &(PostId, PostCounts)| id,
             async |missing| {
                 let mut stored: HashMap<PostId, PostCounts> =
@@ -338,16 +361,44 @@ impl FeedService {
         Ok(found.into_values().collect())
     }
 
-    async fn posts(&self, ids: &[PostId]) -> Result<HashMap<PostId, PostRecord>, StoreError> {
-        read_through(
-            "post",
+    /// Which of `ids` `viewer` likes, cached like counts: a post the
+    /// viewer never liked is cached as not liked at version 0.
+    async fn liked(
+        &self,
+        viewer: UserId,
+        ids: &[PostId],
+        cached: Vec<Option<LikeState>>,
+    ) -> Result<HashSet<PostId>, StoreError> {
+        let cached = ids.iter().zip(cached).map(|(&id, s)| s.map(|s| (id, s)));
+        let found = read_through(
+            "like",
             ids,
-            self.cache.posts(ids).await,
-            |p: &PostRecord| p.id,
-            async |missing| self.store.posts(missing).await,
-            async |loaded| self.cache.put_posts(loaded).await,
+            Ok(cached.collect()),
+            |&(id, _): &(PostId, LikeState)| id,
+            async |missing| {
+                let mut stored: HashMap<PostId, LikeState> = self
+                    .store
+                    .like_states(viewer, missing)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let never = LikeState {
+                    liked: false,
+                    version: 0,
+                };
+                Ok(missing
+                    .iter()
+                    .map(|&id| (id, stored.remove(&id).unwrap_or(never)))
+                    .collect())
+            },
+            async |loaded| self.cache.put_likes(viewer, loaded).await,
         )
-        .await
+        .await?;
+        Ok(found
+            .into_values()
+            .filter(|(_, s)| s.liked)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Profiles by id, through the cache.

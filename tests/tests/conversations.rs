@@ -280,10 +280,12 @@ async fn likes_are_idempotent_counted_and_shown_to_the_liker() {
 async fn follow_lists_page_newest_first_and_search_finds_by_prefix() {
     let (stack, http, [star, a, b, c]) =
         Stack::with_accounts(&[], ["star", "fan_a", "fan_b", "stargazer"]).await;
-    stack.follow(&http, &a.access, &star.id, true).await;
-    stack.follow(&http, &b.access, &star.id, true).await;
-    stack.follow(&http, &c.access, &star.id, true).await;
-    let token = stack.follow(&http, &c.access, &a.id, true).await;
+    // Each follow travels on its followee's partition: wait for every one.
+    let mut token = String::new();
+    for (who, whom) in [(&a, &star), (&b, &star), (&c, &star), (&c, &a)] {
+        token = stack.follow(&http, &who.access, &whom.id, true).await;
+        read(&stack, &http, "/v1/feed", who, &token).await;
+    }
 
     let first = read(
         &stack,

@@ -219,6 +219,16 @@ proptest! {
                     .collect();
                 expected.sort_unstable();
                 assert_eq!(shown, expected, "{user:?}'s likes after {ops:?}");
+                let cached = cache.page_objects(&post_ids, Some(user)).await.unwrap().likes;
+                for (post, state) in post_ids.iter().zip(cached) {
+                    if let Some(state) = state {
+                        assert_eq!(
+                            state.liked,
+                            likes.contains(&(user.0, post.0)),
+                            "{user:?}'s cached like of {post:?} after {ops:?}"
+                        );
+                    }
+                }
             }
         });
     }

@@ -288,6 +288,8 @@ impl Rebuilder {
                 .buffer_unordered(WRITES_IN_FLIGHT)
                 .try_collect::<()>()
                 .await?;
+            let posts: Vec<PostId> = likes.iter().map(|&(post, _)| post).collect();
+            self.cache.forget_likes(user, &posts).await?;
             match likes.last() {
                 Some((last, _)) if likes.len() == BATCH => after = last.0,
                 _ => break,
@@ -305,6 +307,7 @@ impl Rebuilder {
                     Tally::add(&self.tally.removed, 1);
                 }
             }
+            self.cache.forget_likes(user, &page).await?;
             if page.len() < BATCH {
                 return Ok(());
             }

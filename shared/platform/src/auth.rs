@@ -7,12 +7,20 @@
 //! every claim: a token is accepted only if all of them are present and
 //! right.
 //!
+//! A verified token is remembered (by its SHA-256, until it expires) so a
+//! client's next requests cost a hash instead of a signature check; the
+//! revocation check still runs on every request.
+//!
 //! Every access token names its session (`sid`). A host refuses the tokens
 //! of a revoked session ([`RevokedSessions`], attached as route data): the
 //! write host asks its database, the read host a set the projector keeps.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use contracts::ids::UserId;
 
@@ -64,11 +72,19 @@ pub enum AuthError {
     Key(String),
 }
 
+/// Verified tokens remembered at most; when full, all are forgotten at
+/// once (each costs one signature check again), so memory stays bounded.
+pub const VERIFIED_TOKENS: usize = 20_000;
+
+/// SHA-256 of a verified token → its caller and expiry (unix seconds).
+type Verified = HashMap<[u8; 32], (Principal, i64)>;
+
 /// Checks access tokens with the public key.
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    verified: Arc<Mutex<Verified>>,
 }
 
 impl TokenVerifier {
@@ -82,12 +98,42 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        Ok(Self { key, validation })
+        Ok(Self {
+            key,
+            validation,
+            verified: Arc::default(),
+        })
     }
 
     /// Returns the caller if the token is a valid access token. Whether its
     /// session was revoked is for the caller to check.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let remembered = self.remembered().get(&digest).copied();
+        if let Some((principal, exp)) = remembered
+            && now <= exp + LEEWAY_SECS as i64
+        {
+            return Ok(principal);
+        }
+        let (principal, exp) = self.check(token)?;
+        let mut verified = self.remembered();
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(digest, (principal, exp));
+        Ok(principal)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Verified> {
+        // A panic while holding the lock leaves a valid map behind.
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The signature and every claim; the caller and the expiry.
+    fn check(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
@@ -98,10 +144,11 @@ impl TokenVerifier {
             .sub
             .parse()
             .map_err(|_| AuthError::Invalid("subject is not an account id".into()))?;
-        Ok(Principal {
+        let principal = Principal {
             user,
             session: claims.sid,
-        })
+        };
+        Ok((principal, claims.exp))
     }
 
     /// Verifies the token and checks that its session was not revoked.

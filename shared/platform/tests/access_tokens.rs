@@ -133,3 +133,26 @@ fn a_refresh_token_is_not_an_access_token() {
     assert!(verifier().verify(&refresh).is_err());
     assert!(verifier().verify("").is_err());
 }
+
+#[test]
+fn a_remembered_token_still_expires_and_forgeries_are_not_remembered() {
+    let verifier = verifier();
+    // Expires within the leeway from now: accepted, and remembered.
+    let expiring = with(|c| c["exp"] = json!(chrono::Utc::now().timestamp() - 2));
+    assert!(verifier.verify(&expiring).is_ok());
+    assert!(verifier.verify(&expiring).is_ok(), "remembered");
+    // Remembered tokens are looked up by their whole text: a token with
+    // one changed byte is checked, and refused.
+    let mut tampered = expiring.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    assert!(
+        verifier
+            .verify(&String::from_utf8(tampered).unwrap())
+            .is_err()
+    );
+    // Past its expiry and the leeway (3 s from now), the remembered token
+    // is refused too.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(verifier.verify(&expiring).is_err());
+}

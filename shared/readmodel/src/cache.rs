@@ -13,9 +13,11 @@
 //!   new entries), so readers trust a set only with its marker and otherwise
 //!   read the durable store and warm the set. Warming *adds* entries, so an
 //!   entry that fan-out wrote meanwhile is kept.
-//! - `post:{id}`, `user:{id}`, `counts:{post id}`: JSON for hydration, with
-//!   a TTL; profiles and counts are kept only if newer than the cached
-//!   version ([`SET_IF_NEWER`]).
+//! - `post:{id}`, `user:{id}`, `counts:{post id}`, `liked:{user}:{post}`:
+//!   JSON for hydration, with a TTL; profiles, counts and like states are
+//!   kept only if newer than the cached version ([`SET_IF_NEWER`]). A
+//!   page's like states share their reader's hash tag, so they are one
+//!   `MGET` on a cluster too.
 //! - `applied:{event id}`: the projector has processed that event; read
 //!   requests carrying its consistency token wait for it.
 //! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
@@ -38,7 +40,7 @@ use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{FeedPosition, PostCounts, PostRecord, ProfileRecord, StoreError};
+use super::{FeedPosition, LikeState, PostCounts, PostRecord, ProfileRecord, StoreError};
 use contracts::ids::{PostId, UserId};
 
 #[derive(Clone)]
@@ -148,6 +150,22 @@ fn driver_url(url: &str) -> String {
     }
 }
 
+/// What [`HotCache::page_objects`] found.
+pub struct PageObjects {
+    pub posts: Vec<Option<PostRecord>>,
+    pub counts: Vec<Option<PostCounts>>,
+    pub likes: Vec<Option<LikeState>>,
+}
+
+/// A cached JSON value; an unreadable one counts as missing.
+fn decode<T: DeserializeOwned>(value: Option<String>) -> Option<T> {
+    value.and_then(|json| {
+        serde_json::from_str(&json)
+            .inspect_err(|e| tracing::warn!(error = %e, "unreadable cache entry"))
+            .ok()
+    })
+}
+
 fn member(id: PostId) -> String {
     format!("{:020}", id.0)
 }
@@ -208,6 +226,10 @@ impl HotCache {
 
     fn counts_key(&self, id: PostId) -> String {
         format!("{}counts:{}", self.prefix, id.0)
+    }
+
+    fn liked_key(&self, user: UserId, post: PostId) -> String {
+        format!("{}liked:{{{}}}:{}", self.prefix, user.0, post.0)
     }
 
     fn ttl_secs(ttl: Duration) -> i64 {
@@ -544,23 +566,22 @@ impl HotCache {
         Ok(values)
     }
 
+    async fn get_values(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.mget(keys).await
+    }
+
     async fn get_json<T: DeserializeOwned>(
         &self,
         keys: Vec<String>,
     ) -> Result<Vec<Option<T>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values = self.mget(keys).await?;
-        Ok(values
+        Ok(self
+            .get_values(keys)
+            .await?
             .into_iter()
-            .map(|v| {
-                v.and_then(|json| {
-                    serde_json::from_str(&json)
-                        .inspect_err(|e| tracing::warn!(error = %e, "unreadable cache entry"))
-                        .ok()
-                })
-            })
+            .map(decode)
             .collect())
     }
 
@@ -589,6 +610,58 @@ impl HotCache {
     pub async fn put_posts(&self, posts: &[PostRecord]) -> Result<(), StoreError> {
         self.put_json(posts.iter().map(|p| (self.post_key(p.id), p)).collect())
             .await
+    }
+
+    /// What hydrating a page of `posts` needs from the cache, read in one
+    /// round trip: the posts, their counts and, with a `viewer`, the
+    /// viewer's like states; `None` where missing.
+    pub async fn page_objects(
+        &self,
+        posts: &[PostId],
+        viewer: Option<UserId>,
+    ) -> Result<PageObjects, StoreError> {
+        let n = posts.len();
+        let mut keys: Vec<String> = posts.iter().map(|&id| self.post_key(id)).collect();
+        keys.extend(posts.iter().map(|&id| self.counts_key(id)));
+        if let Some(viewer) = viewer {
+            keys.extend(posts.iter().map(|&id| self.liked_key(viewer, id)));
+        }
+        let mut values = self.get_values(keys).await?.into_iter();
+        Ok(PageObjects {
+            posts: values.by_ref().take(n).map(decode).collect(),
+            counts: values.by_ref().take(n).map(decode).collect(),
+            likes: match viewer {
+                Some(_) => values.map(decode).collect(),
+                None => vec![None; n],
+            },
+        })
+    }
+
+    /// Caches like states of `user`, each only if no newer one is cached.
+    pub async fn put_likes(
+        &self,
+        user: UserId,
+        states: &[(PostId, LikeState)],
+    ) -> Result<(), StoreError> {
+        self.set_all_if_newer(states.iter().map(|(id, s)| {
+            (
+                self.liked_key(user, *id),
+                s.version,
+                serde_json::to_string(s),
+            )
+        }))
+        .await
+    }
+
+    /// Drops cached like states of `user` (a rebuild rewrote them).
+    pub async fn forget_likes(&self, user: UserId, posts: &[PostId]) -> Result<(), StoreError> {
+        if posts.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = posts.iter().map(|&id| self.liked_key(user, id)).collect();
+        // One hash tag: a single command on a cluster too.
+        let _: i64 = self.pool.del(keys).await?;
+        Ok(())
     }
 
     /// Cached counts, one slot per post id, `None` where missing.

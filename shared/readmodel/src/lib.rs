@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 pub use contracts::cursor::FeedPosition;
 pub use contracts::events::PostCounts;
 use contracts::ids::{PostId, UserId};
-pub use social::{FollowEdge, SocialReader, SocialWriter};
+pub use social::{FollowEdge, LikeState, SocialReader, SocialWriter};
 
 /// A post as the read side serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,14 @@ pub struct FollowEdge {
     pub user: UserId,
 }
 
+/// Whether a user likes a post, as of the post's counts version: stores and
+/// the cache keep the state with the highest version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LikeState {
+    pub liked: bool,
+    pub version: i64,
+}
+
 /// Which way a follow list goes from its account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FollowList {
@@ -41,8 +49,22 @@ pub trait SocialReader: Send + Sync + 'static {
     /// The stored counts among `ids`; a post never liked nor replied to
     /// may have none.
     async fn counts(&self, ids: &[PostId]) -> Result<Vec<(PostId, PostCounts)>, StoreError>;
+    /// The recorded like states of `user` among `ids` (liked or withdrawn);
+    /// a post never liked by `user` has none.
+    async fn like_states(
+        &self,
+        user: UserId,
+        ids: &[PostId],
+    ) -> Result<Vec<(PostId, LikeState)>, StoreError>;
     /// Which of `ids` `user` likes.
-    async fn liked_among(&self, user: UserId, ids: &[PostId]) -> Result<Vec<PostId>, StoreError>;
+    async fn liked_among(&self, user: UserId, ids: &[PostId]) -> Result<Vec<PostId>, StoreError> {
+        let states = self.like_states(user, ids).await?;
+        Ok(states
+            .into_iter()
+            .filter(|(_, s)| s.liked)
+            .map(|(id, _)| id)
+            .collect())
+    }
     /// The posts `user` likes with ids above `after`, in id order, at most
     /// `limit`: for repairs.
     async fn liked_posts(

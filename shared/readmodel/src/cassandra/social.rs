@@ -10,7 +10,9 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 
 use super::{Bucketed, CONCURRENCY, CassandraStore, bucket_of, err, follower_shard, micros};
-use crate::social::{FollowEdge, FollowList, SEARCH_CANDIDATES, SocialReader, SocialWriter};
+use crate::social::{
+    FollowEdge, FollowList, LikeState, SEARCH_CANDIDATES, SocialReader, SocialWriter,
+};
 use crate::{FeedPosition, FeedReader, PostCounts, ProfileRecord, StoreError};
 use contracts::ids::{PostId, UserId};
 
@@ -60,7 +62,8 @@ impl Statements {
             )
             .await?,
             liked_among: prepare(
-                "SELECT post_id, liked FROM likes_by_user WHERE user_id = ? AND post_id IN ?",
+                "SELECT post_id, liked, WRITETIME(liked) FROM likes_by_user
+                 WHERE user_id = ? AND post_id IN ?",
             )
             .await?,
             liked_posts: prepare(
@@ -229,16 +232,20 @@ impl SocialReader for CassandraStore {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn liked_among(&self, user: UserId, ids: &[PostId]) -> Result<Vec<PostId>, StoreError> {
+    async fn like_states(
+        &self,
+        user: UserId,
+        ids: &[PostId],
+    ) -> Result<Vec<(PostId, LikeState)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = ids.iter().map(|p| p.0).collect();
-        let rows: Vec<(i64, bool)> = self.select(&self.social.liked_among, (user.0, ids)).await?;
+        let rows: Vec<(i64, bool, i64)> =
+            self.select(&self.social.liked_among, (user.0, ids)).await?;
         Ok(rows
             .into_iter()
-            .filter(|&(_, liked)| liked)
-            .map(|(id, _)| PostId(id))
+            .map(|(id, liked, version)| (PostId(id), LikeState { liked, version }))
             .collect())
     }
 

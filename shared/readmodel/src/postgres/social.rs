@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{PgFeedStore, page_bounds, positions};
-use crate::social::{FollowEdge, FollowList, SocialReader, SocialWriter};
+use crate::social::{FollowEdge, FollowList, LikeState, SocialReader, SocialWriter};
 use crate::{FeedPosition, PostCounts, ProfileRecord, ProfileRow, StoreError};
 use contracts::ids::{PostId, UserId};
 
@@ -49,15 +49,22 @@ impl SocialReader for PgFeedStore {
             .collect())
     }
 
-    async fn liked_among(&self, user: UserId, posts: &[PostId]) -> Result<Vec<PostId>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT post_id FROM likes WHERE user_id = $1 AND post_id = ANY($2) AND liked",
+    async fn like_states(
+        &self,
+        user: UserId,
+        posts: &[PostId],
+    ) -> Result<Vec<(PostId, LikeState)>, StoreError> {
+        let rows: Vec<(i64, bool, i64)> = sqlx::query_as(
+            "SELECT post_id, liked, version FROM likes WHERE user_id = $1 AND post_id = ANY($2)",
         )
         .bind(user.0)
         .bind(ids(posts, |p| p.0))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| PostId(id)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, liked, version)| (PostId(id), LikeState { liked, version }))
+            .collect())
     }
 
     async fn liked_posts(
