@@ -228,10 +228,10 @@ impl Effects {
             .add_follow_edge(e.follower_id, e.followee_id, e.created_at)
             .await?;
         if e.followee.celebrity {
-            return self
-                .store
+            self.store
                 .add_celebrity_follows(&[e.follower_id], e.followee_id)
-                .await;
+                .await?;
+            return self.cache.celebrity_follows_changed(&[e.follower_id]).await;
         }
         let recent = self
             .store
@@ -265,6 +265,9 @@ impl Effects {
             .await?;
         self.store
             .remove_celebrity_follow(e.follower_id, e.followee_id)
+            .await?;
+        self.cache
+            .celebrity_follows_changed(&[e.follower_id])
             .await?;
         self.store
             .hide_author(e.follower_id, e.followee_id, e.deleted_at)
@@ -331,7 +334,8 @@ impl Effects {
     /// as each follow lasts, and nothing delivered disappears.
     async fn celebrity_started(&self, author: UserId) -> Result<(), StoreError> {
         self.for_each_follower_page(author, async |page| {
-            self.store.add_celebrity_follows(page, author).await
+            self.store.add_celebrity_follows(page, author).await?;
+            self.cache.celebrity_follows_changed(page).await
         })
         .await?;
         Ok(())

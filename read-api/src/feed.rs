@@ -94,7 +94,7 @@ impl FeedService {
         let wanted = limit + 1;
         let (feed, celebrities) = tokio::join!(
             self.home_entries(owner, after, wanted),
-            self.store.celebrity_follows(owner)
+            self.celebrities(owner)
         );
         let (feed, celebrities) = (feed?, celebrities?);
         if celebrities.is_empty() {
@@ -117,6 +117,29 @@ impl FeedService {
         self.drop_foreign_replies(owner, &celebrities, &mut page.items)
             .await?;
         Ok(page)
+    }
+
+    /// The celebrities `owner` follows, through the cache; a miss loads the
+    /// durable list and caches it unless the projector changed it meanwhile.
+    async fn celebrities(&self, owner: UserId) -> Result<Vec<UserId>, StoreError> {
+        let version = match self.cache.celebrity_follows(owner).await {
+            Ok((Some(cached), _)) => return Ok(cached),
+            Ok((None, version)) => Some(version),
+            Err(e) => {
+                cache_failed("celebrity_follows", &e);
+                None
+            }
+        };
+        let loaded = self.store.celebrity_follows(owner).await?;
+        if let Some(version) = version
+            && let Err(e) = self
+                .cache
+                .put_celebrity_follows(owner, &loaded, &version)
+                .await
+        {
+            cache_failed("celebrity_follows", &e);
+        }
+        Ok(loaded)
     }
 
     /// Applies the fan-out's reply rule to the posts merged at read time:

@@ -399,6 +399,7 @@ impl Rebuilder {
         for &gone in merged.iter().filter(|id| !followed.contains(&id.0)) {
             self.store.remove_celebrity_follow(owner, gone).await?;
         }
+        self.cache.celebrity_follows_changed(&owner_only).await?;
 
         let now = self.source.now().await?;
         let mut after = None;

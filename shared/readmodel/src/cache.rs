@@ -13,6 +13,12 @@
 //!   new entries), so readers trust a set only with its marker and otherwise
 //!   read the durable store and warm the set. Warming *adds* entries, so an
 //!   entry that fan-out wrote meanwhile is kept.
+//! - `feed:{user}:celebrities`: the celebrities whose timelines the user's
+//!   feed merges (comma-separated ids), cached from the durable store;
+//!   `feed:{user}:celebrities:version` grows with every change the
+//!   projector makes to them, and a reader's refill lands only if the
+//!   version is still the one it read before loading ([`SET_IF_VERSION`]),
+//!   so a list loaded before a change is never cached after it.
 //! - `post:{id}`, `user:{id}`, `counts:{post id}`, `liked:{user}:{post}`:
 //!   JSON for hydration, with a TTL; profiles, counts and like states are
 //!   kept only if newer than the cached version ([`SET_IF_NEWER`]). A
@@ -86,6 +92,26 @@ if current then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
+"#;
+
+/// `SET KEYS[1] ARGV[1] EX ARGV[3]` if the version in KEYS[2] (missing: 0)
+/// is still ARGV[2].
+const SET_IF_VERSION: &str = r#"
+local version = redis.call('GET', KEYS[2]) or '0'
+if version ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
+
+/// Bumps the version in KEYS[2] (kept for ARGV[1] seconds) and drops the
+/// cached value in KEYS[1].
+const BUMP_AND_DROP: &str = r#"
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 0
 "#;
 
 /// Adds entries to a hot feed, keeping what readers rely on: the set holds
@@ -214,6 +240,77 @@ impl HotCache {
 
     fn warm_key(&self, owner: UserId) -> String {
         format!("{}feed:{{{}}}:warm", self.prefix, owner.0)
+    }
+
+    fn celebrities_key(&self, owner: UserId) -> String {
+        format!("{}feed:{{{}}}:celebrities", self.prefix, owner.0)
+    }
+
+    fn celebrities_version_key(&self, owner: UserId) -> String {
+        format!("{}feed:{{{}}}:celebrities:version", self.prefix, owner.0)
+    }
+
+    /// The celebrities `owner`'s feed merges, if cached, and the version a
+    /// refill must quote ([`HotCache::put_celebrity_follows`]).
+    pub async fn celebrity_follows(
+        &self,
+        owner: UserId,
+    ) -> Result<(Option<Vec<UserId>>, String), StoreError> {
+        let keys = vec![
+            self.celebrities_key(owner),
+            self.celebrities_version_key(owner),
+        ];
+        let mut values = self.mget(keys).await?.into_iter();
+        let list = values.next().flatten();
+        let version = values.next().flatten().unwrap_or_else(|| "0".to_owned());
+        let list = list.map(|text| {
+            text.split(',')
+                .filter_map(|id| id.parse().ok())
+                .map(UserId)
+                .collect()
+        });
+        Ok((list, version))
+    }
+
+    /// Caches the list a reader loaded from the durable store, unless the
+    /// projector changed it since the reader read `version`.
+    pub async fn put_celebrity_follows(
+        &self,
+        owner: UserId,
+        celebrities: &[UserId],
+        version: &str,
+    ) -> Result<(), StoreError> {
+        let text: Vec<String> = celebrities.iter().map(|c| c.0.to_string()).collect();
+        let keys = vec![
+            self.celebrities_key(owner),
+            self.celebrities_version_key(owner),
+        ];
+        let args: Vec<Value> = vec![
+            text.join(",").into(),
+            version.into(),
+            Self::ttl_secs(self.object_ttl).into(),
+        ];
+        let _: i64 = self.pool.eval(SET_IF_VERSION, keys, args).await?;
+        Ok(())
+    }
+
+    /// The celebrities merged into each of `owners`' feeds changed in the
+    /// durable store: drop the cached lists and void refills in flight.
+    pub async fn celebrity_follows_changed(&self, owners: &[UserId]) -> Result<(), StoreError> {
+        // The version outlives any refill in flight by far.
+        let keep = Self::ttl_secs(self.feed_ttl.max(self.object_ttl));
+        let writes = owners.iter().map(|&owner| {
+            let keys = vec![
+                self.celebrities_key(owner),
+                self.celebrities_version_key(owner),
+            ];
+            let args: Vec<Value> = vec![keep.into()];
+            self.pool.eval::<i64, _, _, _>(BUMP_AND_DROP, keys, args)
+        });
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
     }
 
     fn post_key(&self, id: PostId) -> String {

@@ -220,3 +220,41 @@ async fn posts_and_profiles_come_back_slot_for_slot() {
         assert!(cache.posts(&[]).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_celebrity_list_loaded_before_a_change_is_never_cached_after_it() {
+    for cache in caches(10).await {
+        let reader = UserId(7);
+        let (cached, version) = cache.celebrity_follows(reader).await.unwrap();
+        assert_eq!(cached, None);
+        // A reader loads the durable list; the projector changes it before
+        // the reader's refill lands: the refill is refused.
+        cache.celebrity_follows_changed(&[reader]).await.unwrap();
+        cache
+            .put_celebrity_follows(reader, &[UserId(1)], &version)
+            .await
+            .unwrap();
+        let (cached, version) = cache.celebrity_follows(reader).await.unwrap();
+        assert_eq!(cached, None, "the stale refill did not land");
+        // A refill quoting the current version lands, empty lists included.
+        cache
+            .put_celebrity_follows(reader, &[], &version)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.celebrity_follows(reader).await.unwrap().0,
+            Some(vec![])
+        );
+        cache.celebrity_follows_changed(&[reader]).await.unwrap();
+        let (cached, version) = cache.celebrity_follows(reader).await.unwrap();
+        assert_eq!(cached, None, "a change drops the cached list");
+        cache
+            .put_celebrity_follows(reader, &[UserId(1), UserId(2)], &version)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.celebrity_follows(reader).await.unwrap().0,
+            Some(vec![UserId(1), UserId(2)])
+        );
+    }
+}
