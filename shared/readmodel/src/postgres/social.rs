@@ -164,7 +164,11 @@ impl SocialReader for PgFeedStore {
         candidates: &[UserId],
     ) -> Result<Vec<UserId>, StoreError> {
         let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT follower_id FROM followers WHERE followee_id = $1 AND follower_id = ANY($2)",
+            // One primary-key lookup per candidate: with `follower_id =
+            // ANY($2)` PostgreSQL may walk every follower of a popular
+            // account instead (see the rebuild's source queries).
+            "SELECT f.follower_id FROM unnest($2::bigint[]) AS c(id)
+             JOIN followers f ON f.followee_id = $1 AND f.follower_id = c.id",
         )
         .bind(followee.0)
         .bind(ids(candidates, |u| u.0))
