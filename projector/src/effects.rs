@@ -305,17 +305,7 @@ impl Effects {
         }
         replied_to.sort_unstable();
         replied_to.dedup();
-        let mut unfollowed = Vec::new();
-        for account in replied_to {
-            if self
-                .store
-                .followers_among(account, &[reader])
-                .await?
-                .is_empty()
-            {
-                unfollowed.push(account);
-            }
-        }
+        let unfollowed = self.store.not_followed_among(reader, &replied_to).await?;
         let hidden: std::collections::HashSet<PostId> = posts
             .iter()
             .filter(|p| p.answers_another().is_some_and(|a| unfollowed.contains(&a)))

@@ -160,17 +160,12 @@ impl FeedService {
         let mut accounts: Vec<UserId> = items.iter().filter_map(replied_to).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let mut unfollowed = HashSet::new();
-        for account in accounts {
-            if self
-                .store
-                .followers_among(account, &[reader])
-                .await?
-                .is_empty()
-            {
-                unfollowed.insert(account);
-            }
-        }
+        let unfollowed: HashSet<UserId> = self
+            .store
+            .not_followed_among(reader, &accounts)
+            .await?
+            .into_iter()
+            .collect();
         items.retain(|item| replied_to(item).is_none_or(|a| !unfollowed.contains(&a)));
         Ok(())
     }

@@ -98,6 +98,25 @@ pub trait SocialReader: Send + Sync + 'static {
         followee: UserId,
         candidates: &[UserId],
     ) -> Result<Vec<UserId>, StoreError>;
+    /// Which of `accounts` `reader` does not follow: one membership check
+    /// per account, all at once (the reply rule asks it of a page's few
+    /// replied-to accounts).
+    async fn not_followed_among(
+        &self,
+        reader: UserId,
+        accounts: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let checks = accounts
+            .iter()
+            .map(|&account| async move { self.followers_among(account, &[reader]).await });
+        let found = futures::future::try_join_all(checks).await?;
+        Ok(accounts
+            .iter()
+            .zip(found)
+            .filter(|(_, followers)| followers.is_empty())
+            .map(|(&account, _)| account)
+            .collect())
+    }
     /// Profiles whose username or display name starts with `prefix`
     /// (already lower-case), most followed first, at most `limit`.
     async fn search_profiles(
