@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use contracts::events::{
-    Event, FollowCreated, FollowDeleted, LikeChanged, PostCreated, PostDeleted, PostEdited,
-    ReplyTarget, UserSnapshot,
+    Event, FollowCreated, FollowDeleted, LikeChanged, PostCounts, PostCreated, PostDeleted,
+    PostEdited, RepostChanged, UserSnapshot,
 };
 use contracts::ids::{PostId, UserId};
 use readmodel::cache::HotCache;
 use readmodel::{
-    FeedEntry, FeedPosition, FeedWriter, LikeState, PostRecord, ProfileRecord, StoreError,
+    Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord,
+    RepostOf, StoreError,
 };
 
 /// Posts of a newly followed author merged into the follower's feed.
@@ -74,6 +75,8 @@ impl Effects {
             }
             Event::LikeCreated(e) => self.like_changed(e, true).await?,
             Event::LikeDeleted(e) => self.like_changed(e, false).await?,
+            Event::RepostCreated(e) => self.repost_created(e).await?,
+            Event::RepostDeleted(e) => self.repost_deleted(e).await?,
         }
         self.put_profiles(event.user_snapshots()).await
     }
@@ -88,30 +91,98 @@ impl Effects {
     }
 
     /// Stores a post's counts, newest version winning, in both tiers.
-    async fn put_counts(&self, target: &ReplyTarget) -> Result<(), StoreError> {
-        self.store.put_counts(target.post_id, target.counts).await?;
+    async fn put_counts(&self, post: PostId, counts: PostCounts) -> Result<(), StoreError> {
+        self.store.put_counts(post, counts).await?;
+        self.cache.put_counts(&[(post, counts)]).await
+    }
+
+    /// Records `user`'s like (or repost) state of `post` as of the counts
+    /// the change produced, and those counts, in both tiers.
+    async fn engagement_changed(
+        &self,
+        kind: Engagement,
+        user: UserId,
+        post: PostId,
+        active: bool,
+        counts: PostCounts,
+    ) -> Result<(), StoreError> {
+        let state = EngagementState {
+            active,
+            version: counts.version,
+        };
+        self.store.set_engaged(kind, user, post, state).await?;
         self.cache
-            .put_counts(&[(target.post_id, target.counts)])
-            .await
+            .put_engagements(kind, user, &[(post, state)])
+            .await?;
+        self.put_counts(post, counts).await
     }
 
     async fn like_changed(&self, e: &LikeChanged, liked: bool) -> Result<(), StoreError> {
-        self.store
-            .set_liked(e.user_id, e.post_id, liked, e.counts.version)
+        self.engagement_changed(Engagement::Like, e.user_id, e.post_id, liked, e.counts)
+            .await
+    }
+
+    /// Stores the repost (a post naming the reposted one), lists it in the
+    /// reposter's timeline and, unless the reposter is a celebrity whose
+    /// followers merge that timeline when they read, delivers it to the
+    /// reposter and followers whose feeds do not hold the post yet.
+    async fn repost_created(&self, e: &RepostChanged) -> Result<(), StoreError> {
+        self.engagement_changed(Engagement::Repost, e.user_id, e.post_id, true, e.counts)
             .await?;
-        let state = LikeState {
-            liked,
-            version: e.counts.version,
-        };
-        self.cache
-            .put_likes(e.user_id, &[(e.post_id, state)])
-            .await?;
-        self.put_counts(&ReplyTarget {
+        let repost = repost_record(e);
+        self.store.put_post(&repost).await?;
+        self.cache.put_posts(std::slice::from_ref(&repost)).await?;
+        let entry = repost.feed_entry();
+        let position = entry.position;
+        self.store.add_to_timeline(e.user_id, position).await?;
+        let original = FeedPosition {
+            created_at_ms: e.post_created_at.timestamp_millis(),
             post_id: e.post_id,
-            author_id: e.post_author_id,
-            counts: e.counts,
+        };
+        let deliver = async |owners: &[UserId]| {
+            let owners = self
+                .store
+                .offer_to_feeds(owners, entry, original, e.created_at)
+                .await?;
+            self.cache.fan_out(&owners, position).await
+        };
+        if e.reposter_celebrity {
+            metrics::counter!("projector_reposts_total", "delivery" => "on_read").increment(1);
+            return deliver(&[e.user_id]).await;
+        }
+        metrics::counter!("projector_reposts_total", "delivery" => "on_write").increment(1);
+        self.for_author_and_followers(e.user_id, deliver).await?;
+        Ok(())
+    }
+
+    /// Forgets the repost first, so pages stop showing it at once, then
+    /// takes it out of every feed it reached and of the timeline; where it
+    /// held its post's place, another repost of the post (or the post
+    /// itself) that was passed over takes it.
+    async fn repost_deleted(&self, e: &RepostChanged) -> Result<(), StoreError> {
+        self.engagement_changed(Engagement::Repost, e.user_id, e.post_id, false, e.counts)
+            .await?;
+        self.store.delete_post(e.repost_id, e.at).await?;
+        self.cache.delete_post(e.repost_id).await?;
+        let position = FeedPosition {
+            created_at_ms: e.created_at.timestamp_millis(),
+            post_id: e.repost_id,
+        };
+        self.for_author_and_followers(e.user_id, async |owners| {
+            let replacements = self
+                .store
+                .withdraw_offer(owners, position, e.post_id, e.at)
+                .await?;
+            self.cache.remove_from_feeds(owners, position).await?;
+            for (owner, entry) in replacements {
+                self.cache.add_to_feed(owner, &[entry]).await?;
+            }
+            Ok(())
         })
-        .await
+        .await?;
+        self.store
+            .remove_from_timeline(e.user_id, position, e.at)
+            .await
     }
 
     /// Who of `owners` gets a post in their home feed: everyone, except
@@ -144,6 +215,7 @@ impl Effects {
             edited_at: None,
             in_reply_to_id: e.in_reply_to.map(|t| t.post_id),
             in_reply_to_author_id: e.in_reply_to.map(|t| t.author_id),
+            repost_of: None,
         };
         self.store.put_post(&post).await?;
         self.cache.put_posts(std::slice::from_ref(&post)).await?;
@@ -151,26 +223,28 @@ impl Effects {
         let position = entry.position;
         if let Some(target) = &e.in_reply_to {
             self.store.add_reply(target.post_id, position).await?;
-            self.put_counts(target).await?;
+            self.put_counts(target.post_id, target.counts).await?;
         }
         self.store.add_to_timeline(e.author_id, position).await?;
         if e.author.celebrity {
             // Fan-out on read: followers' feeds merge the timeline when read.
             metrics::counter!("projector_posts_total", "delivery" => "on_read").increment(1);
-            self.store
-                .add_to_feeds(&[e.author_id], entry, e.created_at)
+            let reached = self
+                .store
+                .fan_out_post(&[e.author_id], entry, e.created_at)
                 .await?;
-            return self.cache.fan_out(&[e.author_id], position).await;
+            return self.cache.fan_out(&reached, position).await;
         }
         metrics::counter!("projector_posts_total", "delivery" => "on_write").increment(1);
         let started = Instant::now();
         let delivered = self
             .for_author_and_followers(e.author_id, async |owners| {
                 let owners = self.audience(owners, &post).await?;
-                self.store
-                    .add_to_feeds(&owners, entry, e.created_at)
+                let reached = self
+                    .store
+                    .fan_out_post(&owners, entry, e.created_at)
                     .await?;
-                self.cache.fan_out(&owners, position).await
+                self.cache.fan_out(&reached, position).await
             })
             .await?;
         metrics::histogram!("projector_fanout_size").record(delivered as f64);
@@ -188,6 +262,7 @@ impl Effects {
             edited_at: Some(e.edited_at),
             in_reply_to_id: e.in_reply_to_id,
             in_reply_to_author_id: e.in_reply_to_author_id,
+            repost_of: None,
         };
         self.store.put_post(&post).await?;
         self.cache.put_posts(std::slice::from_ref(&post)).await
@@ -203,7 +278,7 @@ impl Effects {
         self.store.delete_post(e.post_id, e.deleted_at).await?;
         self.cache.delete_post(e.post_id).await?;
         if let Some(target) = &e.in_reply_to {
-            self.put_counts(target).await?;
+            self.put_counts(target.post_id, target.counts).await?;
         }
         self.for_author_and_followers(e.author_id, async |owners| {
             self.store
@@ -237,25 +312,23 @@ impl Effects {
             .store
             .timeline_page(e.followee_id, None, FOLLOW_BACKFILL)
             .await?;
-        let recent = self.without_foreign_replies(e.follower_id, recent).await?;
-        let entries: Vec<FeedEntry> = recent
+        let ids: Vec<PostId> = recent.iter().map(|p| p.post_id).collect();
+        let posts = self.store.posts(&ids).await?;
+        let posts = self.without_foreign_replies(e.follower_id, posts).await?;
+        let entries: Vec<(FeedEntry, Option<FeedPosition>)> = posts
             .iter()
-            .map(|&position| FeedEntry {
-                position,
-                author_id: e.followee_id,
-            })
+            .map(|p| (p.feed_entry(), p.repost_of.map(|r| r.position())))
             .collect();
         // Stamped with the follow's time: later than an earlier unfollow,
         // so these entries show even where that unfollow hid them.
-        self.store
-            .add_to_feed(e.follower_id, &entries, e.created_at)
-            .await?;
-        self.cache.add_to_feed(e.follower_id, &recent).await
+        let delivered =
+            merge_into_feed(&*self.store, e.follower_id, &entries, e.created_at).await?;
+        self.cache.add_to_feed(e.follower_id, &delivered).await
     }
 
-    /// Removes the edge and every post of the followee from the follower's
-    /// feed: in the durable store by hiding the author (one write, whatever
-    /// the number of posts), in the hot feed entry by entry.
+    /// Removes the edge and every post and repost of the followee from the
+    /// follower's feed: in the durable store by hiding the author (one
+    /// write, whatever the number of posts), in the hot feed entry by entry.
     async fn follow_deleted(&self, e: &FollowDeleted) -> Result<(), StoreError> {
         self.store
             .remove_follower(e.followee_id, e.follower_id)
@@ -278,7 +351,26 @@ impl Effects {
                 .store
                 .timeline_page(e.followee_id, after, self.fanout_page)
                 .await?;
+            // Where one of the followee's posts or reposts held a post's
+            // place, another offer of that post (a repost of an account
+            // still followed, one's own) takes it, as when a repost is
+            // undone. The places are looked at after the author is hidden,
+            // so an offer made meanwhile either sees the place free or is
+            // seen here.
+            let ids: Vec<PostId> = page.iter().map(|p| p.post_id).collect();
+            let originals: Vec<FeedPosition> = self
+                .store
+                .posts(&ids)
+                .await?
+                .iter()
+                .map(|p| p.repost_of.map_or(p.position(), |r| r.position()))
+                .collect();
+            let placed = self
+                .store
+                .restore_places(e.follower_id, &originals, e.deleted_at)
+                .await?;
             self.cache.remove_from_feed(e.follower_id, &page).await?;
+            self.cache.add_to_feed(e.follower_id, &placed).await?;
             if page.len() < self.fanout_page {
                 return Ok(());
             }
@@ -286,34 +378,27 @@ impl Effects {
         }
     }
 
-    /// `entries` without the replies `reader` would not get by fan-out:
+    /// `posts` without the replies `reader` would not get by fan-out:
     /// those answering an account the reader does not follow.
     async fn without_foreign_replies(
         &self,
         reader: UserId,
-        entries: Vec<FeedPosition>,
-    ) -> Result<Vec<FeedPosition>, StoreError> {
-        let ids: Vec<PostId> = entries.iter().map(|p| p.post_id).collect();
-        let posts = self.store.posts(&ids).await?;
+        posts: Vec<PostRecord>,
+    ) -> Result<Vec<PostRecord>, StoreError> {
         let mut replied_to: Vec<UserId> = posts
             .iter()
             .filter_map(PostRecord::answers_another)
             .filter(|&a| a != reader)
             .collect();
         if replied_to.is_empty() {
-            return Ok(entries);
+            return Ok(posts);
         }
         replied_to.sort_unstable();
         replied_to.dedup();
         let unfollowed = self.store.not_followed_among(reader, &replied_to).await?;
-        let hidden: std::collections::HashSet<PostId> = posts
-            .iter()
-            .filter(|p| p.answers_another().is_some_and(|a| unfollowed.contains(&a)))
-            .map(|p| p.id)
-            .collect();
-        Ok(entries
+        Ok(posts
             .into_iter()
-            .filter(|p| !hidden.contains(&p.post_id))
+            .filter(|p| p.answers_another().is_none_or(|a| !unfollowed.contains(&a)))
             .collect())
     }
 
@@ -367,4 +452,66 @@ impl Effects {
             after = page.last().copied();
         }
     }
+}
+
+/// The read model's record of a repost: a post of the reposter's, at the
+/// repost's time, naming the reposted post.
+pub fn repost_record(e: &RepostChanged) -> PostRecord {
+    PostRecord {
+        id: e.repost_id,
+        author_id: e.user_id,
+        text: String::new(),
+        created_at: e.created_at,
+        edited_at: None,
+        in_reply_to_id: None,
+        in_reply_to_author_id: None,
+        repost_of: Some(RepostOf {
+            post_id: e.post_id,
+            created_at_ms: e.post_created_at.timestamp_millis(),
+        }),
+    }
+}
+
+/// Merges `entries` (each with the post it reposts, if a repost) into
+/// `owner`'s home feed, a post once: a post whose place a repost of it
+/// holds, and a repost of a post the feed holds, are recorded as offers
+/// instead ([`FeedWriter::offer_to_feeds`]). Returns what joined the feed.
+pub async fn merge_into_feed(
+    store: &dyn FeedWriter,
+    owner: UserId,
+    entries: &[(FeedEntry, Option<FeedPosition>)],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<FeedPosition>, StoreError> {
+    let posts: Vec<PostId> = entries
+        .iter()
+        .filter(|(_, original)| original.is_none())
+        .map(|(entry, _)| entry.position.post_id)
+        .collect();
+    let held: Vec<PostId> = store
+        .reposted_in_feed(owner, &posts)
+        .await?
+        .into_iter()
+        .filter_map(|(post, held)| held.then_some(post))
+        .collect();
+    let (plain, offered): (Vec<_>, Vec<_>) = entries.iter().partition(|(entry, original)| {
+        original.is_none() && !held.contains(&entry.position.post_id)
+    });
+    let plain: Vec<FeedEntry> = plain.into_iter().map(|&(entry, _)| entry).collect();
+    store.add_to_feed(owner, &plain, at).await?;
+    let mut delivered: Vec<FeedPosition> = plain.iter().map(|e| e.position).collect();
+    // Oldest first: of two reposts of one post, the earlier takes the place.
+    let mut offered: Vec<_> = offered.into_iter().copied().collect();
+    offered.sort_unstable_by_key(|(entry, _)| entry.position);
+    let owner_only = [owner];
+    for (entry, original) in offered {
+        let original = original.unwrap_or(entry.position);
+        if !store
+            .offer_to_feeds(&owner_only, entry, original, at)
+            .await?
+            .is_empty()
+        {
+            delivered.push(entry.position);
+        }
+    }
+    Ok(delivered)
 }

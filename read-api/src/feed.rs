@@ -10,10 +10,11 @@
 //! page merges their timelines, read after the same cursor, with the
 //! precomputed feed (fan-out on read).
 //!
-//! Hydration looks every post, author and count of a page up in one `MGET`
-//! each, then fetches only the misses from the durable store in one batch
-//! each, and refills the cache with them; a signed-in reader's likes among
-//! the page come from the durable store in one query.
+//! Hydration looks a page's posts, counts and the signed-in reader's like
+//! and repost states up in one `MGET`, and its authors in another, then
+//! fetches only the misses from the durable store in one batch each, and
+//! refills the cache with them. A page with reposts looks the reposted
+//! posts up in one more `MGET`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,8 +24,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 use contracts::ids::{PostId, UserId, normalize_username};
 use readmodel::cache::{HotCache, PageObjects};
 use readmodel::{
-    FeedPosition, FeedReader, LikeState, PostCounts, PostRecord, ProfileRecord, StoreError,
-    StoresReady,
+    Engagement, EngagementState, FeedPosition, FeedReader, PostCounts, PostRecord, ProfileRecord,
+    StoreError, StoresReady,
 };
 
 use crate::merge;
@@ -40,12 +41,32 @@ pub struct Item {
     pub counts: PostCounts,
     /// What the signed-in reader did to the post; `None` when anonymous.
     pub viewer: Option<ViewerState>,
+    /// Who reposted it, when it reached the list as a repost.
+    pub reposted_by: Option<ProfileRecord>,
 }
 
 /// A signed-in reader's own engagement with a post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ViewerState {
     pub liked: bool,
+    pub reposted: bool,
+}
+
+/// What hydration looked up for a set of posts.
+struct Objects {
+    posts: HashMap<PostId, PostRecord>,
+    counts: HashMap<PostId, PostCounts>,
+    liked: HashSet<PostId>,
+    reposted: HashSet<PostId>,
+}
+
+impl Objects {
+    fn extend(&mut self, more: Objects) {
+        self.posts.extend(more.posts);
+        self.counts.extend(more.counts);
+        self.liked.extend(more.liked);
+        self.reposted.extend(more.reposted);
+    }
 }
 
 /// One page and where the next one starts (`None` on the last page).
@@ -289,7 +310,9 @@ impl FeedService {
     }
 
     /// Turns entries into items, in order, dropping posts that no longer
-    /// exist; with a `viewer`, marks what that reader liked.
+    /// exist; a repost becomes the post it names, marked with its reposter,
+    /// and a post shows once per page however many entries name it. With
+    /// a `viewer`, marks what that reader liked and reposted.
     pub async fn hydrate(
         &self,
         entries: &[FeedPosition],
@@ -298,56 +321,93 @@ impl FeedService {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let post_ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
+        let ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
+        let mut objects = self.objects(&ids, viewer).await?;
+        let mut originals: Vec<PostId> = objects
+            .posts
+            .values()
+            .filter_map(|p| p.repost_of)
+            .map(|r| r.post_id)
+            .filter(|id| !objects.posts.contains_key(id))
+            .collect();
+        if !originals.is_empty() {
+            // Only pages with reposts pay this second round trip.
+            originals.sort_unstable();
+            originals.dedup();
+            let more = self.objects(&originals, viewer).await?;
+            objects.extend(more);
+        }
+        let mut seen = HashSet::new();
+        let shown: Vec<(&PostRecord, Option<UserId>)> = entries
+            .iter()
+            .filter_map(|e| {
+                let post = objects.posts.get(&e.post_id)?;
+                match post.repost_of {
+                    Some(of) => Some((objects.posts.get(&of.post_id)?, Some(post.author_id))),
+                    None => Some((post, None)),
+                }
+            })
+            .filter(|(post, _)| seen.insert(post.id))
+            .collect();
+        let mut author_ids: Vec<UserId> = shown
+            .iter()
+            .flat_map(|(post, reposter)| std::iter::once(post.author_id).chain(*reposter))
+            .collect();
+        author_ids.sort_unstable();
+        author_ids.dedup();
+        let authors = self.profiles(&author_ids).await?;
+        Ok(shown
+            .into_iter()
+            .filter_map(|(post, reposter)| {
+                let reposted_by = match reposter {
+                    Some(id) => Some(authors.get(&id)?.clone()),
+                    None => None,
+                };
+                Some(Item {
+                    post: post.clone(),
+                    author: authors.get(&post.author_id)?.clone(),
+                    counts: objects.counts.get(&post.id).copied().unwrap_or_default(),
+                    viewer: viewer.map(|_| ViewerState {
+                        liked: objects.liked.contains(&post.id),
+                        reposted: objects.reposted.contains(&post.id),
+                    }),
+                    reposted_by,
+                })
+            })
+            .collect())
+    }
+
+    /// The posts among `ids`, their counts and, with a `viewer`, which of
+    /// them the viewer likes and reposts: one `MGET`, then the durable
+    /// store for the misses.
+    async fn objects(&self, ids: &[PostId], viewer: Option<UserId>) -> Result<Objects, StoreError> {
         let cached = self
             .cache
-            .page_objects(&post_ids, viewer)
+            .page_objects(ids, viewer)
             .await
             .unwrap_or_else(|e| {
                 cache_failed("hydrate", &e);
-                PageObjects {
-                    posts: vec![None; post_ids.len()],
-                    counts: vec![None; post_ids.len()],
-                    likes: vec![None; post_ids.len()],
-                }
+                PageObjects::missing(ids.len())
             });
-        let (posts, counts, liked) = tokio::join!(
+        let (posts, counts, liked, reposted) = tokio::join!(
             read_through(
                 "post",
-                &post_ids,
+                ids,
                 Ok(cached.posts),
                 |p: &PostRecord| p.id,
                 async |missing| self.store.posts(missing).await,
                 async |loaded| self.cache.put_posts(loaded).await,
             ),
-            self.counts(&post_ids, cached.counts),
-            async {
-                match viewer {
-                    Some(viewer) => self.liked(viewer, &post_ids, cached.likes).await,
-                    None => Ok(HashSet::new()),
-                }
-            }
+            self.counts(ids, cached.counts),
+            self.engaged(Engagement::Like, viewer, ids, cached.likes),
+            self.engaged(Engagement::Repost, viewer, ids, cached.reposts),
         );
-        let (posts, counts, liked) = (posts?, counts?, liked?);
-        let mut author_ids: Vec<UserId> = posts.values().map(|p| p.author_id).collect();
-        author_ids.sort_unstable();
-        author_ids.dedup();
-        let authors = self.profiles(&author_ids).await?;
-        Ok(entries
-            .iter()
-            .filter_map(|e| {
-                let post = posts.get(&e.post_id)?;
-                let author = authors.get(&post.author_id)?;
-                Some(Item {
-                    post: post.clone(),
-                    author: author.clone(),
-                    counts: counts.get(&e.post_id).copied().unwrap_or_default(),
-                    viewer: viewer.map(|_| ViewerState {
-                        liked: liked.contains(&e.post_id),
-                    }),
-                })
-            })
-            .collect())
+        Ok(Objects {
+            posts: posts?,
+            counts: counts?,
+            liked: liked?,
+            reposted: reposted?,
+        })
     }
 
     /// Counts, the cached ones and the durable store's for the rest. A post
@@ -379,42 +439,46 @@ impl FeedService {
         Ok(found.into_values().collect())
     }
 
-    /// Which of `ids` `viewer` likes, cached like counts: a post the
-    /// viewer never liked is cached as not liked at version 0.
-    async fn liked(
+    /// Which of `ids` `viewer` likes (or reposts), cached like counts: a
+    /// post the viewer never engaged with is cached as inactive at version
+    /// 0. Nobody, without a viewer.
+    async fn engaged(
         &self,
-        viewer: UserId,
+        kind: Engagement,
+        viewer: Option<UserId>,
         ids: &[PostId],
-        cached: Vec<Option<LikeState>>,
+        cached: Vec<Option<EngagementState>>,
     ) -> Result<HashSet<PostId>, StoreError> {
+        let Some(viewer) = viewer else {
+            return Ok(HashSet::new());
+        };
         let cached = ids.iter().zip(cached).map(|(&id, s)| s.map(|s| (id, s)));
         let found = read_through(
-            "like",
+            match kind {
+                Engagement::Like => "like",
+                Engagement::Repost => "repost",
+            },
             ids,
             Ok(cached.collect()),
-            |&(id, _): &(PostId, LikeState)| id,
+            |&(id, _): &(PostId, EngagementState)| id,
             async |missing| {
-                let mut stored: HashMap<PostId, LikeState> = self
+                let mut stored: HashMap<PostId, EngagementState> = self
                     .store
-                    .like_states(viewer, missing)
+                    .engagement_states(kind, viewer, missing)
                     .await?
                     .into_iter()
                     .collect();
-                let never = LikeState {
-                    liked: false,
-                    version: 0,
-                };
                 Ok(missing
                     .iter()
-                    .map(|&id| (id, stored.remove(&id).unwrap_or(never)))
+                    .map(|&id| (id, stored.remove(&id).unwrap_or(EngagementState::NEVER)))
                     .collect())
             },
-            async |loaded| self.cache.put_likes(viewer, loaded).await,
+            async |loaded| self.cache.put_engagements(kind, viewer, loaded).await,
         )
         .await?;
         Ok(found
             .into_values()
-            .filter(|(_, s)| s.liked)
+            .filter(|(_, s)| s.active)
             .map(|(id, _)| id)
             .collect())
     }

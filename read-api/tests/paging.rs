@@ -66,6 +66,7 @@ impl World {
             edited_at: None,
             in_reply_to_id: None,
             in_reply_to_author_id: None,
+            repost_of: None,
         };
         let position = post.position();
         self.store.put_post(&post).await.unwrap();

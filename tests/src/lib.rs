@@ -117,6 +117,7 @@ impl Stack {
             ("POSTS_PER_MINUTE", "1000000".into()),
             ("FOLLOWS_PER_MINUTE", "1000000".into()),
             ("LIKES_PER_MINUTE", "1000000".into()),
+            ("REPOSTS_PER_MINUTE", "1000000".into()),
         ];
         let log_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
         std::fs::create_dir_all(&log_dir).expect("the log folder can be created");
@@ -544,6 +545,31 @@ impl Stack {
         let response = request.bearer_auth(token).send().await.unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
         consistency_token(&response)
+    }
+
+    /// GET `path` on the read host as the holder of `token`, once the write
+    /// behind `consistency` is visible (only signed-in reads wait for
+    /// consistency tokens); asserts a 200 in time.
+    pub async fn read_as(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        token: &str,
+        consistency: &str,
+    ) -> serde_json::Value {
+        let response = http
+            .get(self.read(path))
+            .header("Consistency-Token", consistency)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let timed_out = response.headers().contains_key("consistency-token-timeout");
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(status, reqwest::StatusCode::OK, "{path}: {body}");
+        assert!(!timed_out, "{path}: the write became visible in time");
+        body
     }
 
     /// The texts of every page of the caller's home feed, `limit` items at

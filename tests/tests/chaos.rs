@@ -1,11 +1,12 @@
-//! Fault injection: a steady mixed load (posts, edits, deletes, follows,
-//! unfollows, feed reads on two read replicas) while a seeded schedule
+//! Fault injection: a steady mixed load (posts, edits, deletes, likes,
+//! reposts, follows, unfollows, feed reads on two read replicas) while a seeded schedule
 //! kills and restarts each component in turn: the relay (SIGKILL), the
 //! projector (SIGKILL), a read-api replica (SIGKILL), the broker (SIGKILL),
 //! Redis (restarted empty) and the write PostgreSQL (immediate shutdown,
 //! then start). Then an oracle compares every user's home feed (membership,
-//! order-free, against what each follow owes; texts after edits) and
-//! profile counts with the write database: nothing lost, duplicated or
+//! order-free, against what each follow and repost owes; texts after
+//! edits; like and repost counts and the reader's own) and profile counts
+//! with the write database: nothing lost, duplicated or
 //! resurrected after delete.
 //!
 //! The broker, Redis and the write PostgreSQL are this test's own
@@ -38,6 +39,11 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 const USERS: usize = 8;
+/// Entries of a follow's backfill window the oracle does not count on:
+/// posts created in the same instant as the follow, and reposts undone
+/// since (the write database forgets them, but at the follow they took
+/// their places in the followee's newest entries).
+const BACKFILL_MARGIN: i64 = 40;
 const COMPONENTS: [&str; 6] = [
     "relay",
     "projector",
@@ -370,13 +376,15 @@ impl Load {
             user.posts.lock().unwrap().retain(|p| *p != id);
             self.http.delete(url(&format!("/v1/posts/{id}")))
         } else if roll < 75 {
-            // Likes and unlikes of any post the load knows of, its own
-            // and others' (deleted ones answer 404).
+            // Likes, reposts and their undoing, of any post the load knows
+            // of, its own and others' (deleted ones answer 404, reposts of
+            // one's own 422).
             let theirs = other.posts.lock().unwrap().clone();
             let pool = if theirs.is_empty() { &own } else { &theirs };
             let id = &pool[rng.random_range(0..pool.len())];
-            let path = url(&format!("/v1/posts/{id}/like"));
-            if roll < 71 {
+            let what = if roll < 70 { "like" } else { "repost" };
+            let path = url(&format!("/v1/posts/{id}/{what}"));
+            if matches!(roll, 65..=67 | 70..=72) {
                 self.http.put(path)
             } else {
                 self.http.delete(path)
@@ -451,10 +459,13 @@ struct Verdict {
     wrong_counts: usize,
     wrong_likes: usize,
     wrong_viewer_likes: usize,
+    wrong_reposts: usize,
+    wrong_viewer_reposts: usize,
 }
 
 async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
     let mut verdict = Verdict::default();
+    let read_db = sqlx::PgPool::connect(&stack.read_db).await.unwrap();
     let texts: HashMap<i64, (String, bool)> = sqlx::query_as::<_, (i64, String, bool)>(
         "SELECT id, text, deleted_at IS NOT NULL FROM posts",
     )
@@ -464,36 +475,45 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
     .into_iter()
     .map(|(id, text, deleted)| (id, (text, deleted)))
     .collect();
-    let likes: HashMap<i64, i64> =
-        sqlx::query_as::<_, (i64, i64)>("SELECT id, likes_count FROM posts")
+    let counts: HashMap<i64, (i64, i64)> =
+        sqlx::query_as::<_, (i64, i64, i64)>("SELECT id, likes_count, reposts_count FROM posts")
             .fetch_all(db)
             .await
             .unwrap()
             .into_iter()
+            .map(|(id, likes, reposts)| (id, (likes, reposts)))
             .collect();
-    let liked: HashSet<(i64, i64)> =
-        sqlx::query_as::<_, (i64, i64)>("SELECT user_id, post_id FROM likes")
+    let pairs = async |sql: &'static str| -> HashSet<(i64, i64)> {
+        sqlx::query_as::<_, (i64, i64)>(sql)
             .fetch_all(db)
             .await
             .unwrap()
             .into_iter()
-            .collect();
+            .collect()
+    };
+    let liked = pairs("SELECT user_id, post_id FROM likes").await;
+    let reposted = pairs("SELECT user_id, post_id FROM reposts").await;
     let exact: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM posts p
-         WHERE p.likes_count <> (SELECT count(*) FROM likes l WHERE l.post_id = p.id)",
+         WHERE p.likes_count <> (SELECT count(*) FROM likes l WHERE l.post_id = p.id)
+            OR p.reposts_count <> (SELECT count(*) FROM reposts r WHERE r.post_id = p.id)",
     )
     .fetch_one(db)
     .await
     .unwrap();
     assert_eq!(
         exact, 0,
-        "the write database's like counts are the likes' number"
+        "the write database's like and repost counts are the sets' sizes"
     );
     for user in &load.users {
         let uid: i64 = user.id.parse().unwrap();
+        // Reposts of deleted posts are deleted with them.
         let allowed: HashSet<i64> = sqlx::query_scalar(
             "SELECT p.id FROM posts p WHERE p.deleted_at IS NULL AND (p.author_id = $1
-                 OR p.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1))",
+                 OR p.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1))
+             UNION
+             SELECT r.post_id FROM reposts r WHERE r.user_id = $1
+                 OR r.user_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)",
         )
         .bind(uid)
         .fetch_all(db)
@@ -502,23 +522,34 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
         .into_iter()
         .collect();
         // A follow brings the followee's later posts and a backfill of the
-        // newest FOLLOW_BACKFILL posts live at the follow, as Mastodon's
-        // merge on follow does; older posts of an author followed again
-        // after an unfollow are allowed but not owed. The margin absorbs
-        // posts created in the same instant as the follow.
+        // newest FOLLOW_BACKFILL entries (posts and reposts) live at the
+        // follow, as Mastodon's merge on follow does; older posts of an
+        // author followed again after an unfollow are allowed but not owed
+        // (see BACKFILL_MARGIN). A repost made
+        // since the follow (or one's own) owes its post a place, through it
+        // or another entry.
         let required: HashSet<i64> = sqlx::query_scalar(
             "SELECT p.id FROM posts p WHERE p.deleted_at IS NULL AND p.author_id = $1
+             UNION
+             SELECT r.post_id FROM reposts r WHERE r.user_id = $1
+             UNION
+             SELECT r.post_id FROM follows f JOIN reposts r ON r.user_id = f.followee_id
+             WHERE f.follower_id = $1 AND r.created_at > f.created_at
              UNION
              SELECT p.id FROM follows f JOIN posts p ON p.author_id = f.followee_id
              WHERE f.follower_id = $1 AND p.deleted_at IS NULL AND (
                  p.created_at > f.created_at OR p.id IN (
-                     SELECT q.id FROM posts q
-                     WHERE q.author_id = f.followee_id AND q.created_at <= f.created_at
-                       AND (q.deleted_at IS NULL OR q.deleted_at > f.created_at)
+                     SELECT q.id FROM (
+                         SELECT q.id, q.created_at FROM posts q
+                         WHERE q.author_id = f.followee_id AND q.created_at <= f.created_at
+                           AND (q.deleted_at IS NULL OR q.deleted_at > f.created_at)
+                         UNION ALL
+                         SELECT r.id, r.created_at FROM reposts r
+                         WHERE r.user_id = f.followee_id AND r.created_at <= f.created_at) AS q
                      ORDER BY q.created_at DESC, q.id DESC LIMIT $2))",
         )
         .bind(uid)
-        .bind(projector::effects::FOLLOW_BACKFILL as i64 - 10)
+        .bind(projector::effects::FOLLOW_BACKFILL as i64 - BACKFILL_MARGIN)
         .fetch_all(db)
         .await
         .unwrap()
@@ -526,6 +557,7 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
         .collect();
         let token = user.token.lock().unwrap().clone();
         let mut shown = Vec::new();
+        let mut shown_by = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut url = stack.read("/v1/feed?limit=100");
@@ -536,13 +568,40 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
             for item in page["items"].as_array().cloned().unwrap_or_default() {
                 let id: i64 = item["post"]["id"].as_str().unwrap().parse().unwrap();
                 let text = item["post"]["text"].as_str().unwrap_or_default().to_owned();
-                if item["counts"]["likes"].as_i64() != likes.get(&id).copied() {
-                    verdict.wrong_likes += 1;
+                let (likes, reposts) = counts.get(&id).copied().unzip();
+                let wrong_likes = item["counts"]["likes"].as_i64() != likes;
+                let wrong_reposts = item["counts"]["reposts"].as_i64() != reposts;
+                if wrong_likes || wrong_reposts {
+                    let stored: Option<(i64, i64, i64)> = sqlx::query_as(
+                        "SELECT likes, reposts, version FROM post_counts WHERE post_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&read_db)
+                    .await
+                    .unwrap();
+                    let truth: Option<(i64, i64, i64)> = sqlx::query_as(
+                        "SELECT likes_count, reposts_count, counts_version FROM posts WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await
+                    .unwrap();
+                    eprintln!(
+                        "oracle: user {uid} sees post {id} with counts {} (reposted by {}); \
+                         the read database: {stored:?}; the write database: {truth:?}",
+                        item["counts"], item["reposted_by"]["id"]
+                    );
                 }
+                verdict.wrong_likes += usize::from(wrong_likes);
+                verdict.wrong_reposts += usize::from(wrong_reposts);
                 if item["viewer"]["liked"].as_bool() != Some(liked.contains(&(uid, id))) {
                     verdict.wrong_viewer_likes += 1;
                 }
+                if item["viewer"]["reposted"].as_bool() != Some(reposted.contains(&(uid, id))) {
+                    verdict.wrong_viewer_reposts += 1;
+                }
                 shown.push((id, text));
+                shown_by.push((id, item["reposted_by"]["id"].as_str().map(str::to_owned)));
             }
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
@@ -550,8 +609,58 @@ async fn oracle(stack: &Stack, load: &Load, db: &sqlx::PgPool) -> Verdict {
             }
         }
         let ids: HashSet<i64> = shown.iter().map(|(id, _)| *id).collect();
+        if shown.len() != ids.len() {
+            let mut seen = HashSet::new();
+            let twice: Vec<i64> = shown
+                .iter()
+                .filter(|(id, _)| !seen.insert(*id))
+                .map(|(id, _)| *id)
+                .collect();
+            let as_shown: Vec<&(i64, Option<String>)> = shown_by
+                .iter()
+                .filter(|(id, _)| twice.contains(id))
+                .collect();
+            eprintln!("oracle: user {uid} shown twice (post, reposter): {as_shown:?}");
+            for &post in &twice {
+                let offers: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT entry_id, entry_created_at_ms, entry_author_id FROM feed_offers
+                     WHERE owner_id = $1 AND original_id = $2",
+                )
+                .bind(uid)
+                .bind(post)
+                .fetch_all(&read_db)
+                .await
+                .unwrap();
+                let facts: Vec<(String,)> = sqlx::query_as(
+                    "SELECT format('post by %s at %s', author_id, created_at) FROM posts WHERE id = $2
+                     UNION ALL SELECT format('repost %s by %s at %s', id, user_id, created_at)
+                         FROM reposts WHERE post_id = $2
+                     UNION ALL SELECT format('follows %s since %s', followee_id, created_at)
+                         FROM follows WHERE follower_id = $1",
+                )
+                .bind(uid)
+                .bind(post)
+                .fetch_all(db)
+                .await
+                .unwrap();
+                eprintln!("oracle:   post {post}: offers {offers:?}; {facts:?}");
+            }
+        }
         verdict.duplicated += shown.len() - ids.len();
-        verdict.lost += required.difference(&ids).count();
+        let lost: Vec<i64> = required.difference(&ids).copied().collect();
+        if !lost.is_empty() {
+            let why: Vec<(i64, i64, Option<i64>, bool)> = sqlx::query_as(
+                "SELECT p.id, p.author_id, r.user_id, p.deleted_at IS NOT NULL
+                 FROM posts p LEFT JOIN reposts r ON r.post_id = p.id
+                 WHERE p.id = ANY($1)",
+            )
+            .bind(&lost)
+            .fetch_all(db)
+            .await
+            .unwrap();
+            eprintln!("oracle: user {uid} lost (post, author, reposter, deleted): {why:?}");
+        }
+        verdict.lost += lost.len();
         for (id, text) in &shown {
             match texts.get(id) {
                 Some((_, true)) => verdict.resurrected += 1,

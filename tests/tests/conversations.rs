@@ -24,21 +24,9 @@ async fn reply(
 }
 
 /// GET on the read host as `who`, once the write behind `consistency` is
-/// visible (only signed-in reads wait for consistency tokens).
+/// visible.
 async fn read(stack: &Stack, http: &Client, path: &str, who: &Account, consistency: &str) -> Value {
-    let response = http
-        .get(stack.read(path))
-        .header("Consistency-Token", consistency)
-        .bearer_auth(&who.access)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let timed_out = response.headers().contains_key("consistency-token-timeout");
-    let body: Value = response.json().await.unwrap_or_default();
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    assert!(!timed_out, "{path}: the write became visible in time");
-    body
+    stack.read_as(http, path, &who.access, consistency).await
 }
 
 /// An anonymous GET on the read host.

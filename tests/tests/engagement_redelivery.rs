@@ -1,8 +1,9 @@
-//! Counts and likes are exact under any delivery: likes, unlikes, replies
-//! and reply deletions are written through the write side's own domain
-//! functions, then their events are projected duplicated and in any order
-//! (as redelivery and partitions may), and the read model's counts (both
-//! tiers) and likes equal the write database's.
+//! Counts, likes and reposts are exact under any delivery: likes, unlikes,
+//! reposts and their undoing, replies and deletions are written through the
+//! write side's own domain functions, then their events are projected
+//! duplicated and in any order (as redelivery and partitions may), and the
+//! read model's counts (both tiers), likes and repost states equal the
+//! write database's.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use projector::effects::Effects;
 use proptest::prelude::*;
 use readmodel::cache::{CacheSettings, HotCache};
 use readmodel::postgres::PgFeedStore;
-use readmodel::{FeedWriter, PostCounts};
+use readmodel::{Engagement, FeedWriter, PostCounts};
 use sqlx::PgPool;
 
 const USERS: usize = 3;
@@ -25,6 +26,8 @@ const POSTS: usize = 2;
 enum Op {
     Like(usize, usize),
     Unlike(usize, usize),
+    Repost(usize, usize),
+    Unrepost(usize, usize),
     Reply(usize, usize),
     DeleteReply(usize),
 }
@@ -33,6 +36,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0..USERS, 0..POSTS).prop_map(|(u, p)| Op::Like(u, p)),
         2 => (0..USERS, 0..POSTS).prop_map(|(u, p)| Op::Unlike(u, p)),
+        3 => (0..USERS, 0..POSTS).prop_map(|(u, p)| Op::Repost(u, p)),
+        2 => (0..USERS, 0..POSTS).prop_map(|(u, p)| Op::Unrepost(u, p)),
         1 => (0..USERS, 0..POSTS).prop_map(|(u, p)| Op::Reply(u, p)),
         1 => (0..8usize).prop_map(Op::DeleteReply),
     ]
@@ -84,6 +89,16 @@ async fn write(db: &PgPool, ops: &[Op]) -> (Vec<UserId>, Vec<(PostId, UserId)>, 
                     write_api::likes::set(tx, users[u], post, matches!(op, Op::Like(..)))
                         .await
                         .unwrap();
+                })
+                .await;
+            }
+            Op::Repost(u, p) | Op::Unrepost(u, p) => {
+                let reposted = matches!(op, Op::Repost(..));
+                in_tx(db, users[u], async |tx| {
+                    match write_api::reposts::set(tx, users[u], posts[p].0, reposted).await {
+                        Ok(_) | Err(write_api::reposts::RepostError::OwnPost) => {}
+                        Err(e) => panic!("{op:?}: {e}"),
+                    }
                 })
                 .await;
             }
@@ -162,7 +177,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn counts_and_likes_equal_the_write_database_under_any_delivery(
+    fn counts_likes_and_reposts_equal_the_write_database_under_any_delivery(
         ops in prop::collection::vec(op(), 1..24),
         extra in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
         seed in any::<u64>(),
@@ -205,28 +220,37 @@ proptest! {
                 .collect();
             assert_eq!(cached, truth, "the cached counts after {ops:?}");
 
-            let likes: HashSet<(i64, i64)> =
-                sqlx::query_as("SELECT user_id, post_id FROM likes").fetch_all(&db).await.unwrap()
-                    .into_iter().collect();
             let post_ids: Vec<PostId> = posts.iter().map(|(p, _)| *p).collect();
-            for &user in &users {
-                let mut shown = store.liked_among(user, &post_ids).await.unwrap();
-                shown.sort_unstable();
-                let mut expected: Vec<PostId> = post_ids
-                    .iter()
-                    .copied()
-                    .filter(|p| likes.contains(&(user.0, p.0)))
-                    .collect();
-                expected.sort_unstable();
-                assert_eq!(shown, expected, "{user:?}'s likes after {ops:?}");
-                let cached = cache.page_objects(&post_ids, Some(user)).await.unwrap().likes;
-                for (post, state) in post_ids.iter().zip(cached) {
-                    if let Some(state) = state {
-                        assert_eq!(
-                            state.liked,
-                            likes.contains(&(user.0, post.0)),
-                            "{user:?}'s cached like of {post:?} after {ops:?}"
-                        );
+            for kind in [Engagement::Like, Engagement::Repost] {
+                let table = match kind {
+                    Engagement::Like => "SELECT user_id, post_id FROM likes",
+                    Engagement::Repost => "SELECT user_id, post_id FROM reposts",
+                };
+                let truth: HashSet<(i64, i64)> =
+                    sqlx::query_as(table).fetch_all(&db).await.unwrap().into_iter().collect();
+                for &user in &users {
+                    let mut shown = store.engaged_among(kind, user, &post_ids).await.unwrap();
+                    shown.sort_unstable();
+                    let mut expected: Vec<PostId> = post_ids
+                        .iter()
+                        .copied()
+                        .filter(|p| truth.contains(&(user.0, p.0)))
+                        .collect();
+                    expected.sort_unstable();
+                    assert_eq!(shown, expected, "{user:?}'s {kind:?} after {ops:?}");
+                    let objects = cache.page_objects(&post_ids, Some(user)).await.unwrap();
+                    let cached = match kind {
+                        Engagement::Like => objects.likes,
+                        Engagement::Repost => objects.reposts,
+                    };
+                    for (post, state) in post_ids.iter().zip(cached) {
+                        if let Some(state) = state {
+                            assert_eq!(
+                                state.active,
+                                truth.contains(&(user.0, post.0)),
+                                "{user:?}'s cached {kind:?} of {post:?} after {ops:?}"
+                            );
+                        }
                     }
                 }
             }

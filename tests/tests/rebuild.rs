@@ -334,3 +334,84 @@ async fn a_rebuild_repairs_threads_counts_likes_and_follow_lists() {
         "the invented edge is gone"
     );
 }
+
+#[tokio::test]
+async fn a_rebuild_repairs_reposts_their_feeds_and_states() {
+    let (stack, http, [a, b, c]) = Stack::with_accounts(&[], ["ann", "ben", "cyd"]).await;
+    let followed = stack.follow(&http, &c.access, &b.id, true).await;
+    stack.read_as(&http, "/v1/feed", &c.access, &followed).await;
+    let (post, _) = stack.post(&http, &a.access, "shared").await;
+    let response = stack
+        .acting(&http, &b.access)
+        .put(&format!("/v1/posts/{post}/repost"))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let reposted = e2e::consistency_token(&response);
+    let shows_the_repost = |page: &Value| {
+        page["items"][0]["post"]["text"] == "shared"
+            && page["items"][0]["reposted_by"]["username"] == "ben"
+            && page["items"][0]["counts"]["reposts"] == 1
+    };
+    let page = stack.read_as(&http, "/v1/feed", &c.access, &reposted).await;
+    assert!(shows_the_repost(&page), "{page}");
+
+    // Lose the repost (record, timeline and feed entries, offers, state,
+    // count) in both tiers; invent a repost state.
+    let write_db = sqlx::PgPool::connect(&stack.write_db).await.unwrap();
+    let (repost_id,): (i64,) = sqlx::query_as("SELECT id FROM reposts")
+        .fetch_one(&write_db)
+        .await
+        .unwrap();
+    let db = read_db(&stack).await;
+    for sql in [
+        "DELETE FROM posts WHERE repost_of_id IS NOT NULL",
+        "DELETE FROM home_feed",
+        "DELETE FROM feed_offers",
+        "UPDATE reposts SET reposted = false",
+        "DELETE FROM post_counts",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    sqlx::query("DELETE FROM timeline WHERE post_id = $1")
+        .bind(repost_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO reposts (user_id, post_id, reposted, version) VALUES ($1, $2, true, 0)",
+    )
+    .bind(id(&c.id))
+    .bind(id(&post))
+    .execute(&db)
+    .await
+    .unwrap();
+    let redis = redis().await;
+    let prefix = &stack.redis_prefix;
+    let keys = [
+        format!("{prefix}post:{repost_id}"),
+        format!("{prefix}counts:{post}"),
+        format!("{prefix}reposted:{{{}}}:{post}", b.id),
+        format!("{prefix}feed:{{{}}}", c.id),
+        format!("{prefix}feed:{{{}}}:warm", c.id),
+    ];
+    for key in keys {
+        let _: () = redis.del(key).await.unwrap();
+    }
+    let damaged = stack.read_as(&http, "/v1/feed", &c.access, &reposted).await;
+    assert!(!shows_the_repost(&damaged), "the damage shows: {damaged}");
+
+    let output = stack.run("projector", &["rebuild"]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page = stack.read_as(&http, "/v1/feed", &c.access, &reposted).await;
+    assert!(shows_the_repost(&page), "{page}");
+    assert_eq!(page["items"][0]["viewer"]["reposted"], false, "invented");
+    let profile = stack
+        .read_as(&http, "/v1/users/ben/posts", &b.access, &reposted)
+        .await;
+    assert!(shows_the_repost(&profile), "{profile}");
+    assert_eq!(profile["items"][0]["viewer"]["reposted"], true);
+}

@@ -46,8 +46,9 @@ pub struct Config {
     /// register per hour.
     pub registrations: RateLimit,
     /// `POSTS_PER_MINUTE` (default 20), `FOLLOWS_PER_MINUTE` (default 20,
-    /// follows and unfollows together) and `LIKES_PER_MINUTE` (default 60,
-    /// likes and unlikes together): writes one account may make.
+    /// follows and unfollows together), `LIKES_PER_MINUTE` (default 60,
+    /// likes and unlikes together) and `REPOSTS_PER_MINUTE` (default 30,
+    /// reposts and undos together): writes one account may make.
     pub writes: WriteLimits,
     /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
     /// author's posts switch to fan-out on read (off again below 90%).
@@ -109,6 +110,7 @@ impl Config {
                 posts: rate_limit("post", "POSTS_PER_MINUTE", 20, MINUTE)?,
                 follows: rate_limit("follow", "FOLLOWS_PER_MINUTE", 20, MINUTE)?,
                 likes: rate_limit("like", "LIKES_PER_MINUTE", 60, MINUTE)?,
+                reposts: rate_limit("repost", "REPOSTS_PER_MINUTE", 30, MINUTE)?,
             },
             celebrity_threshold: config::in_range(
                 "CELEBRITY_FOLLOWER_THRESHOLD",

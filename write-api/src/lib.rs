@@ -1,7 +1,7 @@
 //! The command side of the microblog, over HTTP.
 //!
 //! Every command validates its input ([`accounts`], [`posts`], [`likes`],
-//! [`follows`]), then writes its rows and one outbox event ([`outbox`]) in a
+//! [`reposts`], [`follows`]), then writes its rows and one outbox event ([`outbox`]) in a
 //! single PostgreSQL transaction; the relay (`write-api/relay/`, a crate of
 //! its own) publishes them. HTTP handlers in [`routes`] stay thin.
 //!
@@ -11,8 +11,8 @@
 //! # Layout
 //! - [`app`]: assembly, documentation and middleware; [`state`]: what
 //!   every handler needs; [`routes`]: the handlers.
-//! - [`accounts`], [`sessions`], [`posts`], [`likes`], [`follows`]: the
-//!   commands.
+//! - [`accounts`], [`sessions`], [`posts`], [`likes`], [`reposts`],
+//!   [`follows`]: the commands.
 //! - [`idempotency`]: a command's transaction, key lock and idempotency key;
 //!   [`locks`]: the partition-key lock objects; [`outbox`]: events out.
 //! - [`passwords`], [`tokens`]: argon2id hashing, token minting.
@@ -34,6 +34,7 @@ pub mod locks;
 pub mod outbox;
 pub mod passwords;
 pub mod posts;
+pub mod reposts;
 pub mod routes;
 pub mod rows;
 pub mod sessions;

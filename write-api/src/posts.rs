@@ -205,6 +205,7 @@ pub async fn delete(
             .fetch_one(&mut *conn)
             .await?;
     let author_snapshot = bump_posts_count(conn, author, -1).await?;
+    crate::reposts::withdraw_all(conn, post, author, created_at).await?;
     // The parent keeps counting only live replies, even once deleted itself.
     let in_reply_to = match parent {
         Some(parent) => bump_replies_count(conn, PostId(parent), -1, false).await?,

@@ -39,6 +39,8 @@ pub struct WriteLimits {
     pub follows: RateLimit,
     /// Likes and unlikes together.
     pub likes: RateLimit,
+    /// Reposts and their undoing together.
+    pub reposts: RateLimit,
 }
 
 #[derive(Debug, Clone)]

@@ -18,12 +18,15 @@
 //! The hot feed in Redis is then dropped, set and warm marker at once: the
 //! next read serves the repaired durable feed and warms the cache from it.
 //!
-//! What a rebuilt feed holds: the user's own posts and those of the
-//! ordinary authors they follow, newest first up to the configured depth;
-//! celebrities they follow are merged at read time, as for new follows.
+//! What a rebuilt feed holds: the user's own posts and reposts and those of
+//! the ordinary accounts they follow, newest first up to the configured
+//! depth, each post once (a repost only where neither its post nor an
+//! earlier repost of it is); celebrities they follow are merged at read
+//! time, as for new follows.
 //!
 //! Besides feeds, each user's posts get their counts and thread links, and
-//! their likes and follow lists are repaired by the same two rules.
+//! their reposts, likes, repost states and follow lists are repaired by the
+//! same two rules.
 //!
 //! # Layout
 //! - this file: the repair rules per user, over both tiers.
@@ -45,8 +48,10 @@ use contracts::ids::{PostId, UserId};
 use futures::{StreamExt, TryStreamExt, stream};
 use readmodel::cache::HotCache;
 use readmodel::social::FollowList;
-use readmodel::{FeedPosition, FeedWriter, PostCounts, StoreError};
+use readmodel::{Engagement, EngagementState, FeedPosition, FeedWriter, PostCounts, StoreError};
 use sqlx::PgPool;
+
+use crate::effects::merge_into_feed;
 
 /// Rows read from the source, and entries walked in the read model, per step.
 const BATCH: usize = 1_000;
@@ -174,7 +179,8 @@ impl Rebuilder {
         self.profile(id).await?;
         self.timeline(id).await?;
         self.thread_links(id).await?;
-        self.likes(id).await?;
+        self.engagements(Engagement::Like, id).await?;
+        self.engagements(Engagement::Repost, id).await?;
         self.followers(id).await?;
         self.follow_edges(id).await?;
         self.home_feed(id).await?;
@@ -194,7 +200,8 @@ impl Rebuilder {
         Ok(())
     }
 
-    /// The author's live posts and timeline; deleted posts leave both.
+    /// The author's live posts and reposts and their timeline; deleted
+    /// posts and ended reposts leave both.
     async fn timeline(&self, author: UserId) -> Result<(), RebuildError> {
         let mut written = Vec::new();
         let mut after = (DateTime::<Utc>::MAX_UTC, i64::MAX);
@@ -219,6 +226,23 @@ impl Rebuilder {
             written.extend(posts.iter().map(|(post, _)| post.position()));
             if !full {
                 break;
+            }
+        }
+        let mut after = i64::MIN;
+        loop {
+            let reposts = self.source.reposts_by(author, after, BATCH).await?;
+            stream::iter(&reposts)
+                .map(|repost| async move {
+                    self.store.put_post(repost).await?;
+                    self.store.add_to_timeline(author, repost.position()).await
+                })
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
+            written.extend(reposts.iter().map(|repost| repost.position()));
+            match reposts.last() {
+                Some(last) if reposts.len() == BATCH => after = last.id.0,
+                _ => break,
             }
         }
         let mut stored = Vec::new();
@@ -276,38 +300,48 @@ impl Rebuilder {
         }
     }
 
-    /// What `user` likes: the source's likes are written, then every like
-    /// the read model holds that the source no longer has is withdrawn,
-    /// each at the post's current counts version.
-    async fn likes(&self, user: UserId) -> Result<(), RebuildError> {
+    /// What `user` likes (or reposts): the source's are written, then
+    /// every one the read model holds that the source no longer has is
+    /// withdrawn, each at the post's current counts version.
+    async fn engagements(&self, kind: Engagement, user: UserId) -> Result<(), RebuildError> {
         let mut after = i64::MIN;
         loop {
-            let likes = self.source.likes_by(user, after, BATCH).await?;
-            stream::iter(&likes)
-                .map(|&(post, version)| self.store.set_liked(user, post, true, version))
+            let engaged = self.source.engaged_by(kind, user, after, BATCH).await?;
+            stream::iter(&engaged)
+                .map(|&(post, version)| {
+                    let state = EngagementState {
+                        active: true,
+                        version,
+                    };
+                    self.store.set_engaged(kind, user, post, state)
+                })
                 .buffer_unordered(WRITES_IN_FLIGHT)
                 .try_collect::<()>()
                 .await?;
-            let posts: Vec<PostId> = likes.iter().map(|&(post, _)| post).collect();
-            self.cache.forget_likes(user, &posts).await?;
-            match likes.last() {
-                Some((last, _)) if likes.len() == BATCH => after = last.0,
+            let posts: Vec<PostId> = engaged.iter().map(|&(post, _)| post).collect();
+            self.cache.forget_engagements(kind, user, &posts).await?;
+            match engaged.last() {
+                Some((last, _)) if engaged.len() == BATCH => after = last.0,
                 _ => break,
             }
         }
         let mut after = None;
         loop {
-            let page = self.store.liked_posts(user, after, BATCH).await?;
-            let states = self.source.like_states(user, &page).await?;
+            let page = self.store.engaged_posts(kind, user, after, BATCH).await?;
+            let states = self.source.engagement_states(kind, user, &page).await?;
             for post in &page {
                 // A post the source never had cannot be shown, so its
-                // like is left alone.
+                // state is left alone.
                 if let Some(&(false, version)) = states.get(post) {
-                    self.store.set_liked(user, *post, false, version).await?;
+                    let state = EngagementState {
+                        active: false,
+                        version,
+                    };
+                    self.store.set_engaged(kind, user, *post, state).await?;
                     Tally::add(&self.tally.removed, 1);
                 }
             }
-            self.cache.forget_likes(user, &page).await?;
+            self.cache.forget_engagements(kind, user, &page).await?;
             if page.len() < BATCH {
                 return Ok(());
             }
@@ -379,10 +413,8 @@ impl Rebuilder {
         // followed author hidden by an earlier unfollow show again.
         let now = self.source.now().await?;
         let wanted = self.source.home_feed(owner, self.feed_depth).await?;
-        for chunk in wanted.chunks(BATCH) {
-            self.store.add_to_feed(owner, chunk, now).await?;
-        }
-        Tally::add(&self.tally.feed_entries, wanted.len());
+        let placed = merge_into_feed(&*self.store, owner, &wanted, now).await?;
+        Tally::add(&self.tally.feed_entries, placed.len());
 
         let celebrities = self.source.followed_celebrities(owner).await?;
         // Most follows go to the most followed accounts, so a user may

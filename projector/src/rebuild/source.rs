@@ -7,13 +7,23 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId};
 use readmodel::{
-    FeedEntry, FeedPosition, PostCounts, PostRecord, PostRow, ProfileRecord, ProfileRow,
+    Engagement, FeedEntry, FeedPosition, PostCounts, PostRecord, PostRow, ProfileRecord,
+    ProfileRow, RepostOf,
 };
-use sqlx::PgPool;
+use sqlx::{AssertSqlSafe, PgPool};
 
 /// The write database, read by the rebuild.
 #[derive(Clone)]
 pub struct Source(PgPool);
+
+/// The write database's table of an engagement: names from this closed
+/// list are the only text spliced into the statements that read them.
+fn engagement_table(kind: Engagement) -> &'static str {
+    match kind {
+        Engagement::Like => "likes",
+        Engagement::Repost => "reposts",
+    }
+}
 
 fn id_set(rows: Vec<(i64,)>) -> HashSet<i64> {
     rows.into_iter().map(|(id,)| id).collect()
@@ -125,18 +135,20 @@ impl Source {
             .collect())
     }
 
-    /// Up to `limit` posts `user` likes after post id `after`, with each
-    /// post's counts version.
-    pub async fn likes_by(
+    /// Up to `limit` posts `user` likes (or reposts) after post id
+    /// `after`, with each post's counts version.
+    pub async fn engaged_by(
         &self,
+        kind: Engagement,
         user: UserId,
         after: i64,
         limit: usize,
     ) -> Result<Vec<(PostId, i64)>, sqlx::Error> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT l.post_id, p.counts_version FROM likes l JOIN posts p ON p.id = l.post_id
-             WHERE l.user_id = $1 AND l.post_id > $2 ORDER BY l.post_id LIMIT $3",
-        )
+        let table = engagement_table(kind);
+        let rows: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT e.post_id, p.counts_version FROM {table} e JOIN posts p ON p.id = e.post_id
+             WHERE e.user_id = $1 AND e.post_id > $2 ORDER BY e.post_id LIMIT $3"
+        )))
         .bind(user.0)
         .bind(after)
         .bind(limit as i64)
@@ -145,40 +157,83 @@ impl Source {
         Ok(rows.into_iter().map(|(id, v)| (PostId(id), v)).collect())
     }
 
-    /// For each of `posts` that exists: whether `user` likes it, and its
-    /// counts version.
-    pub async fn like_states(
+    /// For each of `posts` that exists: whether `user` likes (or reposts)
+    /// it, and its counts version.
+    pub async fn engagement_states(
         &self,
+        kind: Engagement,
         user: UserId,
         posts: &[PostId],
     ) -> Result<HashMap<PostId, (bool, i64)>, sqlx::Error> {
+        let table = engagement_table(kind);
         let ids: Vec<i64> = posts.iter().map(|p| p.0).collect();
-        let rows: Vec<(i64, bool, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, bool, i64)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT p.id,
-                 EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = $1),
+                 EXISTS (SELECT 1 FROM {table} e WHERE e.post_id = p.id AND e.user_id = $1),
                  p.counts_version
-             FROM posts p WHERE p.id = ANY($2)",
-        )
+             FROM posts p WHERE p.id = ANY($2)"
+        )))
         .bind(user.0)
         .bind(&ids)
         .fetch_all(&self.0)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, liked, v)| (PostId(id), (liked, v)))
+            .map(|(id, active, v)| (PostId(id), (active, v)))
             .collect())
     }
 
-    /// When each of `posts` that exists was deleted (`None`: it is live).
+    /// Up to `limit` of `user`'s reposts after repost id `after`, in id
+    /// order, as the read model records them. Every repost names a live
+    /// post: deleting a post deletes its reposts.
+    pub async fn reposts_by(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<PostRecord>, sqlx::Error> {
+        let rows: Vec<(i64, DateTime<Utc>, i64, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT r.id, r.created_at, r.post_id, p.created_at
+             FROM reposts r JOIN posts p ON p.id = r.post_id
+             WHERE r.user_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, created_at, post, post_created_at)| PostRecord {
+                id: PostId(id),
+                author_id: user,
+                text: String::new(),
+                created_at,
+                edited_at: None,
+                in_reply_to_id: None,
+                in_reply_to_author_id: None,
+                repost_of: Some(RepostOf {
+                    post_id: PostId(post),
+                    created_at_ms: post_created_at.timestamp_millis(),
+                }),
+            })
+            .collect())
+    }
+
+    /// When each of `posts` that exists was deleted (`None`: it is live);
+    /// a repost exists while it is not undone, and its post lives.
     pub async fn deletions(
         &self,
         posts: &[FeedPosition],
     ) -> Result<HashMap<i64, Option<DateTime<Utc>>>, sqlx::Error> {
-        let rows: Vec<(i64, Option<DateTime<Utc>>)> =
-            sqlx::query_as("SELECT id, deleted_at FROM posts WHERE id = ANY($1)")
-                .bind(ids(posts))
-                .fetch_all(&self.0)
-                .await?;
+        let rows: Vec<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT id, deleted_at FROM posts WHERE id = ANY($1)
+             UNION ALL
+             SELECT id, NULL FROM reposts WHERE id = ANY($1)",
+        )
+        .bind(ids(posts))
+        .fetch_all(&self.0)
+        .await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -224,37 +279,53 @@ impl Source {
     }
 
     /// The newest `depth` entries of `owner`'s home feed: their own posts
-    /// and those of the ordinary authors they follow.
+    /// and reposts and those of the ordinary authors they follow, each
+    /// with the post a repost names (and where that post sits in feeds).
     pub async fn home_feed(
         &self,
         owner: UserId,
         depth: usize,
-    ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-        let rows: Vec<(DateTime<Utc>, i64, i64)> = sqlx::query_as(
-            // Two index-driven halves: with `author_id = $1 OR author_id IN
-            // (…)` PostgreSQL scans every post for every user.
-            "SELECT created_at, id, author_id FROM (
-                 SELECT p.created_at, p.id, p.author_id FROM posts p
-                 WHERE p.author_id = $1 AND p.deleted_at IS NULL
+    ) -> Result<Vec<(FeedEntry, Option<FeedPosition>)>, sqlx::Error> {
+        type Row = (DateTime<Utc>, i64, i64, Option<i64>, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = sqlx::query_as(
+            // Index-driven parts: with `author_id = $1 OR author_id IN (…)`
+            // PostgreSQL scans every post for every user.
+            "WITH authors AS (
+                 SELECT $1::bigint AS id
                  UNION ALL
-                 SELECT p.created_at, p.id, p.author_id FROM follows f
+                 SELECT f.followee_id FROM follows f
                  JOIN users u ON u.id = f.followee_id AND NOT u.celebrity
-                 JOIN posts p ON p.author_id = f.followee_id AND p.deleted_at IS NULL
-                 WHERE f.follower_id = $1) AS feed
+                 WHERE f.follower_id = $1
+             )
+             SELECT created_at, id, author_id, original_id, original_created_at FROM (
+                 SELECT p.created_at, p.id, p.author_id, NULL::bigint AS original_id,
+                     NULL::timestamptz AS original_created_at
+                 FROM authors a JOIN posts p ON p.author_id = a.id AND p.deleted_at IS NULL
+                 UNION ALL
+                 SELECT r.created_at, r.id, r.user_id, r.post_id, p.created_at
+                 FROM authors a JOIN reposts r ON r.user_id = a.id
+                 JOIN posts p ON p.id = r.post_id) AS feed
              ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(owner.0)
         .bind(depth as i64)
         .fetch_all(&self.0)
         .await?;
+        let position = |at: DateTime<Utc>, id: i64| FeedPosition {
+            created_at_ms: at.timestamp_millis(),
+            post_id: PostId(id),
+        };
         Ok(rows
             .into_iter()
-            .map(|(created_at, id, author)| FeedEntry {
-                position: FeedPosition {
-                    created_at_ms: created_at.timestamp_millis(),
-                    post_id: PostId(id),
-                },
-                author_id: UserId(author),
+            .map(|(created_at, id, author, original, original_at)| {
+                let entry = FeedEntry {
+                    position: position(created_at, id),
+                    author_id: UserId(author),
+                };
+                (
+                    entry,
+                    original.zip(original_at).map(|(o, at)| position(at, o)),
+                )
             })
             .collect())
     }
@@ -297,17 +368,20 @@ impl Source {
         Ok(id_set(rows))
     }
 
-    /// Which of `entries` belong in `owner`'s home feed now: live posts of
-    /// the owner or of an author the owner follows.
+    /// Which of `entries` belong in `owner`'s home feed now: live posts and
+    /// reposts of the owner or of an account the owner follows.
     pub async fn feed_entries_among(
         &self,
         owner: UserId,
         entries: &[FeedPosition],
     ) -> Result<HashSet<i64>, sqlx::Error> {
         let rows = sqlx::query_as(
-            "SELECT p.id FROM posts p
-             WHERE p.id = ANY($2) AND p.deleted_at IS NULL AND (p.author_id = $1 OR EXISTS (
-                 SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = p.author_id))",
+            "SELECT e.id FROM (
+                 SELECT id, author_id FROM posts WHERE id = ANY($2) AND deleted_at IS NULL
+                 UNION ALL
+                 SELECT id, user_id FROM reposts WHERE id = ANY($2)) AS e(id, author_id)
+             WHERE e.author_id = $1 OR EXISTS (
+                 SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = e.author_id)",
         )
         .bind(owner.0)
         .bind(ids(entries))
@@ -355,6 +429,8 @@ impl LivePostRow {
                 self.edited_at,
                 self.in_reply_to_id,
                 self.in_reply_to_author_id,
+                None,
+                None,
             ),
             (
                 self.likes_count,

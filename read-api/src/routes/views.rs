@@ -7,7 +7,7 @@ use contracts::views::ProfileView;
 use poem_openapi::Object;
 use poem_openapi::payload::Json;
 use readmodel::FollowEdge;
-use readmodel::PostCounts;
+use readmodel::{PostCounts, ProfileRecord};
 
 use crate::feed::{Item, Page};
 use crate::people::ProfilePage;
@@ -30,6 +30,16 @@ pub struct AuthorView {
     id: String,
     username: String,
     display_name: String,
+}
+
+impl From<ProfileRecord> for AuthorView {
+    fn from(p: ProfileRecord) -> Self {
+        Self {
+            id: p.id.to_string(),
+            username: p.username,
+            display_name: p.display_name,
+        }
+    }
 }
 
 /// How many accounts engaged with a post. May lag a write by the
@@ -62,6 +72,9 @@ pub struct ItemView {
     /// Present on authenticated reads.
     #[oai(skip_serializing_if_is_none)]
     viewer: Option<ViewerView>,
+    /// Who reposted the post, when it reached this list as a repost.
+    #[oai(skip_serializing_if_is_none)]
+    reposted_by: Option<AuthorView>,
 }
 
 /// A page of items.
@@ -126,6 +139,11 @@ impl poem_openapi::types::Example for ItemView {
                 liked: true,
                 reposted: false,
             }),
+            reposted_by: Some(AuthorView {
+                id: "7".into(),
+                username: "bob".into(),
+                display_name: "Bob".into(),
+            }),
         }
     }
 }
@@ -185,11 +203,7 @@ impl From<Item> for ItemView {
                 created_at: item.post.created_at,
                 edited_at: item.post.edited_at,
             },
-            author: AuthorView {
-                id: item.author.id.to_string(),
-                username: item.author.username,
-                display_name: item.author.display_name,
-            },
+            author: AuthorView::from(item.author),
             counts: CountsView {
                 likes,
                 replies,
@@ -197,8 +211,9 @@ impl From<Item> for ItemView {
             },
             viewer: item.viewer.map(|v| ViewerView {
                 liked: v.liked,
-                reposted: false,
+                reposted: v.reposted,
             }),
+            reposted_by: item.reposted_by.map(AuthorView::from),
         }
     }
 }

@@ -168,6 +168,30 @@ pub struct LikeChanged {
     pub counts: PostCounts,
 }
 
+/// `user_id` reposted `post_id` (`repost.created`), or the repost ended
+/// (`repost.deleted`: undone, or the post was deleted). A repost has its
+/// own id from the posts' id space and its own time, which place it in the
+/// reposter's timeline and in feeds. Key: the reposter, whose followers'
+/// feeds it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepostChanged {
+    pub repost_id: PostId,
+    pub user_id: UserId,
+    /// When the repost was made.
+    pub created_at: DateTime<Utc>,
+    /// When this change happened: `created_at` for `repost.created`.
+    pub at: DateTime<Utc>,
+    /// Whether the reposter's posts and reposts reach followers by fan-out
+    /// on read.
+    pub reposter_celebrity: bool,
+    pub post_id: PostId,
+    pub post_author_id: UserId,
+    pub post_created_at: DateTime<Utc>,
+    /// The post's counts after the change; their version also orders this
+    /// user's repost and undo of the post.
+    pub counts: PostCounts,
+}
+
 /// An author crossed the celebrity threshold, either way. It changes only
 /// how the author's *later* posts are delivered. Key: the author's id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +226,8 @@ pub enum Event {
     SessionRevoked(SessionRevoked),
     LikeCreated(LikeChanged),
     LikeDeleted(LikeChanged),
+    RepostCreated(RepostChanged),
+    RepostDeleted(RepostChanged),
 }
 
 /// What a consumer gets from a record.
@@ -241,6 +267,8 @@ impl Event {
     pub const SESSION_REVOKED: &'static str = "session.revoked";
     pub const LIKE_CREATED: &'static str = "like.created";
     pub const LIKE_DELETED: &'static str = "like.deleted";
+    pub const REPOST_CREATED: &'static str = "repost.created";
+    pub const REPOST_DELETED: &'static str = "repost.deleted";
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -255,6 +283,8 @@ impl Event {
             Event::SessionRevoked(_) => Self::SESSION_REVOKED,
             Event::LikeCreated(_) => Self::LIKE_CREATED,
             Event::LikeDeleted(_) => Self::LIKE_DELETED,
+            Event::RepostCreated(_) => Self::REPOST_CREATED,
+            Event::RepostDeleted(_) => Self::REPOST_DELETED,
         }
     }
 
@@ -277,6 +307,7 @@ impl Event {
             Event::CelebrityChanged(e) => e.author.id,
             Event::SessionRevoked(e) => e.user_id,
             Event::LikeCreated(e) | Event::LikeDeleted(e) => e.post_author_id,
+            Event::RepostCreated(e) | Event::RepostDeleted(e) => e.user_id,
         }
     }
 
@@ -294,6 +325,7 @@ impl Event {
             Event::CelebrityChanged(e) => ("user", e.author.id.0),
             Event::SessionRevoked(e) => ("user", e.user_id.0),
             Event::LikeCreated(e) | Event::LikeDeleted(e) => ("post", e.post_id.0),
+            Event::RepostCreated(e) | Event::RepostDeleted(e) => ("post", e.repost_id.0),
         }
     }
 
@@ -309,7 +341,11 @@ impl Event {
             Event::FollowCreated(e) => vec![&e.follower, &e.followee],
             Event::FollowDeleted(e) => vec![&e.follower, &e.followee],
             Event::CelebrityChanged(e) => vec![&e.author],
-            Event::SessionRevoked(_) | Event::LikeCreated(_) | Event::LikeDeleted(_) => vec![],
+            Event::SessionRevoked(_)
+            | Event::LikeCreated(_)
+            | Event::LikeDeleted(_)
+            | Event::RepostCreated(_)
+            | Event::RepostDeleted(_) => vec![],
         }
     }
 
@@ -325,6 +361,7 @@ impl Event {
             Event::CelebrityChanged(e) => serde_json::to_value(e),
             Event::SessionRevoked(e) => serde_json::to_value(e),
             Event::LikeCreated(e) | Event::LikeDeleted(e) => serde_json::to_value(e),
+            Event::RepostCreated(e) | Event::RepostDeleted(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain data and always serialise")
     }
@@ -364,6 +401,8 @@ impl Envelope {
             Event::SESSION_REVOKED => serde_json::from_value(data).map(Event::SessionRevoked),
             Event::LIKE_CREATED => serde_json::from_value(data).map(Event::LikeCreated),
             Event::LIKE_DELETED => serde_json::from_value(data).map(Event::LikeDeleted),
+            Event::REPOST_CREATED => serde_json::from_value(data).map(Event::RepostCreated),
+            Event::REPOST_DELETED => serde_json::from_value(data).map(Event::RepostDeleted),
             _ => return Ok(Decoded::Unknown(envelope)),
         };
         match parsed {
@@ -439,7 +478,7 @@ mod tests {
             matches!(decoded, Decoded::Known { event, .. } if matches!(*event, Event::PostCreated(_)))
         );
 
-        for (ty, version) in [("post.reposted", 1), ("post.created", 2)] {
+        for (ty, version) in [("post.pinned", 1), ("post.created", 2)] {
             let other = serde_json::json!({
                 "id": Uuid::nil(), "type": ty, "version": version,
                 "occurred_at": "2026-11-22T10:00:00Z", "data": {}

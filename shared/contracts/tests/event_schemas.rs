@@ -4,7 +4,8 @@
 use chrono::Utc;
 use contracts::events::{
     Envelope, Event, FollowCreated, FollowDeleted, LikeChanged, PostCounts, PostCreated,
-    PostDeleted, PostEdited, ReplyTarget, SessionRevoked, UserCreated, UserSnapshot, UserUpdated,
+    PostDeleted, PostEdited, ReplyTarget, RepostChanged, SessionRevoked, UserCreated, UserSnapshot,
+    UserUpdated,
 };
 use contracts::ids::{PostId, UserId};
 use serde_json::Value;
@@ -74,6 +75,17 @@ fn every_event_matches_its_schema() {
         at: now,
         counts,
     };
+    let repost = RepostChanged {
+        repost_id: PostId(9),
+        user_id: UserId(3),
+        created_at: now,
+        at: now,
+        reposter_celebrity: false,
+        post_id: PostId(2),
+        post_author_id: UserId(1),
+        post_created_at: now,
+        counts,
+    };
     let events = [
         Event::UserCreated(UserCreated { user: user(1) }),
         Event::UserUpdated(UserUpdated { user: user(1) }),
@@ -112,6 +124,8 @@ fn every_event_matches_its_schema() {
         }),
         Event::LikeCreated(like.clone()),
         Event::LikeDeleted(like),
+        Event::RepostCreated(repost.clone()),
+        Event::RepostDeleted(repost),
         Event::FollowDeleted(FollowDeleted {
             follower_id: UserId(3),
             followee_id: UserId(1),

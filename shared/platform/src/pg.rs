@@ -22,6 +22,9 @@ pub enum LockClass {
     RelayLeader = 1,
     /// A command's partition key: the author whose fan-out it changes.
     PartitionKey = 2,
+    /// On the PostgreSQL read database: a post's place in readers' home
+    /// feeds, decided one decision at a time (object: the post's id).
+    FeedPlace = 3,
 }
 
 /// Pool settings of a process that uses the write database.

@@ -19,11 +19,12 @@
 //!   projector makes to them, and a reader's refill lands only if the
 //!   version is still the one it read before loading ([`SET_IF_VERSION`]),
 //!   so a list loaded before a change is never cached after it.
-//! - `post:{id}`, `user:{id}`, `counts:{post id}`, `liked:{user}:{post}`:
-//!   JSON for hydration, with a TTL; profiles, counts and like states are
-//!   kept only if newer than the cached version ([`SET_IF_NEWER`]). A
-//!   page's like states share their reader's hash tag, so they are one
-//!   `MGET` on a cluster too.
+//! - `post:{id}`, `user:{id}`, `counts:{post id}`, `liked:{user}:{post}`,
+//!   `reposted:{user}:{post}`: JSON for hydration, with a TTL; posts (by
+//!   their last edit), profiles, counts, like and repost states are kept
+//!   only if newer than the cached version ([`SET_IF_NEWER`]). A page's like and repost states share
+//!   their reader's hash tag, so they are one `MGET` on a cluster too. A
+//!   repost's `post:{id}` names the post it reposts.
 //! - `applied:{event id}`: the projector has processed that event; read
 //!   requests carrying its consistency token wait for it.
 //! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
@@ -46,7 +47,9 @@ use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{FeedPosition, LikeState, PostCounts, PostRecord, ProfileRecord, StoreError};
+use super::{
+    Engagement, EngagementState, FeedPosition, PostCounts, PostRecord, ProfileRecord, StoreError,
+};
 use contracts::ids::{PostId, UserId};
 
 #[derive(Clone)]
@@ -180,7 +183,20 @@ fn driver_url(url: &str) -> String {
 pub struct PageObjects {
     pub posts: Vec<Option<PostRecord>>,
     pub counts: Vec<Option<PostCounts>>,
-    pub likes: Vec<Option<LikeState>>,
+    pub likes: Vec<Option<EngagementState>>,
+    pub reposts: Vec<Option<EngagementState>>,
+}
+
+impl PageObjects {
+    /// Nothing found for `n` posts: what a failed cache amounts to.
+    pub fn missing(n: usize) -> Self {
+        Self {
+            posts: vec![None; n],
+            counts: vec![None; n],
+            likes: vec![None; n],
+            reposts: vec![None; n],
+        }
+    }
 }
 
 /// A cached JSON value; an unreadable one counts as missing.
@@ -190,6 +206,23 @@ fn decode<T: DeserializeOwned>(value: Option<String>) -> Option<T> {
             .inspect_err(|e| tracing::warn!(error = %e, "unreadable cache entry"))
             .ok()
     })
+}
+
+/// A post as cached: its JSON with the `version` [`SET_IF_NEWER`] compares
+/// (its last edit's time, or its creation's, in µs); readers ignore it.
+#[derive(Serialize)]
+struct VersionedPost<'a> {
+    #[serde(flatten)]
+    post: &'a PostRecord,
+    version: i64,
+}
+
+/// The next `n` cached JSON values, decoded.
+fn take_decoded<T: DeserializeOwned>(
+    values: &mut impl Iterator<Item = Option<String>>,
+    n: usize,
+) -> Vec<Option<T>> {
+    values.take(n).map(decode).collect()
 }
 
 fn member(id: PostId) -> String {
@@ -325,8 +358,12 @@ impl HotCache {
         format!("{}counts:{}", self.prefix, id.0)
     }
 
-    fn liked_key(&self, user: UserId, post: PostId) -> String {
-        format!("{}liked:{{{}}}:{}", self.prefix, user.0, post.0)
+    fn engagement_key(&self, kind: Engagement, user: UserId, post: PostId) -> String {
+        let name = match kind {
+            Engagement::Like => "liked",
+            Engagement::Repost => "reposted",
+        };
+        format!("{}{name}:{{{}}}:{}", self.prefix, user.0, post.0)
     }
 
     fn ttl_secs(ttl: Duration) -> i64 {
@@ -682,36 +719,31 @@ impl HotCache {
             .collect())
     }
 
-    async fn put_json<T: Serialize>(&self, items: Vec<(String, &T)>) -> Result<(), StoreError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let ttl = Self::ttl_secs(self.object_ttl);
-        let pipeline = self.pool.next().pipeline();
-        for (key, item) in items {
-            let json = serde_json::to_string(item).expect("records always serialise");
-            let _: () = pipeline
-                .set(key, json, Some(Expiration::EX(ttl)), None, false)
-                .await?;
-        }
-        let _: Vec<Value> = pipeline.all().await?;
-        Ok(())
-    }
-
     /// Cached posts, one slot per id, `None` where missing.
     pub async fn posts(&self, ids: &[PostId]) -> Result<Vec<Option<PostRecord>>, StoreError> {
         self.get_json(ids.iter().map(|&id| self.post_key(id)).collect())
             .await
     }
 
+    /// Caches posts, each only if no later version (edit) is cached: a
+    /// reader refilling what it loaded before an edit never overwrites the
+    /// edit the projector cached meanwhile.
     pub async fn put_posts(&self, posts: &[PostRecord]) -> Result<(), StoreError> {
-        self.put_json(posts.iter().map(|p| (self.post_key(p.id), p)).collect())
-            .await
+        self.set_all_if_newer(posts.iter().map(|p| {
+            let version = p.edited_at.unwrap_or(p.created_at).timestamp_micros();
+            let versioned = VersionedPost { post: p, version };
+            (
+                self.post_key(p.id),
+                version,
+                serde_json::to_string(&versioned),
+            )
+        }))
+        .await
     }
 
     /// What hydrating a page of `posts` needs from the cache, read in one
     /// round trip: the posts, their counts and, with a `viewer`, the
-    /// viewer's like states; `None` where missing.
+    /// viewer's like and repost states; `None` where missing.
     pub async fn page_objects(
         &self,
         posts: &[PostId],
@@ -721,28 +753,40 @@ impl HotCache {
         let mut keys: Vec<String> = posts.iter().map(|&id| self.post_key(id)).collect();
         keys.extend(posts.iter().map(|&id| self.counts_key(id)));
         if let Some(viewer) = viewer {
-            keys.extend(posts.iter().map(|&id| self.liked_key(viewer, id)));
+            for kind in [Engagement::Like, Engagement::Repost] {
+                keys.extend(
+                    posts
+                        .iter()
+                        .map(|&id| self.engagement_key(kind, viewer, id)),
+                );
+            }
         }
         let mut values = self.get_values(keys).await?.into_iter();
+        let posts = take_decoded(&mut values, n);
+        let counts = take_decoded(&mut values, n);
+        let (likes, reposts) = match viewer {
+            Some(_) => (take_decoded(&mut values, n), take_decoded(&mut values, n)),
+            None => (vec![None; n], vec![None; n]),
+        };
         Ok(PageObjects {
-            posts: values.by_ref().take(n).map(decode).collect(),
-            counts: values.by_ref().take(n).map(decode).collect(),
-            likes: match viewer {
-                Some(_) => values.map(decode).collect(),
-                None => vec![None; n],
-            },
+            posts,
+            counts,
+            likes,
+            reposts,
         })
     }
 
-    /// Caches like states of `user`, each only if no newer one is cached.
-    pub async fn put_likes(
+    /// Caches like (or repost) states of `user`, each only if no newer one
+    /// is cached.
+    pub async fn put_engagements(
         &self,
+        kind: Engagement,
         user: UserId,
-        states: &[(PostId, LikeState)],
+        states: &[(PostId, EngagementState)],
     ) -> Result<(), StoreError> {
         self.set_all_if_newer(states.iter().map(|(id, s)| {
             (
-                self.liked_key(user, *id),
+                self.engagement_key(kind, user, *id),
                 s.version,
                 serde_json::to_string(s),
             )
@@ -750,12 +794,21 @@ impl HotCache {
         .await
     }
 
-    /// Drops cached like states of `user` (a rebuild rewrote them).
-    pub async fn forget_likes(&self, user: UserId, posts: &[PostId]) -> Result<(), StoreError> {
+    /// Drops cached like (or repost) states of `user` (a rebuild rewrote
+    /// them).
+    pub async fn forget_engagements(
+        &self,
+        kind: Engagement,
+        user: UserId,
+        posts: &[PostId],
+    ) -> Result<(), StoreError> {
         if posts.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = posts.iter().map(|&id| self.liked_key(user, id)).collect();
+        let keys: Vec<String> = posts
+            .iter()
+            .map(|&id| self.engagement_key(kind, user, id))
+            .collect();
         // One hash tag: a single command on a cluster too.
         let _: i64 = self.pool.del(keys).await?;
         Ok(())

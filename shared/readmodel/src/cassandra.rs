@@ -91,9 +91,10 @@ const NEWEST: FeedPosition = FeedPosition {
 };
 
 /// `schema/cassandra/`, in order.
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     include_str!("../../../schema/cassandra/0001_read_model.cql"),
     include_str!("../../../schema/cassandra/0002_conversations.cql"),
+    include_str!("../../../schema/cassandra/0003_reposts.cql"),
 ];
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -193,16 +194,16 @@ impl CassandraStore {
         let st = Statements {
             put_post: prepare(
                 "INSERT INTO posts (id, author_id, text, created_at, edited_at, in_reply_to_id,
-                     in_reply_to_author_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                     in_reply_to_author_id, repost_of_id, repost_of_created_at_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
             )
             .await?,
             delete_post: prepare("DELETE FROM posts USING TIMESTAMP ? WHERE id = ?").await?,
-            get_post: prepare(
-                "SELECT id, author_id, text, created_at, edited_at, in_reply_to_id,
-                     in_reply_to_author_id
-                 FROM posts WHERE id = ?",
-            )
+            get_post: prepare(concat!(
+                "SELECT ",
+                crate::post_columns!(),
+                " FROM posts WHERE id = ?"
+            ))
             .await?,
             // The snapshot's version is the write timestamp: of two
             // snapshots the newer wins cell by cell whatever order they
@@ -718,6 +719,8 @@ impl FeedWriter for CassandraStore {
                     post.edited_at,
                     post.in_reply_to_id.map(|p| p.0),
                     post.in_reply_to_author_id.map(|u| u.0),
+                    post.repost_of.map(|r| r.post_id.0),
+                    post.repost_of.map(|r| r.created_at_ms),
                     // Last write wins by the version's own time: a replayed
                     // or rebuilt older version never overwrites a later edit.
                     micros(post.edited_at.unwrap_or(post.created_at)),
@@ -825,6 +828,94 @@ impl FeedWriter for CassandraStore {
     ) -> Result<(), StoreError> {
         self.remove_feed_rows(entries.iter().map(|&e| (owner, e)), at)
             .await
+    }
+
+    async fn fan_out_post(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let held = self.hold_back_post(owners, entry, at).await?;
+        let reached: Vec<UserId> = owners
+            .iter()
+            .copied()
+            .filter(|o| !held.contains(o))
+            .collect();
+        self.add_feed_rows(reached.iter().map(|&o| (o, entry)), at)
+            .await?;
+        Ok(reached)
+    }
+
+    async fn offer_to_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        original: FeedPosition,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let placed: Vec<Option<UserId>> = stream::iter(owners.iter().copied())
+            .map(|owner| async move {
+                let placed = self.offer_for(owner, entry, original, at).await?;
+                Ok::<_, StoreError>(placed.then_some(owner))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let placed: Vec<UserId> = placed.into_iter().flatten().collect();
+        self.add_feed_rows(placed.iter().map(|&o| (o, entry)), at)
+            .await?;
+        Ok(placed)
+    }
+
+    async fn withdraw_offer(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+        original: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, FeedPosition)>, StoreError> {
+        let next: Vec<Option<(UserId, FeedEntry)>> = stream::iter(owners.iter().copied())
+            .map(|owner| async move {
+                let next = self.withdraw_for(owner, entry, original, at).await?;
+                Ok::<_, StoreError>(next.map(|e| (owner, e)))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        self.remove_from_feeds(owners, entry, at).await?;
+        let mut placed = Vec::new();
+        for (owner, next) in next.into_iter().flatten() {
+            self.add_to_feed(owner, &[next], at).await?;
+            placed.push((owner, next.position));
+        }
+        Ok(placed)
+    }
+
+    async fn restore_places(
+        &self,
+        owner: UserId,
+        originals: &[FeedPosition],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let hidden = self.hidden_authors(owner).await?;
+        let hidden = &hidden;
+        let found: Vec<Option<FeedEntry>> = stream::iter(originals.iter().copied())
+            .map(|original| self.restore_place(owner, original, hidden))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let placed: Vec<FeedEntry> = found.into_iter().flatten().collect();
+        self.add_to_feed(owner, &placed, at).await?;
+        Ok(placed.iter().map(|e| e.position).collect())
+    }
+
+    async fn reposted_in_feed(
+        &self,
+        owner: UserId,
+        posts: &[PostId],
+    ) -> Result<Vec<(PostId, bool)>, StoreError> {
+        self.reposted_in_feed_of(owner, posts).await
     }
 
     async fn hide_author(

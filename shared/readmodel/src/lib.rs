@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 pub use contracts::cursor::FeedPosition;
 pub use contracts::events::PostCounts;
 use contracts::ids::{PostId, UserId};
-pub use social::{FollowEdge, LikeState, SocialReader, SocialWriter};
+pub use social::{Engagement, EngagementState, FollowEdge, SocialReader, SocialWriter};
 
 /// A post as the read side serves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +62,28 @@ pub struct PostRecord {
     pub in_reply_to_id: Option<PostId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to_author_id: Option<UserId>,
+    /// Set on a repost: the reposted post. A repost has no text; its author
+    /// is the reposter and its time the repost's, which place it in the
+    /// reposter's timeline and in feeds, while readers see the post it
+    /// names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repost_of: Option<RepostOf>,
+}
+
+/// The post a repost names, and where that post sits in feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepostOf {
+    pub post_id: PostId,
+    pub created_at_ms: i64,
+}
+
+impl RepostOf {
+    pub fn position(&self) -> FeedPosition {
+        FeedPosition {
+            created_at_ms: self.created_at_ms,
+            post_id: self.post_id,
+        }
+    }
 }
 
 impl PostRecord {
@@ -97,7 +119,8 @@ impl PostRecord {
 }
 
 /// A post as both durable stores return it: (id, author id, text,
-/// created at, edited at, replied-to post, its author).
+/// created at, edited at, replied-to post, its author, reposted post, its
+/// creation in ms).
 pub type PostRow = (
     i64,
     i64,
@@ -106,11 +129,32 @@ pub type PostRow = (
     Option<DateTime<Utc>>,
     Option<i64>,
     Option<i64>,
+    Option<i64>,
+    Option<i64>,
 );
+
+/// The columns of a [`PostRow`], for both stores' `SELECT`s.
+#[macro_export]
+macro_rules! post_columns {
+    () => {
+        "id, author_id, text, created_at, edited_at, in_reply_to_id, in_reply_to_author_id, \
+         repost_of_id, repost_of_created_at_ms"
+    };
+}
 
 impl From<PostRow> for PostRecord {
     fn from(row: PostRow) -> Self {
-        let (id, author_id, text, created_at, edited_at, parent, parent_author) = row;
+        let (
+            id,
+            author_id,
+            text,
+            created_at,
+            edited_at,
+            parent,
+            parent_author,
+            repost_of,
+            repost_of_ms,
+        ) = row;
         Self {
             id: PostId(id),
             author_id: UserId(author_id),
@@ -119,6 +163,10 @@ impl From<PostRow> for PostRecord {
             edited_at,
             in_reply_to_id: parent.map(PostId),
             in_reply_to_author_id: parent_author.map(UserId),
+            repost_of: repost_of.zip(repost_of_ms).map(|(id, ms)| RepostOf {
+                post_id: PostId(id),
+                created_at_ms: ms,
+            }),
         }
     }
 }
@@ -334,6 +382,62 @@ pub trait FeedWriter: FeedReader + SocialWriter {
         entries: &[FeedPosition],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Fans a post out: adds `entry` (a post's) to each owner's home feed,
+    /// except where the feed shows the post already through a repost of it
+    /// (applied first from another partition, or before a redelivery of
+    /// the post); there the post waits as an offer, to take the place when
+    /// the repost leaves. Returns the readers it reached.
+    async fn fan_out_post(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// Offers `owners` the post at `original` through `entry` (a repost of
+    /// it, or the post itself arriving by a follow's backfill): the entry
+    /// joins the feeds that hold the post neither itself nor through
+    /// another entry still in them, so a post shows once per feed. Each
+    /// reader records the offer, so that when the entry holding the place
+    /// leaves, another can take it ([`FeedWriter::withdraw_offer`]).
+    /// Returns the readers it reached; asked again about the same entry (a
+    /// redelivery) it answers the same. `at` is the entry's time.
+    async fn offer_to_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        original: FeedPosition,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// `entry`, a repost of `original`, ended: it leaves `owners`' feeds
+    /// and their offers, and where it held the post's place, the oldest
+    /// other offer of an account the reader still follows (or of the
+    /// reader) takes it. Returns the (reader, entry) placed so.
+    async fn withdraw_offer(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+        original: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, FeedPosition)>, StoreError>;
+    /// Gives `originals` (posts, where each sits in feeds) back their
+    /// places in `owner`'s feed where offers of them wait but nothing shows
+    /// them any more (an unfollow hid the entries that did): the oldest
+    /// offer of an account the reader still follows, or of the reader,
+    /// joins the feed. Returns the entries placed; `at` is the time of the
+    /// change that freed the places.
+    async fn restore_places(
+        &self,
+        owner: UserId,
+        originals: &[FeedPosition],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<FeedPosition>, StoreError>;
+    /// Those of `posts` that reposts offered `owner`'s feed, each with
+    /// whether one of those reposts holds the post's place there now.
+    async fn reposted_in_feed(
+        &self,
+        owner: UserId,
+        posts: &[PostId],
+    ) -> Result<Vec<(PostId, bool)>, StoreError>;
     /// `owner` stopped following `author` at `at`: the author's entries
     /// written to the feed until then stop showing, while those written
     /// later (newer posts, a later follow's backfill) show. Cassandra

@@ -67,10 +67,9 @@ impl PgFeedStore {
         one: UserId,
         many: &[UserId],
     ) -> Result<(), StoreError> {
-        let many: Vec<i64> = many.iter().map(|u| u.0).collect();
         sqlx::query(sql)
             .bind(one.0)
-            .bind(&many)
+            .bind(user_ids(many))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -93,9 +92,8 @@ impl PgFeedStore {
         keys: &[UserId],
         entry: FeedPosition,
     ) -> Result<(), StoreError> {
-        let keys: Vec<i64> = keys.iter().map(|u| u.0).collect();
         sqlx::query(sql)
-            .bind(&keys)
+            .bind(user_ids(keys))
             .bind(entry.created_at_ms)
             .bind(entry.post_id.0)
             .execute(&self.pool)
@@ -137,6 +135,23 @@ fn positions(rows: Vec<(i64, i64)>) -> Vec<FeedPosition> {
         .collect()
 }
 
+/// Takes the lock of `post`'s place in feeds until `tx` ends. Ids fold
+/// into 32 bits; two posts that fold alike only share a lock.
+async fn lock_place(tx: &mut sqlx::PgConnection, post: PostId) -> Result<(), sqlx::Error> {
+    let id = post.0 as u64;
+    let object = (id ^ (id >> 32)) as u32 as i32;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(platform::pg::LockClass::FeedPlace as i32)
+        .bind(object)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+fn user_ids(users: &[UserId]) -> Vec<i64> {
+    users.iter().map(|u| u.0).collect()
+}
+
 /// Entries as two parallel arrays, for `unnest`.
 fn columns(entries: &[FeedPosition]) -> (Vec<i64>, Vec<i64>) {
     entries
@@ -159,11 +174,11 @@ impl FeedReader for PgFeedStore {
 
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<PostRecord>, StoreError> {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        let rows: Vec<PostRow> = sqlx::query_as(
-            "SELECT id, author_id, text, created_at, edited_at, in_reply_to_id,
-                 in_reply_to_author_id
-             FROM posts WHERE id = ANY($1)",
-        )
+        let rows: Vec<PostRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            crate::post_columns!(),
+            " FROM posts WHERE id = ANY($1)"
+        ))
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
@@ -266,8 +281,8 @@ impl FeedWriter for PgFeedStore {
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO posts (id, author_id, text, created_at, edited_at, in_reply_to_id,
-                 in_reply_to_author_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 in_reply_to_author_id, repost_of_id, repost_of_created_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, edited_at = EXCLUDED.edited_at
              WHERE COALESCE(EXCLUDED.edited_at, '-infinity') >= COALESCE(posts.edited_at, '-infinity')",
         )
@@ -278,6 +293,8 @@ impl FeedWriter for PgFeedStore {
         .bind(post.edited_at)
         .bind(post.in_reply_to_id.map(|p| p.0))
         .bind(post.in_reply_to_author_id.map(|u| u.0))
+        .bind(post.repost_of.map(|r| r.post_id.0))
+        .bind(post.repost_of.map(|r| r.created_at_ms))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -409,14 +426,247 @@ impl FeedWriter for PgFeedStore {
         .await
     }
 
+    // Every decision about a post's place in feeds (fanning it out,
+    // offering a repost of it, withdrawing one, restoring places) runs
+    // under the post's advisory lock (`lock_place`), in a statement that
+    // starts after the lock is held, so it sees what the decision before it
+    // committed: one lock per decision, however many readers it covers.
+    // An offer is recorded before its decision, so a withdrawal deciding
+    // first already sees it waiting.
+
+    async fn fan_out_post(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        _at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_place(&mut tx, entry.position.post_id).await?;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "WITH held AS (
+                 SELECT DISTINCT c.owner_id FROM feed_offers c JOIN home_feed f
+                     ON f.owner_id = c.owner_id AND f.created_at_ms = c.entry_created_at_ms
+                         AND f.post_id = c.entry_id
+                 WHERE c.owner_id = ANY($1) AND c.original_id = $3 AND c.entry_id <> $3
+             ), offered AS (
+                 INSERT INTO feed_offers (owner_id, original_id, entry_id, entry_created_at_ms,
+                     entry_author_id)
+                 SELECT owner_id, $3, $3, $2, $4 FROM held
+                 ON CONFLICT DO NOTHING
+             ), reached AS (
+                 SELECT owner FROM unnest($1::bigint[]) AS owner
+                 WHERE owner NOT IN (SELECT owner_id FROM held)
+             ), added AS (
+                 INSERT INTO home_feed (owner_id, created_at_ms, post_id)
+                 SELECT owner, $2, $3 FROM reached
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT owner FROM reached",
+        )
+        .bind(user_ids(owners))
+        .bind(entry.position.created_at_ms)
+        .bind(entry.position.post_id.0)
+        .bind(entry.author_id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+
+    async fn offer_to_feeds(
+        &self,
+        owners: &[UserId],
+        entry: FeedEntry,
+        original: FeedPosition,
+        _at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let owners = user_ids(owners);
+        sqlx::query(
+            "INSERT INTO feed_offers (owner_id, original_id, entry_id, entry_created_at_ms,
+                 entry_author_id)
+             SELECT owner, $2, $4, $3, $5 FROM unnest($1::bigint[]) AS owner
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&owners)
+        .bind(original.post_id.0)
+        .bind(entry.position.created_at_ms)
+        .bind(entry.position.post_id.0)
+        .bind(entry.author_id.0)
+        .execute(&self.pool)
+        .await?;
+        let mut tx = self.pool.begin().await?;
+        lock_place(&mut tx, original.post_id).await?;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "WITH free AS (
+                 SELECT o.owner FROM unnest($1::bigint[]) AS o(owner)
+                 WHERE NOT EXISTS (SELECT 1 FROM home_feed f WHERE f.owner_id = o.owner
+                         AND f.created_at_ms = $2 AND f.post_id = $3 AND $3 <> $5)
+                     AND NOT EXISTS (SELECT 1 FROM feed_offers c JOIN home_feed f
+                         ON f.owner_id = c.owner_id AND f.created_at_ms = c.entry_created_at_ms
+                             AND f.post_id = c.entry_id
+                         WHERE c.owner_id = o.owner AND c.original_id = $3 AND c.entry_id <> $5)
+             ), placed AS (
+                 INSERT INTO home_feed (owner_id, created_at_ms, post_id)
+                 SELECT owner, $4, $5 FROM free
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT owner FROM free",
+        )
+        .bind(&owners)
+        .bind(original.created_at_ms)
+        .bind(original.post_id.0)
+        .bind(entry.position.created_at_ms)
+        .bind(entry.position.post_id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+
+    async fn withdraw_offer(
+        &self,
+        owners: &[UserId],
+        entry: FeedPosition,
+        original: PostId,
+        _at: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, FeedPosition)>, StoreError> {
+        let owners = user_ids(owners);
+        let mut tx = self.pool.begin().await?;
+        lock_place(&mut tx, original).await?;
+        let held: Vec<(i64,)> = sqlx::query_as(
+            "WITH withdrawn AS (
+                 DELETE FROM feed_offers
+                 WHERE owner_id = ANY($1) AND original_id = $2 AND entry_id = $4
+             )
+             DELETE FROM home_feed
+             WHERE owner_id = ANY($1) AND created_at_ms = $3 AND post_id = $4
+             RETURNING owner_id",
+        )
+        .bind(&owners)
+        .bind(original.0)
+        .bind(entry.created_at_ms)
+        .bind(entry.post_id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        if held.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let held: Vec<i64> = held.into_iter().map(|(id,)| id).collect();
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "WITH next AS (
+                 SELECT DISTINCT ON (c.owner_id) c.owner_id, c.entry_created_at_ms, c.entry_id
+                 FROM feed_offers c
+                 WHERE c.owner_id = ANY($1) AND c.original_id = $2 AND c.entry_id <> $3
+                     AND EXISTS (SELECT 1 FROM posts p WHERE p.id = c.entry_id)
+                     AND (c.entry_author_id = c.owner_id OR EXISTS (SELECT 1 FROM followers f
+                         WHERE f.followee_id = c.entry_author_id AND f.follower_id = c.owner_id))
+                 ORDER BY c.owner_id, c.entry_created_at_ms, c.entry_id
+             ), placed AS (
+                 INSERT INTO home_feed (owner_id, created_at_ms, post_id)
+                 SELECT owner_id, entry_created_at_ms, entry_id FROM next
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT owner_id, entry_created_at_ms, entry_id FROM next",
+        )
+        .bind(&held)
+        .bind(original.0)
+        .bind(entry.post_id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(owner, ms, id)| {
+                let position = FeedPosition {
+                    created_at_ms: ms,
+                    post_id: PostId(id),
+                };
+                (UserId(owner), position)
+            })
+            .collect())
+    }
+
+    async fn restore_places(
+        &self,
+        owner: UserId,
+        originals: &[FeedPosition],
+        _at: DateTime<Utc>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let ids: Vec<PostId> = originals.iter().map(|p| p.post_id).collect();
+        let offered = self.reposted_in_feed(owner, &ids).await?;
+        let mut placed = Vec::new();
+        for original in originals
+            .iter()
+            .filter(|p| offered.iter().any(|&(id, _)| id == p.post_id))
+        {
+            let mut tx = self.pool.begin().await?;
+            lock_place(&mut tx, original.post_id).await?;
+            let rows: Vec<(i64, i64)> = sqlx::query_as(
+                "WITH free AS (
+                     SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM home_feed f WHERE f.owner_id = $1
+                             AND f.created_at_ms = $2 AND f.post_id = $3)
+                         AND NOT EXISTS (SELECT 1 FROM feed_offers c JOIN home_feed f
+                             ON f.owner_id = c.owner_id
+                                 AND f.created_at_ms = c.entry_created_at_ms
+                                 AND f.post_id = c.entry_id
+                             WHERE c.owner_id = $1 AND c.original_id = $3)
+                 ), next AS (
+                     SELECT c.entry_created_at_ms, c.entry_id FROM free, feed_offers c
+                     WHERE c.owner_id = $1 AND c.original_id = $3
+                         AND EXISTS (SELECT 1 FROM posts p WHERE p.id = c.entry_id)
+                         AND (c.entry_author_id = $1 OR EXISTS (SELECT 1 FROM followers f
+                             WHERE f.followee_id = c.entry_author_id AND f.follower_id = $1))
+                     ORDER BY c.entry_created_at_ms, c.entry_id LIMIT 1
+                 ), added AS (
+                     INSERT INTO home_feed (owner_id, created_at_ms, post_id)
+                     SELECT $1, entry_created_at_ms, entry_id FROM next
+                     ON CONFLICT DO NOTHING
+                 )
+                 SELECT entry_created_at_ms, entry_id FROM next",
+            )
+            .bind(owner.0)
+            .bind(original.created_at_ms)
+            .bind(original.post_id.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            placed.extend(positions(rows));
+        }
+        Ok(placed)
+    }
+
+    async fn reposted_in_feed(
+        &self,
+        owner: UserId,
+        posts: &[PostId],
+    ) -> Result<Vec<(PostId, bool)>, StoreError> {
+        let posts: Vec<i64> = posts.iter().map(|p| p.0).collect();
+        let rows: Vec<(i64, bool)> = sqlx::query_as(
+            "SELECT c.original_id, bool_or(f.post_id IS NOT NULL) FROM feed_offers c
+             LEFT JOIN home_feed f ON f.owner_id = c.owner_id
+                 AND f.created_at_ms = c.entry_created_at_ms AND f.post_id = c.entry_id
+             WHERE c.owner_id = $1 AND c.original_id = ANY($2) AND c.entry_id <> c.original_id
+             GROUP BY c.original_id",
+        )
+        .bind(owner.0)
+        .bind(&posts)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, held)| (PostId(id), held))
+            .collect())
+    }
+
     async fn hide_author(
         &self,
         owner: UserId,
         author: UserId,
         _at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // Every post that can be in a feed has a timeline entry until it is
-        // deleted, and a deletion removes its feed entries as well.
+        // Every post (and repost) that can be in a feed has a timeline entry
+        // until it is deleted, and a deletion removes its feed entries too.
         sqlx::query(
             "DELETE FROM home_feed
              WHERE owner_id = $1 AND post_id IN (SELECT post_id FROM timeline WHERE author_id = $2)",

@@ -1,11 +1,11 @@
 //! The conversational and social part of the durable read model: replies
-//! and thread links, engagement counts, who liked what, the follow lists by
+//! and thread links, engagement counts, who liked and reposted what, the follow lists by
 //! time and profile search. Split from [`crate::FeedReader`] and
 //! [`crate::FeedWriter`], which extend these traits, to keep each small.
 //!
-//! Counts and likes are version-guarded: a post's counts carry the version
-//! the write side gave them, and a like or unlike is stored with the
-//! version of the counts it produced, so a store keeps the newest of each
+//! Counts, likes and reposts are version-guarded: a post's counts carry the
+//! version the write side gave them, and a like or unlike (a repost or its
+//! undoing) is stored with the version of the counts it produced, so a store keeps the newest of each
 //! whatever order, and however often, the events arrive.
 
 use async_trait::async_trait;
@@ -26,12 +26,30 @@ pub struct FollowEdge {
     pub user: UserId,
 }
 
-/// Whether a user likes a post, as of the post's counts version: stores and
-/// the cache keep the state with the highest version.
+/// What a user may do to a post and undo, remembered per (user, post) for
+/// the `viewer` state of items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engagement {
+    Like,
+    Repost,
+}
+
+/// Whether a user likes (or reposts) a post, as of the post's counts
+/// version: stores and the cache keep the state with the highest version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LikeState {
-    pub liked: bool,
+pub struct EngagementState {
+    /// Cached like states written before reposts existed name it `liked`.
+    #[serde(alias = "liked")]
+    pub active: bool,
     pub version: i64,
+}
+
+impl EngagementState {
+    /// The state of a post the user never engaged with.
+    pub const NEVER: Self = Self {
+        active: false,
+        version: 0,
+    };
 }
 
 /// Which way a follow list goes from its account.
@@ -49,26 +67,33 @@ pub trait SocialReader: Send + Sync + 'static {
     /// The stored counts among `ids`; a post never liked nor replied to
     /// may have none.
     async fn counts(&self, ids: &[PostId]) -> Result<Vec<(PostId, PostCounts)>, StoreError>;
-    /// The recorded like states of `user` among `ids` (liked or withdrawn);
-    /// a post never liked by `user` has none.
-    async fn like_states(
+    /// The recorded states of `user`'s likes (or reposts) among `ids`,
+    /// active or withdrawn; a post `user` never engaged with has none.
+    async fn engagement_states(
         &self,
+        kind: Engagement,
         user: UserId,
         ids: &[PostId],
-    ) -> Result<Vec<(PostId, LikeState)>, StoreError>;
-    /// Which of `ids` `user` likes.
-    async fn liked_among(&self, user: UserId, ids: &[PostId]) -> Result<Vec<PostId>, StoreError> {
-        let states = self.like_states(user, ids).await?;
+    ) -> Result<Vec<(PostId, EngagementState)>, StoreError>;
+    /// Which of `ids` `user` likes (or reposts).
+    async fn engaged_among(
+        &self,
+        kind: Engagement,
+        user: UserId,
+        ids: &[PostId],
+    ) -> Result<Vec<PostId>, StoreError> {
+        let states = self.engagement_states(kind, user, ids).await?;
         Ok(states
             .into_iter()
-            .filter(|(_, s)| s.liked)
+            .filter(|(_, s)| s.active)
             .map(|(id, _)| id)
             .collect())
     }
-    /// The posts `user` likes with ids above `after`, in id order, at most
-    /// `limit`: for repairs.
-    async fn liked_posts(
+    /// The posts `user` likes (or reposts) with ids above `after`, in id
+    /// order, at most `limit`: for repairs.
+    async fn engaged_posts(
         &self,
+        kind: Engagement,
         user: UserId,
         after: Option<PostId>,
         limit: usize,
@@ -132,14 +157,14 @@ pub trait SocialWriter: SocialReader {
     /// Stores `counts` unless counts of a higher version are stored (the
     /// same version holds the same counts, so a rebuild may rewrite it).
     async fn put_counts(&self, post: PostId, counts: PostCounts) -> Result<(), StoreError>;
-    /// Records whether `user` likes `post`, unless a change of a higher
-    /// counts version is recorded.
-    async fn set_liked(
+    /// Records whether `user` likes (or reposts) `post`, unless a change of
+    /// a higher counts version is recorded.
+    async fn set_engaged(
         &self,
+        kind: Engagement,
         user: UserId,
         post: PostId,
-        liked: bool,
-        version: i64,
+        state: EngagementState,
     ) -> Result<(), StoreError>;
     /// Makes `profile` findable by [`SocialReader::search_profiles`] under
     /// its current names; called when an account is created or renamed.

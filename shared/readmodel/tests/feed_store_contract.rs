@@ -12,7 +12,8 @@ use readmodel::cassandra::CassandraStore;
 use readmodel::postgres::{MIGRATOR, PgFeedStore};
 use readmodel::social::FollowList;
 use readmodel::{
-    FeedEntry, FeedPosition, FeedWriter, FollowEdge, PostCounts, PostRecord, ProfileRecord,
+    Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, FollowEdge, PostCounts,
+    PostRecord, ProfileRecord, RepostOf,
 };
 
 async fn postgres() -> Arc<dyn FeedWriter> {
@@ -66,12 +67,28 @@ fn post(id: i64, author: i64, ms: i64) -> PostRecord {
         edited_at: None,
         in_reply_to_id: None,
         in_reply_to_author_id: None,
+        repost_of: None,
+    }
+}
+
+/// `reposter`'s repost `id`, made at `ms`, of the post at `original`.
+fn repost(id: i64, reposter: i64, ms: i64, original: FeedPosition) -> PostRecord {
+    PostRecord {
+        text: String::new(),
+        repost_of: Some(RepostOf {
+            post_id: original.post_id,
+            created_at_ms: original.created_at_ms,
+        }),
+        ..post(id, reposter, ms)
     }
 }
 
 async fn posts_round_trip_and_upsert(store: Arc<dyn FeedWriter>) {
     store.put_post(&post(1, 10, 1_000)).await.unwrap();
     store.put_post(&post(2, 10, 2_000)).await.unwrap();
+    let shared = repost(3, 11, 3_000, pos(1_000, 1));
+    store.put_post(&shared).await.unwrap();
+    assert_eq!(store.posts(&[PostId(3)]).await.unwrap(), vec![shared]);
     let mut edited = post(1, 10, 1_000);
     edited.text = "edited".into();
     edited.edited_at = Some(Utc.timestamp_millis_opt(5_000).unwrap());
@@ -459,26 +476,178 @@ async fn counts_keep_the_newest_version(store: Arc<dyn FeedWriter>) {
     );
 }
 
-async fn likes_keep_the_newest_change(store: Arc<dyn FeedWriter>) {
-    let (user, a, b) = (UserId(7), PostId(1), PostId(2));
-    store.set_liked(user, a, true, 3).await.unwrap();
-    store.set_liked(user, a, false, 2).await.unwrap();
-    store.set_liked(user, b, true, 1).await.unwrap();
-    let mut liked = store.liked_among(user, &[a, b, PostId(3)]).await.unwrap();
-    liked.sort_unstable();
-    assert_eq!(liked, vec![a, b]);
-    assert!(store.liked_among(UserId(8), &[a]).await.unwrap().is_empty());
-    store.set_liked(user, a, false, 4).await.unwrap();
-    store.set_liked(user, a, true, 3).await.unwrap();
-    assert_eq!(store.liked_among(user, &[a, b]).await.unwrap(), vec![b]);
-    assert_eq!(store.liked_posts(user, None, 10).await.unwrap(), vec![b]);
-    assert!(
-        store
-            .liked_posts(user, Some(b), 10)
+async fn likes_and_reposts_keep_the_newest_change(store: Arc<dyn FeedWriter>) {
+    let state = |active, version| EngagementState { active, version };
+    for kind in [Engagement::Like, Engagement::Repost] {
+        let (user, a, b) = (UserId(7), PostId(1), PostId(2));
+        let set = async |post, active, version| {
+            store
+                .set_engaged(kind, user, post, state(active, version))
+                .await
+                .unwrap()
+        };
+        set(a, true, 3).await;
+        set(a, false, 2).await;
+        set(b, true, 1).await;
+        let mut engaged = store
+            .engaged_among(kind, user, &[a, b, PostId(3)])
             .await
-            .unwrap()
-            .is_empty()
+            .unwrap();
+        engaged.sort_unstable();
+        assert_eq!(engaged, vec![a, b], "{kind:?}");
+        let other = store.engaged_among(kind, UserId(8), &[a]).await.unwrap();
+        assert!(other.is_empty(), "{kind:?}");
+        set(a, false, 4).await;
+        set(a, true, 3).await;
+        let states = store.engagement_states(kind, user, &[a]).await.unwrap();
+        assert_eq!(states, vec![(a, state(false, 4))], "{kind:?}");
+        let engaged = store.engaged_among(kind, user, &[a, b]).await.unwrap();
+        assert_eq!(engaged, vec![b], "{kind:?}");
+        let listed = store.engaged_posts(kind, user, None, 10).await.unwrap();
+        assert_eq!(listed, vec![b], "{kind:?}");
+        let rest = store.engaged_posts(kind, user, Some(b), 10).await.unwrap();
+        assert!(rest.is_empty(), "{kind:?}");
+    }
+    // The two kinds are kept apart.
+    let liked = store.engaged_among(Engagement::Like, UserId(7), &[PostId(9)]);
+    assert!(liked.await.unwrap().is_empty());
+}
+
+/// Offers `owners` the post at `original` through `entry` (a repost,
+/// stored with its timeline entry, or the post itself); returns the readers
+/// it reached, sorted.
+async fn offer(
+    store: &Arc<dyn FeedWriter>,
+    owners: &[i64],
+    entry: FeedEntry,
+    original: FeedPosition,
+) -> Vec<i64> {
+    let ms = entry.position.created_at_ms;
+    let record = if entry.position == original {
+        post(original.post_id.0, entry.author_id.0, ms)
+    } else {
+        repost(entry.position.post_id.0, entry.author_id.0, ms, original)
+    };
+    store.put_post(&record).await.unwrap();
+    store
+        .add_to_timeline(entry.author_id, entry.position)
+        .await
+        .unwrap();
+    let owners: Vec<UserId> = owners.iter().copied().map(UserId).collect();
+    let mut reached: Vec<i64> = store
+        .offer_to_feeds(&owners, entry, original, at(ms))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.0)
+        .collect();
+    reached.sort_unstable();
+    reached
+}
+
+async fn feed_of(store: &Arc<dyn FeedWriter>, owner: i64) -> Vec<FeedPosition> {
+    store.feed_page(UserId(owner), None, 10).await.unwrap()
+}
+
+async fn follow(store: &Arc<dyn FeedWriter>, follower: i64, followees: &[i64]) {
+    for &followee in followees {
+        store
+            .add_followers(UserId(followee), &[UserId(follower)])
+            .await
+            .unwrap();
+    }
+}
+
+async fn a_post_shows_once_per_feed_through_reposts(store: Arc<dyn FeedWriter>) {
+    let x = pos(1_000, 1);
+    let itself = entry(1_000, 1, 10);
+    assert_eq!(offer(&store, &[1], itself, x).await, [1]);
+    // Reader 1 holds the post itself; reader 2 gets the first repost, also
+    // when it is delivered again.
+    let first = entry(2_000, 101, 20);
+    assert_eq!(offer(&store, &[1, 2], first, x).await, [2]);
+    assert_eq!(offer(&store, &[1, 2], first, x).await, [2]);
+    // A second repost reaches only the reader holding neither.
+    let second = entry(3_000, 102, 30);
+    assert_eq!(offer(&store, &[2, 3], second, x).await, [3]);
+    assert_eq!(feed_of(&store, 1).await, [x]);
+    assert_eq!(feed_of(&store, 2).await, [first.position]);
+    assert_eq!(feed_of(&store, 3).await, [second.position]);
+    let held = store.reposted_in_feed(UserId(2), &[PostId(1), PostId(9)]);
+    assert_eq!(held.await.unwrap(), [(PostId(1), true)]);
+    let held = store.reposted_in_feed(UserId(1), &[PostId(1)]).await;
+    assert_eq!(
+        held.unwrap(),
+        [(PostId(1), false)],
+        "reader 1 holds the post itself"
     );
+
+    // Reader 2 follows the author: the backfilled post waits behind the
+    // repost and takes its place when the repost is undone.
+    follow(&store, 2, &[10, 20, 30]).await;
+    assert!(offer(&store, &[2], itself, x).await.is_empty());
+    let placed = store
+        .withdraw_offer(
+            &[UserId(2), UserId(3)],
+            first.position,
+            PostId(1),
+            at(3_500),
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed, [(UserId(2), x)]);
+    assert_eq!(feed_of(&store, 2).await, [x]);
+    assert_eq!(
+        feed_of(&store, 3).await,
+        [second.position],
+        "not held there"
+    );
+
+    // The oldest repost of a followed account takes a place; one of an
+    // account the reader does not follow never does.
+    follow(&store, 3, &[40]).await;
+    let later = entry(4_000, 103, 40);
+    let unfollowed = entry(3_500, 104, 50);
+    assert!(offer(&store, &[3], later, x).await.is_empty());
+    assert!(offer(&store, &[3], unfollowed, x).await.is_empty());
+    let placed = store
+        .withdraw_offer(&[UserId(3)], second.position, PostId(1), at(4_500))
+        .await
+        .unwrap();
+    assert_eq!(placed, [(UserId(3), later.position)]);
+    assert_eq!(feed_of(&store, 3).await, [later.position]);
+
+    // Unfollowing a repost's author frees the place it held.
+    let fifth = entry(5_000, 105, 60);
+    assert_eq!(offer(&store, &[4], fifth, x).await, [4]);
+    store
+        .hide_author(UserId(4), UserId(60), at(6_000))
+        .await
+        .unwrap();
+    let sixth = entry(7_000, 106, 70);
+    assert_eq!(offer(&store, &[4], sixth, x).await, [4]);
+    assert_eq!(feed_of(&store, 4).await, [sixth.position]);
+}
+
+async fn a_post_arriving_after_its_repost_waits_behind_it(store: Arc<dyn FeedWriter>) {
+    let x = entry(1_000, 1, 10);
+    store.put_post(&post(1, 10, 1_000)).await.unwrap();
+    let shared = entry(2_000, 101, 20);
+    assert_eq!(offer(&store, &[5], shared, x.position).await, [5]);
+    let reached = store
+        .fan_out_post(&[UserId(5), UserId(6)], x, at(1_000))
+        .await
+        .unwrap();
+    assert_eq!(reached, [UserId(6)]);
+    assert_eq!(feed_of(&store, 5).await, [shared.position]);
+    assert_eq!(feed_of(&store, 6).await, [x.position]);
+    follow(&store, 5, &[10, 20]).await;
+    let placed = store
+        .withdraw_offer(&[UserId(5)], shared.position, PostId(1), at(3_000))
+        .await
+        .unwrap();
+    assert_eq!(placed, [(UserId(5), x.position)]);
+    assert_eq!(feed_of(&store, 5).await, [x.position]);
 }
 
 async fn replies_page_oldest_first_and_outlive_deletion(store: Arc<dyn FeedWriter>) {
@@ -644,7 +813,9 @@ contract!(
     celebrity_follows_are_a_set,
     ping_answers,
     counts_keep_the_newest_version,
-    likes_keep_the_newest_change,
+    likes_and_reposts_keep_the_newest_change,
+    a_post_shows_once_per_feed_through_reposts,
+    a_post_arriving_after_its_repost_waits_behind_it,
     replies_page_oldest_first_and_outlive_deletion,
     follow_lists_page_newest_first,
     followers_among_answers_membership,

@@ -202,6 +202,7 @@ async fn posts_and_profiles_come_back_slot_for_slot() {
             edited_at: None,
             in_reply_to_id: None,
             in_reply_to_author_id: None,
+            repost_of: None,
         };
         let profile = profile(2);
         cache.put_posts(std::slice::from_ref(&post)).await.unwrap();

@@ -13,6 +13,7 @@ use super::Tag;
 use crate::idempotency::{self, Request};
 use crate::likes;
 use crate::posts::{self, PostError};
+use crate::reposts::{self, RepostError};
 use crate::state::AppState;
 use platform::error::{ApiError, ApiResult};
 
@@ -123,7 +124,7 @@ enum DeletePostResponse {
 }
 
 #[derive(ApiResponse)]
-enum LikeResponse {
+enum EngagementResponse {
     /// Done (also when nothing had to change).
     #[oai(status = 204)]
     Done(#[oai(header = "Consistency-Token")] String),
@@ -146,6 +147,14 @@ fn like_error(e: PostError) -> ApiError {
     }
 }
 
+fn repost_error(e: RepostError) -> ApiError {
+    match e {
+        RepostError::NotFound => ApiError::not_found("no such post"),
+        RepostError::OwnPost => ApiError::invalid_field("id", "you cannot repost your own post"),
+        RepostError::Db(e) => e.into(),
+    }
+}
+
 /// A post id sent in a body: a positive integer, as a string.
 fn parse_post_id(raw: &str) -> Option<PostId> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).map(PostId)
@@ -158,7 +167,7 @@ impl PostsApi {
         id: i64,
         key: Option<&str>,
         liked: bool,
-    ) -> ApiResult<LikeResponse> {
+    ) -> ApiResult<EngagementResponse> {
         let post = PostId(id);
         let author = likes::post_author(&self.0.db, post)
             .await
@@ -182,7 +191,36 @@ impl PostsApi {
             ))
         })
         .await?;
-        Ok(LikeResponse::Done(token.encode()))
+        Ok(EngagementResponse::Done(token.encode()))
+    }
+
+    async fn set_repost(
+        &self,
+        auth: BearerAuth,
+        id: i64,
+        key: Option<&str>,
+        reposted: bool,
+    ) -> ApiResult<EngagementResponse> {
+        self.0
+            .writes
+            .reposts
+            .admit(&self.0.db, &auth.0.to_string())
+            .await?;
+        let method = if reposted { "PUT" } else { "DELETE" };
+        let path = format!("/v1/posts/{id}/repost");
+        let request = Request::new(auth.0, key, method, &path, &());
+        // The reposter is the key: the repost changes the reposter's fan-out.
+        let ((), token) = idempotency::run(&self.0.db, auth.0, request, async |tx| {
+            let event = reposts::set(tx, auth.0, PostId(id), reposted)
+                .await
+                .map_err(repost_error)?;
+            Ok((
+                (),
+                event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+            ))
+        })
+        .await?;
+        Ok(EngagementResponse::Done(token.encode()))
     }
 }
 
@@ -299,7 +337,7 @@ impl PostsApi {
         #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
             Option<String>,
         >,
-    ) -> ApiResult<LikeResponse> {
+    ) -> ApiResult<EngagementResponse> {
         self.set_like(auth, id.0, idempotency_key.as_deref(), true)
             .await
     }
@@ -317,8 +355,41 @@ impl PostsApi {
         #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
             Option<String>,
         >,
-    ) -> ApiResult<LikeResponse> {
+    ) -> ApiResult<EngagementResponse> {
         self.set_like(auth, id.0, idempotency_key.as_deref(), false)
+            .await
+    }
+
+    /// Repost someone else's post to your followers (204 also when already
+    /// reposted; 422 for your own post).
+    #[oai(path = "/v1/posts/:id/repost", method = "put", operation_id = "repost")]
+    async fn repost(
+        &self,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
+            Option<String>,
+        >,
+    ) -> ApiResult<EngagementResponse> {
+        self.set_repost(auth, id.0, idempotency_key.as_deref(), true)
+            .await
+    }
+
+    /// Undo a repost (204 also when not reposted, or when the post is gone).
+    #[oai(
+        path = "/v1/posts/:id/repost",
+        method = "delete",
+        operation_id = "unrepost"
+    )]
+    async fn unrepost(
+        &self,
+        auth: BearerAuth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key", validator(max_length = 64))] idempotency_key: Header<
+            Option<String>,
+        >,
+    ) -> ApiResult<EngagementResponse> {
+        self.set_repost(auth, id.0, idempotency_key.as_deref(), false)
             .await
     }
 }

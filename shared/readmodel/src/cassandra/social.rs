@@ -11,9 +11,10 @@ use scylla::statement::prepared::PreparedStatement;
 
 use super::{Bucketed, CONCURRENCY, CassandraStore, bucket_of, err, follower_shard, micros};
 use crate::social::{
-    FollowEdge, FollowList, LikeState, SEARCH_CANDIDATES, SocialReader, SocialWriter,
+    Engagement, EngagementState, FollowEdge, FollowList, SEARCH_CANDIDATES, SocialReader,
+    SocialWriter,
 };
-use crate::{FeedPosition, FeedReader, PostCounts, ProfileRecord, StoreError};
+use crate::{FeedEntry, FeedPosition, FeedReader, PostCounts, ProfileRecord, StoreError};
 use contracts::ids::{PostId, UserId};
 
 /// Longest prefix `profiles_by_prefix` holds; longer queries are looked up
@@ -23,9 +24,15 @@ const MAX_PREFIX_CHARS: usize = 16;
 pub(super) struct Statements {
     get_counts: PreparedStatement,
     put_counts: PreparedStatement,
-    liked_among: PreparedStatement,
-    liked_posts: PreparedStatement,
-    set_liked: PreparedStatement,
+    likes: EngagementStatements,
+    reposts: EngagementStatements,
+    feed_holds: PreparedStatement,
+    get_offers: PreparedStatement,
+    offers_among: PreparedStatement,
+    put_offer: PreparedStatement,
+    remove_offer: PreparedStatement,
+    put_offered: PreparedStatement,
+    offered: PreparedStatement,
     replies: PreparedStatement,
     add_reply: PreparedStatement,
     get_parent: PreparedStatement,
@@ -48,7 +55,43 @@ pub(super) struct Statements {
     by_prefix: PreparedStatement,
 }
 
+/// The statements of one engagement's table: (user, post) → state, written
+/// `USING TIMESTAMP <counts version>`.
+struct EngagementStatements {
+    among: PreparedStatement,
+    posts: PreparedStatement,
+    set: PreparedStatement,
+}
+
+impl EngagementStatements {
+    async fn prepare(session: &Session, table: &str, column: &str) -> Result<Self, StoreError> {
+        let prepare = |cql: String| async move { session.prepare(cql).await.map_err(err) };
+        Ok(Self {
+            among: prepare(format!(
+                "SELECT post_id, {column}, WRITETIME({column}) FROM {table}
+                 WHERE user_id = ? AND post_id IN ?"
+            ))
+            .await?,
+            posts: prepare(format!(
+                "SELECT post_id, {column} FROM {table} WHERE user_id = ? AND post_id > ? LIMIT ?"
+            ))
+            .await?,
+            set: prepare(format!(
+                "INSERT INTO {table} (user_id, post_id, {column}) VALUES (?, ?, ?) USING TIMESTAMP ?"
+            ))
+            .await?,
+        })
+    }
+}
+
 impl Statements {
+    fn engagement(&self, kind: Engagement) -> &EngagementStatements {
+        match kind {
+            Engagement::Like => &self.likes,
+            Engagement::Repost => &self.reposts,
+        }
+    }
+
     pub(super) async fn prepare(session: &Session) -> Result<Self, StoreError> {
         let prepare = |cql: &'static str| async move { session.prepare(cql).await.map_err(err) };
         Ok(Self {
@@ -61,18 +104,38 @@ impl Statements {
                  USING TIMESTAMP ?",
             )
             .await?,
-            liked_among: prepare(
-                "SELECT post_id, liked, WRITETIME(liked) FROM likes_by_user
-                 WHERE user_id = ? AND post_id IN ?",
+            likes: EngagementStatements::prepare(session, "likes_by_user", "liked").await?,
+            reposts: EngagementStatements::prepare(session, "reposts_by_user", "reposted").await?,
+            feed_holds: prepare(
+                "SELECT author_id, WRITETIME(author_id) FROM home_feed
+                 WHERE owner_id = ? AND bucket = ? AND created_at_ms = ? AND post_id = ?",
             )
             .await?,
-            liked_posts: prepare(
-                "SELECT post_id, liked FROM likes_by_user WHERE user_id = ? AND post_id > ? LIMIT ?",
+            get_offers: prepare(
+                "SELECT entry_id, entry_created_at_ms, entry_author_id FROM feed_offers
+                 WHERE owner_id = ? AND original_id = ?",
             )
             .await?,
-            set_liked: prepare(
-                "INSERT INTO likes_by_user (user_id, post_id, liked) VALUES (?, ?, ?)
-                 USING TIMESTAMP ?",
+            offers_among: prepare(
+                "SELECT original_id, entry_id, entry_created_at_ms FROM feed_offers
+                 WHERE owner_id = ? AND original_id IN ?",
+            )
+            .await?,
+            put_offer: prepare(
+                "INSERT INTO feed_offers (owner_id, original_id, entry_id, entry_created_at_ms,
+                     entry_author_id)
+                 VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+            )
+            .await?,
+            put_offered: prepare(
+                "INSERT INTO feed_offers_by_post (original_id, owner_id) VALUES (?, ?)",
+            )
+            .await?,
+            offered: prepare("SELECT owner_id FROM feed_offers_by_post WHERE original_id = ?")
+                .await?,
+            remove_offer: prepare(
+                "DELETE FROM feed_offers USING TIMESTAMP ?
+                 WHERE owner_id = ? AND original_id = ? AND entry_id = ?",
             )
             .await?,
             replies: prepare(
@@ -186,6 +249,235 @@ fn prefixes(names: &[&str]) -> Vec<String> {
 }
 
 impl CassandraStore {
+    /// Whether `owner`'s feed shows the entry at `position`, given the
+    /// authors hidden from it.
+    async fn feed_shows(
+        &self,
+        owner: UserId,
+        position: FeedPosition,
+        hidden: &HashMap<i64, i64>,
+    ) -> Result<bool, StoreError> {
+        let key = (
+            owner.0,
+            bucket_of(position.created_at_ms),
+            position.created_at_ms,
+            position.post_id.0,
+        );
+        let rows: Vec<(i64, i64)> = self.select(&self.social.feed_holds, key).await?;
+        Ok(rows
+            .iter()
+            .any(|&(author, written)| hidden.get(&author).is_none_or(|&until| written > until)))
+    }
+
+    /// The entries that offered `owner`'s feed `original`, oldest first.
+    async fn offers(&self, owner: UserId, original: PostId) -> Result<Vec<FeedEntry>, StoreError> {
+        let rows: Vec<(i64, i64, i64)> = self
+            .select(&self.social.get_offers, (owner.0, original.0))
+            .await?;
+        let mut offers: Vec<FeedEntry> = rows
+            .into_iter()
+            .map(|(id, ms, author)| FeedEntry {
+                position: FeedPosition {
+                    created_at_ms: ms,
+                    post_id: PostId(id),
+                },
+                author_id: UserId(author),
+            })
+            .collect();
+        offers.sort_unstable_by_key(|e| e.position);
+        Ok(offers)
+    }
+
+    /// Records an offer (reader, post, entry, entry's time, entry's
+    /// author, write time) and that the reader was offered the post.
+    async fn record_offer(&self, values: (i64, i64, i64, i64, i64, i64)) -> Result<(), StoreError> {
+        let (owner, original, ..) = values;
+        self.session
+            .execute_unpaged(&self.social.put_offer, values)
+            .await
+            .map_err(err)?;
+        self.session
+            .execute_unpaged(&self.social.put_offered, (original, owner))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Of `owners`, those whose feed shows `post` through a repost of it:
+    /// the post waits there as an offer instead of joining the feed
+    /// ([`crate::FeedWriter::fan_out_post`]).
+    pub(super) async fn hold_back_post(
+        &self,
+        owners: &[UserId],
+        post: FeedEntry,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let offered: Vec<(i64,)> = self
+            .select(&self.social.offered, (post.position.post_id.0,))
+            .await?;
+        let mut held = Vec::new();
+        for (owner,) in offered {
+            let owner = UserId(owner);
+            if !owners.contains(&owner) {
+                continue;
+            }
+            let hidden = self.hidden_authors(owner).await?;
+            let mut shown = false;
+            for offer in self.offers(owner, post.position.post_id).await? {
+                if offer.position != post.position
+                    && self.feed_shows(owner, offer.position, &hidden).await?
+                {
+                    shown = true;
+                    break;
+                }
+            }
+            if shown {
+                let values = (
+                    owner.0,
+                    post.position.post_id.0,
+                    post.position.post_id.0,
+                    post.position.created_at_ms,
+                    post.author_id.0,
+                    micros(at),
+                );
+                self.record_offer(values).await?;
+                held.push(owner);
+            }
+        }
+        Ok(held)
+    }
+
+    /// [`crate::FeedWriter::offer_to_feeds`] for one reader: records the
+    /// offer and answers whether the entry is to join the feed. Without a
+    /// lightweight transaction (a Paxos round per follower of every
+    /// reposter), two reposts of one post fanned out at the same moment may
+    /// both reach a reader; the read API shows a post once per page.
+    pub(super) async fn offer_for(
+        &self,
+        owner: UserId,
+        entry: FeedEntry,
+        original: FeedPosition,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let values = (
+            owner.0,
+            original.post_id.0,
+            entry.position.post_id.0,
+            entry.position.created_at_ms,
+            entry.author_id.0,
+            micros(at),
+        );
+        self.record_offer(values).await?;
+        let (offers, hidden) = tokio::try_join!(
+            self.offers(owner, original.post_id),
+            self.hidden_authors(owner)
+        )?;
+        if entry.position != original && self.feed_shows(owner, original, &hidden).await? {
+            return Ok(false);
+        }
+        for other in offers.iter().filter(|o| o.position != entry.position) {
+            if self.feed_shows(owner, other.position, &hidden).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// [`crate::FeedWriter::withdraw_offer`] for one reader, but for the
+    /// removal of the entry itself: drops the offer and, if the entry held
+    /// the post's place, answers the offer to take it.
+    pub(super) async fn withdraw_for(
+        &self,
+        owner: UserId,
+        entry: FeedPosition,
+        original: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<FeedEntry>, StoreError> {
+        let hidden = self.hidden_authors(owner).await?;
+        let held = self.feed_shows(owner, entry, &hidden).await?;
+        self.session
+            .execute_unpaged(
+                &self.social.remove_offer,
+                (micros(at), owner.0, original.0, entry.post_id.0),
+            )
+            .await
+            .map_err(err)?;
+        if !held {
+            return Ok(None);
+        }
+        let mut others = self.offers(owner, original).await?;
+        others.retain(|o| o.position != entry);
+        self.first_followed_offer(owner, others).await
+    }
+
+    /// [`crate::FeedWriter::restore_places`] for one post: the offer to
+    /// take its place, if it has none shown and one waits.
+    pub(super) async fn restore_place(
+        &self,
+        owner: UserId,
+        original: FeedPosition,
+        hidden: &HashMap<i64, i64>,
+    ) -> Result<Option<FeedEntry>, StoreError> {
+        let offers = self.offers(owner, original.post_id).await?;
+        if offers.is_empty() || self.feed_shows(owner, original, hidden).await? {
+            return Ok(None);
+        }
+        for offer in &offers {
+            if self.feed_shows(owner, offer.position, hidden).await? {
+                return Ok(None);
+            }
+        }
+        self.first_followed_offer(owner, offers).await
+    }
+
+    /// The first of `offers` whose author `owner` follows (or is) and whose
+    /// post still exists.
+    async fn first_followed_offer(
+        &self,
+        owner: UserId,
+        offers: Vec<FeedEntry>,
+    ) -> Result<Option<FeedEntry>, StoreError> {
+        for offer in offers {
+            let followed = offer.author_id == owner
+                || !self
+                    .followers_among(offer.author_id, &[owner])
+                    .await?
+                    .is_empty();
+            if followed && !self.posts(&[offer.position.post_id]).await?.is_empty() {
+                return Ok(Some(offer));
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`crate::FeedWriter::reposted_in_feed`].
+    pub(super) async fn reposted_in_feed_of(
+        &self,
+        owner: UserId,
+        posts: &[PostId],
+    ) -> Result<Vec<(PostId, bool)>, StoreError> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = posts.iter().map(|p| p.0).collect();
+        let (rows, hidden) = tokio::try_join!(
+            self.select::<(i64, i64, i64)>(&self.social.offers_among, (owner.0, ids)),
+            self.hidden_authors(owner)
+        )?;
+        let mut found: HashMap<PostId, bool> = HashMap::new();
+        for (original, id, ms) in rows.into_iter().filter(|&(o, id, _)| o != id) {
+            let held = found.entry(PostId(original)).or_default();
+            let position = FeedPosition {
+                created_at_ms: ms,
+                post_id: PostId(id),
+            };
+            if !*held && self.feed_shows(owner, position, &hidden).await? {
+                *held = true;
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
     async fn select<T>(
         &self,
         statement: &PreparedStatement,
@@ -232,42 +524,43 @@ impl SocialReader for CassandraStore {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn like_states(
+    async fn engagement_states(
         &self,
+        kind: Engagement,
         user: UserId,
         ids: &[PostId],
-    ) -> Result<Vec<(PostId, LikeState)>, StoreError> {
+    ) -> Result<Vec<(PostId, EngagementState)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = ids.iter().map(|p| p.0).collect();
-        let rows: Vec<(i64, bool, i64)> =
-            self.select(&self.social.liked_among, (user.0, ids)).await?;
+        let statement = &self.social.engagement(kind).among;
+        let rows: Vec<(i64, bool, i64)> = self.select(statement, (user.0, ids)).await?;
         Ok(rows
             .into_iter()
-            .map(|(id, liked, version)| (PostId(id), LikeState { liked, version }))
+            .map(|(id, active, version)| (PostId(id), EngagementState { active, version }))
             .collect())
     }
 
-    /// Reads past withdrawn likes (rows with `liked` false) until `limit`
-    /// liked posts are found or the partition ends.
-    async fn liked_posts(
+    /// Reads past withdrawn states (rows with the state false) until
+    /// `limit` active ones are found or the partition ends.
+    async fn engaged_posts(
         &self,
+        kind: Engagement,
         user: UserId,
         after: Option<PostId>,
         limit: usize,
     ) -> Result<Vec<PostId>, StoreError> {
+        let statement = &self.social.engagement(kind).posts;
         let mut found = Vec::new();
         let mut from = after.map_or(i64::MIN, |p| p.0);
         let chunk = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
         loop {
-            let rows: Vec<(i64, bool)> = self
-                .select(&self.social.liked_posts, (user.0, from, chunk))
-                .await?;
+            let rows: Vec<(i64, bool)> = self.select(statement, (user.0, from, chunk)).await?;
             let exhausted = rows.len() < chunk as usize;
-            for (post, liked) in rows {
+            for (post, active) in rows {
                 from = post;
-                if liked {
+                if active {
                     found.push(PostId(post));
                     if found.len() == limit {
                         return Ok(found);
@@ -397,15 +690,16 @@ impl SocialWriter for CassandraStore {
         Ok(())
     }
 
-    async fn set_liked(
+    async fn set_engaged(
         &self,
+        kind: Engagement,
         user: UserId,
         post: PostId,
-        liked: bool,
-        version: i64,
+        state: EngagementState,
     ) -> Result<(), StoreError> {
+        let values = (user.0, post.0, state.active, state.version);
         self.session
-            .execute_unpaged(&self.social.set_liked, (user.0, post.0, liked, version))
+            .execute_unpaged(&self.social.engagement(kind).set, values)
             .await
             .map_err(err)?;
         Ok(())

@@ -2,9 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 
 use super::{PgFeedStore, page_bounds, positions};
-use crate::social::{FollowEdge, FollowList, LikeState, SocialReader, SocialWriter};
+use crate::social::{
+    Engagement, EngagementState, FollowEdge, FollowList, SocialReader, SocialWriter,
+};
 use crate::{FeedPosition, PostCounts, ProfileRecord, ProfileRow, StoreError};
 use contracts::ids::{PostId, UserId};
 
@@ -23,6 +26,15 @@ fn like_prefix(prefix: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// The table of an engagement's states and its state column: names from
+/// this closed list are the only text spliced into its statements.
+fn engagement_table(kind: Engagement) -> (&'static str, &'static str) {
+    match kind {
+        Engagement::Like => ("likes", "liked"),
+        Engagement::Repost => ("reposts", "reposted"),
+    }
 }
 
 #[async_trait]
@@ -49,34 +61,39 @@ impl SocialReader for PgFeedStore {
             .collect())
     }
 
-    async fn like_states(
+    async fn engagement_states(
         &self,
+        kind: Engagement,
         user: UserId,
         posts: &[PostId],
-    ) -> Result<Vec<(PostId, LikeState)>, StoreError> {
-        let rows: Vec<(i64, bool, i64)> = sqlx::query_as(
-            "SELECT post_id, liked, version FROM likes WHERE user_id = $1 AND post_id = ANY($2)",
-        )
+    ) -> Result<Vec<(PostId, EngagementState)>, StoreError> {
+        let (table, column) = engagement_table(kind);
+        let rows: Vec<(i64, bool, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT post_id, {column}, version FROM {table}
+             WHERE user_id = $1 AND post_id = ANY($2)"
+        )))
         .bind(user.0)
         .bind(ids(posts, |p| p.0))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, liked, version)| (PostId(id), LikeState { liked, version }))
+            .map(|(id, active, version)| (PostId(id), EngagementState { active, version }))
             .collect())
     }
 
-    async fn liked_posts(
+    async fn engaged_posts(
         &self,
+        kind: Engagement,
         user: UserId,
         after: Option<PostId>,
         limit: usize,
     ) -> Result<Vec<PostId>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT post_id FROM likes WHERE user_id = $1 AND liked AND post_id > $2
-             ORDER BY post_id LIMIT $3",
-        )
+        let (table, column) = engagement_table(kind);
+        let rows: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT post_id FROM {table} WHERE user_id = $1 AND {column} AND post_id > $2
+             ORDER BY post_id LIMIT $3"
+        )))
         .bind(user.0)
         .bind(after.map_or(i64::MIN, |p| p.0))
         .bind(limit as i64)
@@ -218,23 +235,24 @@ impl SocialWriter for PgFeedStore {
         Ok(())
     }
 
-    async fn set_liked(
+    async fn set_engaged(
         &self,
+        kind: Engagement,
         user: UserId,
         post: PostId,
-        liked: bool,
-        version: i64,
+        state: EngagementState,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO likes (user_id, post_id, liked, version) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, post_id) DO UPDATE SET liked = EXCLUDED.liked,
+        let (table, column) = engagement_table(kind);
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} (user_id, post_id, {column}, version) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, post_id) DO UPDATE SET {column} = EXCLUDED.{column},
                  version = EXCLUDED.version
-             WHERE likes.version <= EXCLUDED.version",
-        )
+             WHERE {table}.version <= EXCLUDED.version"
+        )))
         .bind(user.0)
         .bind(post.0)
-        .bind(liked)
-        .bind(version)
+        .bind(state.active)
+        .bind(state.version)
         .execute(&self.pool)
         .await?;
         Ok(())
