@@ -5,6 +5,11 @@
 //! twice leaves the read model as applying it once. The durable store is
 //! written before Redis: if the process dies between the two, the
 //! redelivered event writes both again.
+//!
+//! Feeds, timelines, threads and counts are here; whom an event notifies
+//! is in [`notifications`].
+
+mod notifications;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,11 +18,11 @@ use contracts::events::{
     Event, FollowCreated, FollowDeleted, LikeChanged, PostCounts, PostCreated, PostDeleted,
     PostEdited, RepostChanged, UserSnapshot,
 };
-use contracts::ids::{PostId, UserId};
+use contracts::ids::{NotificationId, PostId, UserId};
 use readmodel::cache::HotCache;
 use readmodel::{
-    Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, PostRecord, ProfileRecord,
-    RepostOf, StoreError,
+    Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, Marker, NotificationKind,
+    NotificationRecord, PostRecord, ProfileRecord, RepostOf, StoreError,
 };
 
 /// Posts of a newly followed author merged into the follower's feed.
@@ -61,11 +66,34 @@ impl Effects {
                 self.celebrity_started(e.author.id).await?
             }
             Event::CelebrityChanged(_) => {}
-            Event::PostCreated(e) => self.post_created(e).await?,
+            Event::PostCreated(e) => {
+                self.post_created(e).await?;
+                self.notify_post(e).await?
+            }
             Event::PostEdited(e) => self.post_edited(e).await?,
-            Event::PostDeleted(e) => self.post_deleted(e).await?,
-            Event::FollowCreated(e) => self.follow_created(e).await?,
-            Event::FollowDeleted(e) => self.follow_deleted(e).await?,
+            Event::PostDeleted(e) => {
+                self.post_deleted(e).await?;
+                self.withdraw_about(e.post_id, e.deleted_at).await?
+            }
+            Event::FollowCreated(e) => {
+                self.follow_created(e).await?;
+                if let Some(id) = e.follow_id {
+                    let n = NotificationRecord {
+                        id,
+                        kind: NotificationKind::Follow,
+                        actor: e.follower_id,
+                        post: None,
+                        created_at: e.created_at,
+                    };
+                    self.notify(e.followee_id, n).await?
+                }
+            }
+            Event::FollowDeleted(e) => {
+                self.follow_deleted(e).await?;
+                if let Some(id) = e.follow_id {
+                    self.withdraw(e.followee_id, id, e.deleted_at).await?
+                }
+            }
             Event::SessionRevoked(e) => {
                 // Past the expiry a token is refused anyway; until then
                 // every read replica refuses it through this set.
@@ -77,6 +105,13 @@ impl Effects {
             Event::LikeDeleted(e) => self.like_changed(e, false).await?,
             Event::RepostCreated(e) => self.repost_created(e).await?,
             Event::RepostDeleted(e) => self.repost_deleted(e).await?,
+            Event::NotificationMarkerUpdated(e) => {
+                let marker = Marker {
+                    last_read_id: e.last_read_id,
+                    version: e.version,
+                };
+                self.store.put_marker(e.user_id, marker).await?
+            }
         }
         self.put_profiles(event.user_snapshots()).await
     }
@@ -119,7 +154,20 @@ impl Effects {
 
     async fn like_changed(&self, e: &LikeChanged, liked: bool) -> Result<(), StoreError> {
         self.engagement_changed(Engagement::Like, e.user_id, e.post_id, liked, e.counts)
-            .await
+            .await?;
+        let Some(id) = e.like_id else { return Ok(()) };
+        if liked {
+            let n = NotificationRecord {
+                id,
+                kind: NotificationKind::Like,
+                actor: e.user_id,
+                post: Some(e.post_id),
+                created_at: e.at,
+            };
+            self.notify(e.post_author_id, n).await
+        } else {
+            self.withdraw(e.post_author_id, id, e.at).await
+        }
     }
 
     /// Stores the repost (a post naming the reposted one), lists it in the
@@ -129,6 +177,14 @@ impl Effects {
     async fn repost_created(&self, e: &RepostChanged) -> Result<(), StoreError> {
         self.engagement_changed(Engagement::Repost, e.user_id, e.post_id, true, e.counts)
             .await?;
+        let n = NotificationRecord {
+            id: NotificationId(e.repost_id.0),
+            kind: NotificationKind::Repost,
+            actor: e.user_id,
+            post: Some(e.post_id),
+            created_at: e.created_at,
+        };
+        self.notify(e.post_author_id, n).await?;
         let repost = repost_record(e);
         self.store.put_post(&repost).await?;
         self.cache.put_posts(std::slice::from_ref(&repost)).await?;
@@ -161,6 +217,8 @@ impl Effects {
     /// itself) that was passed over takes it.
     async fn repost_deleted(&self, e: &RepostChanged) -> Result<(), StoreError> {
         self.engagement_changed(Engagement::Repost, e.user_id, e.post_id, false, e.counts)
+            .await?;
+        self.withdraw(e.post_author_id, NotificationId(e.repost_id.0), e.at)
             .await?;
         self.store.delete_post(e.repost_id, e.at).await?;
         self.cache.delete_post(e.repost_id).await?;

@@ -12,7 +12,8 @@
 //!
 //! # Layout
 //! - [`consumer`]: the Kafka loop, retries, dead letters, offsets.
-//! - [`effects`]: each event's effect on both tiers of the read model.
+//! - [`effects`]: each event's effect on both tiers of the read model
+//!   (notifications in `effects/notifications.rs`).
 //! - [`lag`]: consumer lag from librdkafka's statistics.
 //! - [`rebuild`]: the repair from the source of truth (`source`, `progress`).
 //! - [`config`]: settings from the environment.
@@ -55,6 +56,14 @@ pub fn describe_metrics() {
     describe_counter!(
         "projector_posts_total",
         "Posts projected, by delivery (on_write: fanned out; on_read: a celebrity's)."
+    );
+    describe_counter!(
+        "projector_reposts_total",
+        "Reposts projected, by delivery (on_write: fanned out; on_read: a celebrity's)."
+    );
+    describe_counter!(
+        "projector_notifications_total",
+        "Notifications stored (change=added, by kind) and withdrawn (change=withdrawn)."
     );
     describe_histogram!("projector_fanout_size", "Feeds one post was written to.");
     describe_histogram!(

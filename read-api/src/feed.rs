@@ -82,7 +82,7 @@ pub struct FeedService {
     cache: HotCache,
 }
 
-fn cache_failed(operation: &'static str, error: &StoreError) {
+pub(crate) fn cache_failed(operation: &'static str, error: &StoreError) {
     tracing::warn!(%error, operation, "redis failed; serving from the durable store");
     metrics::counter!("read_cache_errors_total", "operation" => operation).increment(1);
 }

@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`app`]: assembly and middleware; [`routes`]: the thin HTTP handlers.
 //! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
-//! - [`thread`]: replies and context; [`people`]: follow lists and search.
+//! - [`thread`]: replies and context; [`people`]: follow lists and search;
+//!   [`inbox`]: notifications and their read marker.
 //! - [`consistency`]: holding reads until their own writes are visible.
 //! - [`sessions`]: the revoked sessions whose access tokens are refused.
 //! - [`config`]: settings from the environment.
@@ -17,6 +18,7 @@ pub mod app;
 pub mod config;
 pub mod consistency;
 pub mod feed;
+pub mod inbox;
 pub mod merge;
 pub mod people;
 pub mod routes;
@@ -37,6 +39,10 @@ pub fn describe_metrics() {
     describe_counter!(
         "read_hydration_total",
         "Posts and profiles looked up in the object cache, by kind and result."
+    );
+    describe_counter!(
+        "read_notifications_source_total",
+        "Notification pages by where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
     );
     describe_histogram!(
         "read_feed_merged_celebrities",

@@ -405,6 +405,10 @@ impl Acting<'_> {
         self.send(reqwest::Method::PUT, path, None).await
     }
 
+    pub async fn put_with(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> reqwest::Response {
         self.send(reqwest::Method::DELETE, path, None).await
     }

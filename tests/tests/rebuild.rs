@@ -415,3 +415,93 @@ async fn a_rebuild_repairs_reposts_their_feeds_and_states() {
     assert!(shows_the_repost(&profile), "{profile}");
     assert_eq!(profile["items"][0]["viewer"]["reposted"], true);
 }
+
+#[tokio::test]
+async fn a_rebuild_restores_notifications_and_the_marker() {
+    let (stack, http, [a, b]) = Stack::with_accounts(&[], ["amy", "bob"]).await;
+    let (post, _) = stack.post(&http, &a.access, "likeable").await;
+    stack.follow(&http, &b.access, &a.id, true).await;
+    let response = stack
+        .acting(&http, &b.access)
+        .put(&format!("/v1/posts/{post}/like"))
+        .await;
+    let liked = e2e::consistency_token(&response);
+    let summary = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n["type"].as_str().unwrap(),
+                    n["account"]["username"]
+                )
+            })
+            .collect()
+    };
+    let page = stack
+        .read_as(&http, "/v1/notifications", &a.access, &liked)
+        .await;
+    assert_eq!(summary(&page), ["like \"bob\"", "follow \"bob\""]);
+    let follow_id = page["items"][1]["id"].as_str().unwrap().to_owned();
+    let response = stack
+        .acting(&http, &a.access)
+        .put_with(
+            "/v1/notifications/marker",
+            json!({"last_read_id": follow_id}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let marked = e2e::consistency_token(&response);
+    stack
+        .read_as(&http, "/v1/notifications/marker", &a.access, &marked)
+        .await;
+
+    // Lose both, and invent a notification nothing caused.
+    let db = read_db(&stack).await;
+    for sql in [
+        "DELETE FROM notifications",
+        "DELETE FROM notification_markers",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO notifications (recipient_id, id, kind, actor_id, post_id, created_at)
+         VALUES ($1, 9999999, 'repost', $2, $3, now())",
+    )
+    .bind(id(&a.id))
+    .bind(id(&b.id))
+    .bind(id(&post))
+    .execute(&db)
+    .await
+    .unwrap();
+    let redis = redis().await;
+    let prefix = &stack.redis_prefix;
+    for suffix in ["", ":state"] {
+        let key = format!("{prefix}inbox:{{{}}}{suffix}", a.id);
+        let _: () = redis.del(key).await.unwrap();
+    }
+    let damaged = stack
+        .read_as(&http, "/v1/notifications", &a.access, &marked)
+        .await;
+    assert_eq!(summary(&damaged), ["repost \"bob\""]);
+
+    let output = stack.run("projector", &["rebuild"]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page = stack
+        .read_as(&http, "/v1/notifications", &a.access, &marked)
+        .await;
+    assert_eq!(summary(&page), ["like \"bob\"", "follow \"bob\""]);
+    let marker = stack
+        .read_as(&http, "/v1/notifications/marker", &a.access, &marked)
+        .await;
+    assert_eq!(
+        marker,
+        json!({"last_read_id": follow_id, "unread_count": 1})
+    );
+}

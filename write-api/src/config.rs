@@ -47,8 +47,9 @@ pub struct Config {
     pub registrations: RateLimit,
     /// `POSTS_PER_MINUTE` (default 20), `FOLLOWS_PER_MINUTE` (default 20,
     /// follows and unfollows together), `LIKES_PER_MINUTE` (default 60,
-    /// likes and unlikes together) and `REPOSTS_PER_MINUTE` (default 30,
-    /// reposts and undos together): writes one account may make.
+    /// likes and unlikes together), `REPOSTS_PER_MINUTE` (default 30,
+    /// reposts and undos together) and `MARKERS_PER_MINUTE` (default 60,
+    /// moves of the notifications read marker): writes one account may make.
     pub writes: WriteLimits,
     /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
     /// author's posts switch to fan-out on read (off again below 90%).
@@ -111,6 +112,7 @@ impl Config {
                 follows: rate_limit("follow", "FOLLOWS_PER_MINUTE", 20, MINUTE)?,
                 likes: rate_limit("like", "LIKES_PER_MINUTE", 60, MINUTE)?,
                 reposts: rate_limit("repost", "REPOSTS_PER_MINUTE", 30, MINUTE)?,
+                markers: rate_limit("marker", "MARKERS_PER_MINUTE", 60, MINUTE)?,
             },
             celebrity_threshold: config::in_range(
                 "CELEBRITY_FOLLOWER_THRESHOLD",

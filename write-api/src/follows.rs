@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use contracts::events::{CelebrityChanged, Event, FollowCreated, FollowDeleted, UserSnapshot};
-use contracts::ids::UserId;
+use contracts::ids::{NotificationId, UserId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -125,15 +125,15 @@ pub async fn follow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    let inserted: Option<(DateTime<Utc>,)> = sqlx::query_as(
+    let inserted: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
         "INSERT INTO follows (follower_id, followee_id) VALUES ($1, $2)
-         ON CONFLICT DO NOTHING RETURNING created_at",
+         ON CONFLICT DO NOTHING RETURNING created_at, id",
     )
     .bind(follower.0)
     .bind(followee.0)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((created_at,)) = inserted else {
+    let Some((created_at, follow_id)) = inserted else {
         return Ok(None);
     };
     let (follower_snapshot, followee_snapshot) = bump_counts(conn, follower, followee, 1).await?;
@@ -145,6 +145,7 @@ pub async fn follow(
         created_at,
         follower: follower_snapshot,
         followee: followee_snapshot,
+        follow_id: Some(NotificationId(follow_id)),
     });
     Ok(Some(append_all(conn, event, celebrity).await?))
 }
@@ -170,14 +171,15 @@ pub async fn unfollow(
     followee: UserId,
     threshold: i64,
 ) -> Result<Option<Uuid>, FollowError> {
-    let deleted: Option<(DateTime<Utc>,)> = sqlx::query_as(
-        "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2 RETURNING created_at",
+    let deleted: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
+        "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2
+         RETURNING created_at, id",
     )
     .bind(follower.0)
     .bind(followee.0)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((followed_at,)) = deleted else {
+    let Some((followed_at, follow_id)) = deleted else {
         return Ok(None);
     };
     let (follower_snapshot, followee_snapshot) = bump_counts(conn, follower, followee, -1).await?;
@@ -190,6 +192,7 @@ pub async fn unfollow(
         follower: follower_snapshot,
         followee: followee_snapshot,
         followed_at: Some(followed_at),
+        follow_id: Some(NotificationId(follow_id)),
     });
     Ok(Some(append_all(conn, event, celebrity).await?))
 }

@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use contracts::events::{Event, LikeChanged};
-use contracts::ids::{PostId, UserId};
+use contracts::ids::{NotificationId, PostId, UserId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -42,19 +42,21 @@ pub async fn set(
     if live.is_none() {
         return Err(PostError::NotFound);
     }
-    let changed = if liked {
-        sqlx::query("INSERT INTO likes (post_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+    let changed: Option<(i64,)> = if liked {
+        sqlx::query_as(
+            "INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
     } else {
-        sqlx::query("DELETE FROM likes WHERE post_id = $1 AND user_id = $2")
+        sqlx::query_as("DELETE FROM likes WHERE post_id = $1 AND user_id = $2 RETURNING id")
     }
     .bind(post.0)
     .bind(user.0)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if changed == 0 {
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((like_id,)) = changed else {
         return Ok(None);
-    }
+    };
     let row = sqlx::query_as(concat!(
         "UPDATE posts SET likes_count = likes_count + $2, counts_version = counts_version + 1
          WHERE id = $1 RETURNING ",
@@ -71,6 +73,7 @@ pub async fn set(
         post_author_id: target.author_id,
         at: Utc::now(),
         counts: target.counts,
+        like_id: Some(NotificationId(like_id)),
     };
     let event = if liked {
         Event::LikeCreated(change)

@@ -5,9 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use contracts::events::{
-    Event, PostCounts, PostCreated, PostDeleted, PostEdited, ReplyTarget, UserSnapshot,
+    Event, MAX_MENTIONS, PostCounts, PostCreated, PostDeleted, PostEdited, ReplyTarget,
+    UserSnapshot,
 };
 use contracts::ids::{PostId, UserId};
+use contracts::mentions::mentioned_usernames;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -135,6 +137,7 @@ pub async fn create(
     .await?;
     let author_snapshot = bump_posts_count(conn, author, 1).await?;
     let post_id = PostId(id);
+    let mentions = record_mentions(conn, post_id, text).await?;
     let event = Event::PostCreated(PostCreated {
         post_id,
         author_id: author,
@@ -142,9 +145,43 @@ pub async fn create(
         created_at,
         author: author_snapshot,
         in_reply_to: target,
+        mentions,
     });
     let envelope = outbox::append(conn, &event).await?;
     Ok((post_id, created_at, envelope.id))
+}
+
+/// Resolves the accounts `text` mentions and records them for `post`: the
+/// first [`MAX_MENTIONS`] named accounts that exist, in order of first
+/// appearance. Mentions are fixed when a post is published; an edit
+/// notifies nobody anew.
+async fn record_mentions(
+    conn: &mut PgConnection,
+    post: PostId,
+    text: &str,
+) -> Result<Vec<UserId>, sqlx::Error> {
+    let names = mentioned_usernames(text);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, lower(username) FROM users WHERE lower(username) = ANY($1)")
+            .bind(&names)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mentions: Vec<UserId> = names
+        .iter()
+        .filter_map(|name| found.iter().find(|(_, n)| n == name))
+        .map(|&(id, _)| UserId(id))
+        .take(MAX_MENTIONS)
+        .collect();
+    let ids: Vec<i64> = mentions.iter().map(|u| u.0).collect();
+    sqlx::query("INSERT INTO post_mentions (post_id, user_id) SELECT $1, unnest($2::BIGINT[])")
+        .bind(post.0)
+        .bind(&ids)
+        .execute(conn)
+        .await?;
+    Ok(mentions)
 }
 
 /// Replaces the text of the author's live post and appends `post.edited`.

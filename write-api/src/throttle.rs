@@ -41,6 +41,8 @@ pub struct WriteLimits {
     pub likes: RateLimit,
     /// Reposts and their undoing together.
     pub reposts: RateLimit,
+    /// Moves of the notifications read marker.
+    pub markers: RateLimit,
 }
 
 #[derive(Debug, Clone)]

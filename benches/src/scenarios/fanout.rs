@@ -146,6 +146,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             created_at: Utc::now(),
             author: snapshot(author.0),
             in_reply_to: None,
+            mentions: Vec::new(),
         });
         effects.apply(&event).await?;
     }

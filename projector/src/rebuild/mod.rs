@@ -25,8 +25,9 @@
 //! time, as for new follows.
 //!
 //! Besides feeds, each user's posts get their counts and thread links, and
-//! their reposts, likes, repost states and follow lists are repaired by the
-//! same two rules.
+//! their reposts, likes, repost states, follow lists and notifications are
+//! repaired by the same two rules; the notifications read marker is
+//! restored too.
 //!
 //! # Layout
 //! - this file: the repair rules per user, over both tiers.
@@ -43,10 +44,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use contracts::ids::{PostId, UserId};
 use futures::{StreamExt, TryStreamExt, stream};
 use readmodel::cache::HotCache;
+use readmodel::notifications::{KEEP_DAYS, KEEP_NEWEST};
 use readmodel::social::FollowList;
 use readmodel::{Engagement, EngagementState, FeedPosition, FeedWriter, PostCounts, StoreError};
 use sqlx::PgPool;
@@ -184,6 +186,7 @@ impl Rebuilder {
         self.followers(id).await?;
         self.follow_edges(id).await?;
         self.home_feed(id).await?;
+        self.inbox(id).await?;
         Tally::add(&self.tally.users, 1);
         metrics::counter!("projector_rebuild_users_total").increment(1);
         metrics::histogram!("projector_rebuild_user_seconds")
@@ -451,6 +454,61 @@ impl Rebuilder {
             after = page.last().copied();
         }
         self.cache.forget_feed(owner).await?;
+        Ok(())
+    }
+
+    /// `user`'s inbox: the notifications the source makes (the newest
+    /// [`KEEP_NEWEST`] and every one younger than [`KEEP_DAYS`] days) are
+    /// written, then each stored one the source no longer makes is
+    /// withdrawn; then the read marker, and the hot inbox is dropped.
+    async fn inbox(&self, user: UserId) -> Result<(), RebuildError> {
+        let since = Utc::now() - Duration::days(KEEP_DAYS);
+        let mut before = i64::MAX;
+        let mut seen = 0;
+        loop {
+            let page = self.source.notifications(user, before, BATCH).await?;
+            let Some(last) = page.last() else { break };
+            before = last.id.0;
+            let done =
+                page.len() < BATCH || (seen + page.len() >= KEEP_NEWEST && last.created_at < since);
+            let wanted: Vec<_> = page
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| seen + i < KEEP_NEWEST || n.created_at >= since)
+                .map(|(_, n)| n)
+                .collect();
+            seen += page.len();
+            stream::iter(wanted)
+                .map(|n| self.store.add_notification(user, n))
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
+            if done {
+                break;
+            }
+        }
+        let now = self.source.now().await?;
+        let mut before = None;
+        loop {
+            let page = self
+                .store
+                .notifications_page(user, before, &[], BATCH)
+                .await?;
+            let ids: Vec<_> = page.iter().map(|n| n.id).collect();
+            let made = self.source.notifications_among(user, &ids).await?;
+            for n in page.iter().filter(|n| !made.contains(&n.id.0)) {
+                self.store.remove_notification(user, n.id, now).await?;
+                Tally::add(&self.tally.removed, 1);
+            }
+            if page.len() < BATCH {
+                break;
+            }
+            before = page.last().map(|n| n.id);
+        }
+        if let Some(marker) = self.source.marker(user).await? {
+            self.store.put_marker(user, marker).await?;
+        }
+        self.cache.forget_inbox(user).await?;
         Ok(())
     }
 }

@@ -5,10 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use contracts::ids::{PostId, UserId};
+use contracts::ids::{NotificationId, PostId, UserId};
+use readmodel::notifications::NotificationRow;
 use readmodel::{
-    Engagement, FeedEntry, FeedPosition, PostCounts, PostRecord, PostRow, ProfileRecord,
-    ProfileRow, RepostOf,
+    Engagement, FeedEntry, FeedPosition, Marker, NotificationRecord, PostCounts, PostRecord,
+    PostRow, ProfileRecord, ProfileRow, RepostOf,
 };
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -28,6 +29,32 @@ fn engagement_table(kind: Engagement) -> &'static str {
 fn id_set(rows: Vec<(i64,)>) -> HashSet<i64> {
     rows.into_iter().map(|(id,)| id).collect()
 }
+
+/// Every notification of recipient `$1` that the write database's facts
+/// make, as (id, kind, actor, post, created at): likes and reposts of the
+/// recipient's live posts, follows of the recipient, live replies to the
+/// recipient's posts, and live posts mentioning the recipient that do not
+/// answer the recipient (those notify as replies); none by the recipient.
+const NOTIFICATIONS: &str = "
+    SELECT l.id, 'like' AS kind, l.user_id AS actor, l.post_id AS post, l.created_at
+      FROM posts p JOIN likes l ON l.post_id = p.id
+     WHERE p.author_id = $1 AND p.deleted_at IS NULL AND l.user_id <> $1
+    UNION ALL
+    SELECT r.id, 'repost', r.user_id, r.post_id, r.created_at
+      FROM posts p JOIN reposts r ON r.post_id = p.id
+     WHERE p.author_id = $1 AND p.deleted_at IS NULL AND r.user_id <> $1
+    UNION ALL
+    SELECT f.id, 'follow', f.follower_id, NULL, f.created_at
+      FROM follows f WHERE f.followee_id = $1
+    UNION ALL
+    SELECT c.id, 'reply', c.author_id, c.id, c.created_at
+      FROM posts p JOIN posts c ON c.in_reply_to_id = p.id
+     WHERE p.author_id = $1 AND c.author_id <> $1 AND c.deleted_at IS NULL
+    UNION ALL
+    SELECT c.id, 'mention', c.author_id, c.id, c.created_at
+      FROM post_mentions m JOIN posts c ON c.id = m.post_id
+     WHERE m.user_id = $1 AND c.author_id <> $1 AND c.deleted_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = c.in_reply_to_id AND p.author_id = $1)";
 
 impl Source {
     pub fn new(pool: PgPool) -> Self {
@@ -399,6 +426,60 @@ impl Source {
         )
         .fetch_all(&self.0)
         .await
+    }
+
+    /// Up to `limit` of `recipient`'s notifications with ids below
+    /// `before`, newest first.
+    pub async fn notifications(
+        &self,
+        recipient: UserId,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, sqlx::Error> {
+        let rows: Vec<NotificationRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT * FROM ({NOTIFICATIONS}) n WHERE id < $2 ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(recipient.0)
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.0)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                NotificationRecord::try_from(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+            })
+            .collect()
+    }
+
+    /// Which of `ids` are notifications of `recipient`'s now.
+    pub async fn notifications_among(
+        &self,
+        recipient: UserId,
+        ids: &[NotificationId],
+    ) -> Result<HashSet<i64>, sqlx::Error> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let rows: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id FROM ({NOTIFICATIONS}) n WHERE id = ANY($2)"
+        )))
+        .bind(recipient.0)
+        .bind(&ids)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(id_set(rows))
+    }
+
+    /// `user`'s notifications read marker, if ever set.
+    pub async fn marker(&self, user: UserId) -> Result<Option<Marker>, sqlx::Error> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT last_read_id, version FROM notification_markers WHERE user_id = $1",
+        )
+        .bind(user.0)
+        .fetch_optional(&self.0)
+        .await?;
+        Ok(row.map(|(last_read_id, version)| Marker {
+            last_read_id: NotificationId(last_read_id),
+            version,
+        }))
     }
 }
 

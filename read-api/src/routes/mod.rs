@@ -1,6 +1,7 @@
 //! HTTP handlers of the read API.
 
 mod feed;
+mod notifications;
 mod threads;
 mod users;
 mod views;
@@ -15,12 +16,22 @@ enum Tag {
     Feeds,
     /// Profiles.
     Users,
+    /// Notifications.
+    Notifications,
 }
 
-pub fn api(feeds: Arc<FeedService>) -> (feed::FeedApi, threads::ThreadsApi, users::UsersApi) {
+pub fn api(
+    feeds: Arc<FeedService>,
+) -> (
+    feed::FeedApi,
+    threads::ThreadsApi,
+    users::UsersApi,
+    notifications::NotificationsApi,
+) {
     (
         feed::FeedApi(feeds.clone()),
         threads::ThreadsApi(feeds.clone()),
-        users::UsersApi(feeds),
+        users::UsersApi(feeds.clone()),
+        notifications::NotificationsApi(feeds),
     )
 }

@@ -32,6 +32,17 @@ pub struct AuthorView {
     display_name: String,
 }
 
+impl AuthorView {
+    /// An author for documentation examples.
+    pub fn example_author(id: &str, username: &str, display_name: &str) -> Self {
+        Self {
+            id: id.into(),
+            username: username.into(),
+            display_name: display_name.into(),
+        }
+    }
+}
+
 impl From<ProfileRecord> for AuthorView {
     fn from(p: ProfileRecord) -> Self {
         Self {
@@ -124,11 +135,7 @@ impl poem_openapi::types::Example for ItemView {
                 created_at,
                 edited_at: None,
             },
-            author: AuthorView {
-                id: "1".into(),
-                username: "alice".into(),
-                display_name: "Alice".into(),
-            },
+            author: AuthorView::example_author("1", "alice", "Alice"),
             counts: CountsView {
                 likes: 3,
                 replies: 1,
@@ -139,11 +146,7 @@ impl poem_openapi::types::Example for ItemView {
                 liked: true,
                 reposted: false,
             }),
-            reposted_by: Some(AuthorView {
-                id: "7".into(),
-                username: "bob".into(),
-                display_name: "Bob".into(),
-            }),
+            reposted_by: Some(AuthorView::example_author("7", "bob", "Bob")),
         }
     }
 }

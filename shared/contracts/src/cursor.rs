@@ -37,6 +37,9 @@ pub enum Scope {
     Replies(PostId),
     Followers(UserId),
     Following(UserId),
+    /// A user's notifications, newest first: (created at, notification
+    /// id) in the position's places; the id alone orders them.
+    Notifications(UserId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,7 @@ impl Cursor {
             Scope::Replies(p) => (3u8, p.0),
             Scope::Followers(u) => (4u8, u.0),
             Scope::Following(u) => (5u8, u.0),
+            Scope::Notifications(u) => (6u8, u.0),
         };
         let mut bytes = Vec::with_capacity(LEN);
         bytes.push(VERSION);
@@ -113,6 +117,7 @@ impl Cursor {
             3 => Scope::Replies(PostId(owner)),
             4 => Scope::Followers(UserId(owner)),
             5 => Scope::Following(UserId(owner)),
+            6 => Scope::Notifications(UserId(owner)),
             _ => return Err(CursorError::Corrupt),
         };
         if scope != expected {
@@ -139,13 +144,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_cursor_round_trips(owner: i64, ms: i64, id: i64, kind in 0u8..5) {
+        fn every_cursor_round_trips(owner: i64, ms: i64, id: i64, kind in 0u8..6) {
             let scope = match kind {
                 0 => home(owner),
                 1 => Scope::Timeline(UserId(owner)),
                 2 => Scope::Replies(PostId(owner)),
                 3 => Scope::Followers(UserId(owner)),
-                _ => Scope::Following(UserId(owner)),
+                4 => Scope::Following(UserId(owner)),
+                _ => Scope::Notifications(UserId(owner)),
             };
             let cursor = Cursor { scope, after: FeedPosition { created_at_ms: ms, post_id: PostId(id) } };
             prop_assert_eq!(Cursor::decode(&cursor.encode(), scope), Ok(cursor));
@@ -185,6 +191,7 @@ mod tests {
             Scope::Replies(PostId(5)),
             Scope::Followers(UserId(5)),
             Scope::Following(UserId(5)),
+            Scope::Notifications(UserId(5)),
         ] {
             assert_eq!(Cursor::decode(&text, other), Err(CursorError::Foreign));
         }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::{PostId, UserId};
+use crate::ids::{NotificationId, PostId, UserId};
 
 /// The wire form of every event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +98,14 @@ pub struct PostCreated {
     /// The post this one answers, with its reply count after this reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<ReplyTarget>,
+    /// The existing accounts its text names as `@username`, in the order
+    /// they first appear, at most [`MAX_MENTIONS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
 }
+
+/// Mentions a post may make that notify anyone.
+pub const MAX_MENTIONS: usize = 10;
 
 /// `follower_id` now follows `followee_id`. Key: the followee's id, because
 /// it changes the followee's fan-out.
@@ -110,6 +117,9 @@ pub struct FollowCreated {
     /// Both accounts after the follow (their counts).
     pub follower: UserSnapshot,
     pub followee: UserSnapshot,
+    /// The follow's id, which its notification takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_id: Option<NotificationId>,
 }
 
 /// A post's text changed. Key: the author's id.
@@ -153,6 +163,9 @@ pub struct FollowDeleted {
     /// that list follows by time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub followed_at: Option<DateTime<Utc>>,
+    /// The ended follow's id: its notification is withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_id: Option<NotificationId>,
 }
 
 /// `user_id` liked (`like.created`) or stopped liking (`like.deleted`)
@@ -166,6 +179,9 @@ pub struct LikeChanged {
     /// The post's counts after the change; their version also orders this
     /// user's like and unlike of the post.
     pub counts: PostCounts,
+    /// The like's id (made, or ended), which its notification takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub like_id: Option<NotificationId>,
 }
 
 /// `user_id` reposted `post_id` (`repost.created`), or the repost ended
@@ -212,6 +228,17 @@ pub struct SessionRevoked {
     pub tokens_valid_until: DateTime<Utc>,
 }
 
+/// `user_id` read their notifications up to `last_read_id`. `version`
+/// grows with every change of the marker, so a consumer keeps the newest.
+/// Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationMarkerUpdated {
+    pub user_id: UserId,
+    pub last_read_id: NotificationId,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// The typed events this build knows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -228,6 +255,7 @@ pub enum Event {
     LikeDeleted(LikeChanged),
     RepostCreated(RepostChanged),
     RepostDeleted(RepostChanged),
+    NotificationMarkerUpdated(NotificationMarkerUpdated),
 }
 
 /// What a consumer gets from a record.
@@ -269,6 +297,7 @@ impl Event {
     pub const LIKE_DELETED: &'static str = "like.deleted";
     pub const REPOST_CREATED: &'static str = "repost.created";
     pub const REPOST_DELETED: &'static str = "repost.deleted";
+    pub const NOTIFICATION_MARKER_UPDATED: &'static str = "notification_marker.updated";
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -285,6 +314,7 @@ impl Event {
             Event::LikeDeleted(_) => Self::LIKE_DELETED,
             Event::RepostCreated(_) => Self::REPOST_CREATED,
             Event::RepostDeleted(_) => Self::REPOST_DELETED,
+            Event::NotificationMarkerUpdated(_) => Self::NOTIFICATION_MARKER_UPDATED,
         }
     }
 
@@ -308,6 +338,7 @@ impl Event {
             Event::SessionRevoked(e) => e.user_id,
             Event::LikeCreated(e) | Event::LikeDeleted(e) => e.post_author_id,
             Event::RepostCreated(e) | Event::RepostDeleted(e) => e.user_id,
+            Event::NotificationMarkerUpdated(e) => e.user_id,
         }
     }
 
@@ -326,6 +357,7 @@ impl Event {
             Event::SessionRevoked(e) => ("user", e.user_id.0),
             Event::LikeCreated(e) | Event::LikeDeleted(e) => ("post", e.post_id.0),
             Event::RepostCreated(e) | Event::RepostDeleted(e) => ("post", e.repost_id.0),
+            Event::NotificationMarkerUpdated(e) => ("user", e.user_id.0),
         }
     }
 
@@ -345,7 +377,8 @@ impl Event {
             | Event::LikeCreated(_)
             | Event::LikeDeleted(_)
             | Event::RepostCreated(_)
-            | Event::RepostDeleted(_) => vec![],
+            | Event::RepostDeleted(_)
+            | Event::NotificationMarkerUpdated(_) => vec![],
         }
     }
 
@@ -362,6 +395,7 @@ impl Event {
             Event::SessionRevoked(e) => serde_json::to_value(e),
             Event::LikeCreated(e) | Event::LikeDeleted(e) => serde_json::to_value(e),
             Event::RepostCreated(e) | Event::RepostDeleted(e) => serde_json::to_value(e),
+            Event::NotificationMarkerUpdated(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain data and always serialise")
     }
@@ -403,6 +437,9 @@ impl Envelope {
             Event::LIKE_DELETED => serde_json::from_value(data).map(Event::LikeDeleted),
             Event::REPOST_CREATED => serde_json::from_value(data).map(Event::RepostCreated),
             Event::REPOST_DELETED => serde_json::from_value(data).map(Event::RepostDeleted),
+            Event::NOTIFICATION_MARKER_UPDATED => {
+                serde_json::from_value(data).map(Event::NotificationMarkerUpdated)
+            }
             _ => return Ok(Decoded::Unknown(envelope)),
         };
         match parsed {
@@ -447,6 +484,7 @@ mod tests {
             created_at: "2026-11-22T10:00:00.123Z".parse().unwrap(),
             author: snapshot(3),
             in_reply_to: None,
+            mentions: vec![],
         })
     }
 
@@ -512,6 +550,7 @@ mod tests {
             created_at: Utc::now(),
             follower: snapshot(1),
             followee: snapshot(2),
+            follow_id: None,
         });
         assert_eq!(follow.partition_key(), UserId(2));
     }

@@ -61,6 +61,13 @@ id_type!(
     /// A post's id.
     PostId
 );
+id_type!(
+    /// A notification's id: the id of what caused it (a post, a repost, a
+    /// like, a follow; the write side draws all of them from the posts' id
+    /// sequence), so a cause notifies each recipient once, however often
+    /// its event arrives, and ids order notifications by time.
+    NotificationId
+);
 
 /// A username as stored: 3-30 of `[a-z0-9_]`. Input is trimmed and
 /// lower-cased first, so `Alice` is `alice` and uniqueness ignores case;

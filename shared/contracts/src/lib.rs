@@ -9,6 +9,7 @@
 //! - [`ids`]: user and post ids, strings on the wire.
 //! - [`events`]: the versioned Kafka events and their envelope.
 //! - [`cursor`]: opaque feed cursors and feed positions.
+//! - [`mentions`]: which `@username`s a post's text names.
 //! - [`consistency`]: read-your-writes tokens.
 //! - [`views`]: response bodies both hosts return.
 
@@ -16,4 +17,5 @@ pub mod consistency;
 pub mod cursor;
 pub mod events;
 pub mod ids;
+pub mod mentions;
 pub mod views;

@@ -3,11 +3,11 @@
 
 use chrono::Utc;
 use contracts::events::{
-    Envelope, Event, FollowCreated, FollowDeleted, LikeChanged, PostCounts, PostCreated,
-    PostDeleted, PostEdited, ReplyTarget, RepostChanged, SessionRevoked, UserCreated, UserSnapshot,
-    UserUpdated,
+    Envelope, Event, FollowCreated, FollowDeleted, LikeChanged, NotificationMarkerUpdated,
+    PostCounts, PostCreated, PostDeleted, PostEdited, ReplyTarget, RepostChanged, SessionRevoked,
+    UserCreated, UserSnapshot, UserUpdated,
 };
-use contracts::ids::{PostId, UserId};
+use contracts::ids::{NotificationId, PostId, UserId};
 use serde_json::Value;
 
 fn schema(name: &str) -> Value {
@@ -74,6 +74,7 @@ fn every_event_matches_its_schema() {
         post_author_id: UserId(1),
         at: now,
         counts,
+        like_id: Some(NotificationId(11)),
     };
     let repost = RepostChanged {
         repost_id: PostId(9),
@@ -96,6 +97,7 @@ fn every_event_matches_its_schema() {
             created_at: now,
             author: user(1),
             in_reply_to: None,
+            mentions: vec![UserId(2), UserId(3)],
         }),
         Event::PostCreated(PostCreated {
             post_id: PostId(3),
@@ -104,6 +106,7 @@ fn every_event_matches_its_schema() {
             created_at: now,
             author: user(2),
             in_reply_to: Some(target),
+            mentions: vec![],
         }),
         Event::PostEdited(PostEdited {
             post_id: PostId(3),
@@ -133,6 +136,7 @@ fn every_event_matches_its_schema() {
             follower: user(3),
             followee: user(1),
             followed_at: Some(now),
+            follow_id: Some(NotificationId(12)),
         }),
         Event::FollowCreated(FollowCreated {
             follower_id: UserId(3),
@@ -140,6 +144,13 @@ fn every_event_matches_its_schema() {
             created_at: now,
             follower: user(3),
             followee: user(1),
+            follow_id: Some(NotificationId(12)),
+        }),
+        Event::NotificationMarkerUpdated(NotificationMarkerUpdated {
+            user_id: UserId(1),
+            last_read_id: NotificationId(12),
+            version: 1,
+            updated_at: now,
         }),
         Event::SessionRevoked(SessionRevoked {
             session_id: uuid::Uuid::new_v4(),

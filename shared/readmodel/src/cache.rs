@@ -27,6 +27,8 @@
 //!   repost's `post:{id}` names the post it reposts.
 //! - `applied:{event id}`: the projector has processed that event; read
 //!   requests carrying its consistency token wait for it.
+//! - `inbox:{user}`, `inbox:{user}:state`, `inbox:{user}:version`: the
+//!   newest notifications; see [`notifications`].
 //! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
 //!   time (unix seconds) after which none of their access tokens is valid;
 //!   `{sessions}:revoked:version` grows with every addition, so readers
@@ -37,6 +39,10 @@
 //! the durable store, where the read side continues without a seam. A set
 //! always holds every entry from its oldest member up ([`FEED_ADD`]), so
 //! continuing from the durable store after its last entry skips nothing.
+
+mod notifications;
+
+pub use notifications::{HotInbox, INBOX_CAP};
 
 use std::time::Duration;
 

@@ -33,6 +33,7 @@ use contracts::ids::{PostId, UserId};
 /// In-flight statements per call when writing to or reading from many partitions.
 pub const CONCURRENCY: usize = 64;
 
+mod notifications;
 mod social;
 
 /// The time span of one home-feed or timeline partition: a week.
@@ -91,10 +92,11 @@ const NEWEST: FeedPosition = FeedPosition {
 };
 
 /// `schema/cassandra/`, in order.
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     include_str!("../../../schema/cassandra/0001_read_model.cql"),
     include_str!("../../../schema/cassandra/0002_conversations.cql"),
     include_str!("../../../schema/cassandra/0003_reposts.cql"),
+    include_str!("../../../schema/cassandra/0004_notifications.cql"),
 ];
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -134,6 +136,7 @@ pub struct CassandraStore {
     session: Arc<Session>,
     st: Arc<Statements>,
     social: Arc<social::Statements>,
+    notifications: Arc<notifications::Statements>,
 }
 
 impl CassandraStore {
@@ -306,10 +309,12 @@ impl CassandraStore {
             .await?,
         };
         let social = social::Statements::prepare(&session).await?;
+        let notifications = notifications::Statements::prepare(&session).await?;
         Ok(Self {
             session: Arc::new(session),
             st: Arc::new(st),
             social: Arc::new(social),
+            notifications: Arc::new(notifications),
         })
     }
 

@@ -5,7 +5,9 @@
 //!   and author timeline entry, behind two halves: [`FeedReader`] (what the
 //!   read API may do) and [`FeedWriter`] (what only the projector does);
 //!   conversations, engagement and the follow lists are their
-//!   [`social::SocialReader`] and [`social::SocialWriter`] parts.
+//!   [`social::SocialReader`] and [`social::SocialWriter`] parts, and
+//!   inboxes and read markers their [`notifications::NotificationReader`]
+//!   and [`notifications::NotificationWriter`] parts.
 //!   Implemented on Cassandra / ScyllaDB ([`cassandra::CassandraStore`],
 //!   production) and on a PostgreSQL *read* database
 //!   ([`postgres::PgFeedStore`], the local default). It is never the write
@@ -24,6 +26,7 @@
 //! - this file: records, [`StoreError`], the reader and writer traits,
 //!   readiness of both tiers.
 //! - [`social`]: replies, counts, likes, follow lists and profile search.
+//! - [`notifications`]: inboxes and read markers.
 //! - [`postgres`], [`cassandra`]: the durable stores.
 //! - [`cache`]: the Redis tier.
 //! - [`connect`]: settings from the environment and the one function that
@@ -32,6 +35,7 @@
 pub mod cache;
 pub mod cassandra;
 pub mod connect;
+pub mod notifications;
 pub mod postgres;
 pub mod social;
 
@@ -47,6 +51,9 @@ use serde::{Deserialize, Serialize};
 pub use contracts::cursor::FeedPosition;
 pub use contracts::events::PostCounts;
 use contracts::ids::{PostId, UserId};
+pub use notifications::{
+    Marker, NotificationKind, NotificationReader, NotificationRecord, NotificationWriter,
+};
 pub use social::{Engagement, EngagementState, FollowEdge, SocialReader, SocialWriter};
 
 /// A post as the read side serves it.
@@ -287,7 +294,7 @@ impl From<StoreError> for ApiError {
 /// What the read API may ask of the durable read model. Pages are newest
 /// first and strictly after the given position.
 #[async_trait]
-pub trait FeedReader: SocialReader {
+pub trait FeedReader: SocialReader + NotificationReader {
     /// Answers if the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The posts that exist among `ids`, in no particular order.
@@ -330,7 +337,7 @@ pub trait FeedReader: SocialReader {
 /// What only the projector (and its rebuild) does to the durable read
 /// model; it reads too, through [`FeedReader`].
 #[async_trait]
-pub trait FeedWriter: FeedReader + SocialWriter {
+pub trait FeedWriter: FeedReader + SocialWriter + NotificationWriter {
     /// Stores `post` unless the stored copy is a later edit, so a replayed
     /// or rebuilt older version never overwrites a newer one.
     async fn put_post(&self, post: &PostRecord) -> Result<(), StoreError>;

@@ -274,6 +274,7 @@ impl FeedReader for PgFeedStore {
 }
 
 // After the macro, which it uses.
+mod notifications;
 mod social;
 
 #[async_trait]

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use contracts::ids::{PostId, UserId};
+use contracts::ids::{NotificationId, PostId, UserId};
 use readmodel::cassandra::BUCKET_MS;
 use readmodel::cassandra::CassandraStore;
 use readmodel::postgres::{MIGRATOR, PgFeedStore};
 use readmodel::social::FollowList;
 use readmodel::{
-    Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, FollowEdge, PostCounts,
-    PostRecord, ProfileRecord, RepostOf,
+    Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, FollowEdge, Marker,
+    NotificationKind, NotificationRecord, PostCounts, PostRecord, ProfileRecord, RepostOf,
 };
 
 async fn postgres() -> Arc<dyn FeedWriter> {
@@ -776,6 +776,175 @@ async fn search_finds_prefixes_most_followed_first(store: Arc<dyn FeedWriter>) {
     assert!(store.search_profiles("zed", 10).await.unwrap().is_empty());
 }
 
+fn note(id: i64, kind: NotificationKind, actor: i64, post: Option<i64>) -> NotificationRecord {
+    NotificationRecord {
+        id: NotificationId(id),
+        kind,
+        actor: UserId(actor),
+        post: post.map(PostId),
+        created_at: at(id * 1_000),
+    }
+}
+
+async fn inbox_ids(
+    store: &Arc<dyn FeedWriter>,
+    recipient: i64,
+    before: Option<i64>,
+    kinds: &[NotificationKind],
+    limit: usize,
+) -> Vec<i64> {
+    store
+        .notifications_page(UserId(recipient), before.map(NotificationId), kinds, limit)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id.0)
+        .collect()
+}
+
+async fn inboxes_page_newest_first_by_kind(store: Arc<dyn FeedWriter>) {
+    use NotificationKind::*;
+    let me = UserId(1);
+    let kinds = [Follow, Like, Repost, Reply, Mention];
+    for id in 1..=250 {
+        let n = note(
+            id,
+            kinds[id as usize % 5],
+            100 + id,
+            (id % 5 != 0).then_some(id),
+        );
+        store.add_notification(me, &n).await.unwrap();
+        store.add_notification(me, &n).await.unwrap();
+    }
+    store
+        .add_notification(UserId(2), &note(7, Follow, 3, None))
+        .await
+        .unwrap();
+    assert_eq!(inbox_ids(&store, 1, None, &[], 3).await, [250, 249, 248]);
+    assert_eq!(inbox_ids(&store, 1, Some(248), &[], 2).await, [247, 246]);
+    assert_eq!(inbox_ids(&store, 2, None, &[], 10).await, [7]);
+    // A filter finds matches however far apart they lie.
+    assert_eq!(
+        inbox_ids(&store, 1, None, &[Follow], 3).await,
+        [250, 245, 240]
+    );
+    assert_eq!(
+        inbox_ids(&store, 1, Some(13), &[Like, Mention], 10).await,
+        [11, 9, 6, 4, 1]
+    );
+    let all = store
+        .notifications_page(me, None, &[], 1_000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 250);
+    assert_eq!(all[0], note(250, Follow, 350, None));
+    assert_eq!(all[1], note(249, Mention, 349, Some(249)));
+}
+
+async fn notifications_are_withdrawn_one_by_one_or_by_post(store: Arc<dyn FeedWriter>) {
+    use NotificationKind::*;
+    let (me, other) = (UserId(1), UserId(2));
+    for n in [
+        note(1, Like, 5, Some(40)),
+        note(2, Repost, 6, Some(40)),
+        note(3, Follow, 7, None),
+    ] {
+        store.add_notification(me, &n).await.unwrap();
+    }
+    store
+        .add_notification(other, &note(4, Mention, 8, Some(40)))
+        .await
+        .unwrap();
+    store
+        .add_notification(other, &note(5, Reply, 8, Some(41)))
+        .await
+        .unwrap();
+    store
+        .remove_notification(me, NotificationId(3), at(10_000))
+        .await
+        .unwrap();
+    assert_eq!(inbox_ids(&store, 1, None, &[], 10).await, [2, 1]);
+    let mut removed = store
+        .remove_notifications_about(PostId(40), at(10_000))
+        .await
+        .unwrap();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            (me, NotificationId(1)),
+            (me, NotificationId(2)),
+            (other, NotificationId(4))
+        ]
+    );
+    assert!(inbox_ids(&store, 1, None, &[], 10).await.is_empty());
+    assert_eq!(inbox_ids(&store, 2, None, &[], 10).await, [5]);
+    assert!(
+        store
+            .remove_notifications_about(PostId(40), at(11_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn unread_counts_are_capped(store: Arc<dyn FeedWriter>) {
+    let me = UserId(1);
+    for id in 1..=30 {
+        store
+            .add_notification(me, &note(id, NotificationKind::Like, 9, Some(id)))
+            .await
+            .unwrap();
+    }
+    let unread = |after: i64, cap: usize| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .unread_count(me, NotificationId(after), cap)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(unread(0, 1_000).await, 30);
+    assert_eq!(unread(25, 1_000).await, 5);
+    assert_eq!(unread(30, 1_000).await, 0);
+    assert_eq!(unread(0, 10).await, 10);
+}
+
+async fn a_trim_keeps_the_newest_and_the_young(store: Arc<dyn FeedWriter>) {
+    let me = UserId(1);
+    for id in 1..=20 {
+        store
+            .add_notification(me, &note(id, NotificationKind::Follow, 9, None))
+            .await
+            .unwrap();
+    }
+    // Keep 5, and whatever is younger than id 12's time.
+    let trimmed = store.trim_notifications(me, 5, at(12_000)).await.unwrap();
+    assert_eq!(trimmed, 11);
+    let left = inbox_ids(&store, 1, None, &[], 100).await;
+    assert_eq!(left, (12..=20).rev().collect::<Vec<_>>());
+    assert_eq!(
+        store.trim_notifications(me, 5, at(12_000)).await.unwrap(),
+        0
+    );
+}
+
+async fn markers_keep_the_newest_version(store: Arc<dyn FeedWriter>) {
+    let me = UserId(1);
+    assert_eq!(store.marker(me).await.unwrap(), None);
+    let marker = |id, version| Marker {
+        last_read_id: NotificationId(id),
+        version,
+    };
+    store.put_marker(me, marker(50, 2)).await.unwrap();
+    store.put_marker(me, marker(40, 1)).await.unwrap();
+    assert_eq!(store.marker(me).await.unwrap(), Some(marker(50, 2)));
+    store.put_marker(me, marker(10, 3)).await.unwrap();
+    assert_eq!(store.marker(me).await.unwrap(), Some(marker(10, 3)));
+    assert_eq!(store.marker(UserId(2)).await.unwrap(), None);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod on_postgres {
@@ -820,6 +989,11 @@ contract!(
     follow_lists_page_newest_first,
     followers_among_answers_membership,
     search_finds_prefixes_most_followed_first,
+    inboxes_page_newest_first_by_kind,
+    notifications_are_withdrawn_one_by_one_or_by_post,
+    unread_counts_are_capped,
+    a_trim_keeps_the_newest_and_the_young,
+    markers_keep_the_newest_version,
 );
 
 /// Cassandra orders a write and its removal by their timestamps, the write
@@ -860,4 +1034,21 @@ async fn on_cassandra_a_removal_outlives_an_older_redelivered_add() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// On Cassandra a withdrawn notification stays withdrawn when its older
+/// add is delivered again (PostgreSQL applies them in commit order).
+#[tokio::test]
+async fn on_cassandra_a_withdrawn_notification_outlives_a_redelivered_add() {
+    let Some(store) = cassandra().await else {
+        return;
+    };
+    let n = note(3, NotificationKind::Like, 9, Some(3));
+    store.add_notification(UserId(1), &n).await.unwrap();
+    store
+        .remove_notification(UserId(1), n.id, at(9_000))
+        .await
+        .unwrap();
+    store.add_notification(UserId(1), &n).await.unwrap();
+    assert!(inbox_ids(&store, 1, None, &[], 10).await.is_empty());
 }

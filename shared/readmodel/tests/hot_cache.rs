@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use contracts::ids::{PostId, UserId};
-use readmodel::cache::{CacheSettings, HotCache};
-use readmodel::{FeedPosition, PostRecord, ProfileRecord};
+use contracts::ids::{NotificationId, PostId, UserId};
+use readmodel::cache::{CacheSettings, HotCache, HotInbox, INBOX_CAP};
+use readmodel::{FeedPosition, NotificationKind, NotificationRecord, PostRecord, ProfileRecord};
 
 /// A cache on the single Redis and one on the cluster, if there is one.
 async fn caches(feed_cap: usize) -> Vec<HotCache> {
@@ -257,5 +257,94 @@ async fn a_celebrity_list_loaded_before_a_change_is_never_cached_after_it() {
             cache.celebrity_follows(reader).await.unwrap().0,
             Some(vec![UserId(1), UserId(2)])
         );
+    }
+}
+
+fn note(id: i64) -> NotificationRecord {
+    NotificationRecord {
+        id: NotificationId(id),
+        kind: NotificationKind::Like,
+        actor: UserId(9),
+        post: Some(PostId(id)),
+        created_at: Utc.timestamp_millis_opt(id * 1_000).unwrap(),
+    }
+}
+
+fn warm_ids(inbox: HotInbox) -> (Vec<i64>, bool) {
+    match inbox {
+        HotInbox::Warm {
+            notifications,
+            complete,
+        } => (notifications.iter().map(|n| n.id.0).collect(), complete),
+        HotInbox::Cold { .. } => panic!("the inbox is cold"),
+    }
+}
+
+async fn cold_version(cache: &HotCache, user: UserId) -> String {
+    match cache.inbox(user, None, 10).await.unwrap() {
+        HotInbox::Cold { version } => version,
+        warm => panic!("expected a cold inbox, got {warm:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_inbox_warms_only_if_nothing_changed_since_its_load() {
+    for cache in caches(10).await {
+        let me = UserId(1);
+        let version = cold_version(&cache, me).await;
+        // The projector writes while the reader loads: the stale load is refused.
+        cache.add_notification(me, &note(3)).await.unwrap();
+        cache
+            .warm_inbox(me, &version, &[note(2), note(1)], true)
+            .await
+            .unwrap();
+        let version = cold_version(&cache, me).await;
+        cache
+            .warm_inbox(me, &version, &[note(3), note(2), note(1)], true)
+            .await
+            .unwrap();
+        let read = cache.inbox(me, None, 10).await.unwrap();
+        assert_eq!(warm_ids(read), (vec![3, 2, 1], true));
+
+        cache.add_notification(me, &note(4)).await.unwrap();
+        cache.add_notification(me, &note(4)).await.unwrap();
+        cache
+            .remove_notification(me, NotificationId(2))
+            .await
+            .unwrap();
+        let read = cache.inbox(me, None, 10).await.unwrap();
+        assert_eq!(warm_ids(read), (vec![4, 3, 1], true));
+        let read = cache.inbox(me, Some(NotificationId(4)), 1).await.unwrap();
+        assert_eq!(warm_ids(read), (vec![3], true));
+
+        cache.forget_inbox(me).await.unwrap();
+        cold_version(&cache, me).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_inbox_drops_the_oldest_and_stops_being_complete() {
+    for cache in caches(10).await {
+        let me = UserId(1);
+        let version = cold_version(&cache, me).await;
+        let newest: Vec<NotificationRecord> = (1..=INBOX_CAP as i64).rev().map(note).collect();
+        cache.warm_inbox(me, &version, &newest, true).await.unwrap();
+        cache
+            .add_notification(me, &note(INBOX_CAP as i64 + 1))
+            .await
+            .unwrap();
+        let (ids, complete) = warm_ids(cache.inbox(me, None, 1_000).await.unwrap());
+        assert_eq!(ids.len(), INBOX_CAP);
+        assert_eq!(ids.last(), Some(&2));
+        assert!(!complete);
+        // One older than a partial set's oldest stays in the durable store
+        // only, room or not: the set would have a gap above it.
+        cache
+            .remove_notification(me, NotificationId(50))
+            .await
+            .unwrap();
+        cache.add_notification(me, &note(1)).await.unwrap();
+        let (ids, _) = warm_ids(cache.inbox(me, None, 1_000).await.unwrap());
+        assert_eq!((ids.len(), ids.last()), (INBOX_CAP - 1, Some(&2)));
     }
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod follows;
+mod notifications;
 mod posts;
 mod sessions;
 
@@ -20,6 +21,8 @@ enum Tag {
     Posts,
     /// Following accounts.
     Follows,
+    /// The notifications read marker.
+    Notifications,
 }
 
 pub fn api(
@@ -29,11 +32,13 @@ pub fn api(
     sessions::SessionsApi,
     posts::PostsApi,
     follows::FollowsApi,
+    notifications::NotificationsApi,
 ) {
     (
         accounts::AccountsApi(state.clone()),
         sessions::SessionsApi(state.clone()),
         posts::PostsApi(state.clone()),
-        follows::FollowsApi(state),
+        follows::FollowsApi(state.clone()),
+        notifications::NotificationsApi(state),
     )
 }

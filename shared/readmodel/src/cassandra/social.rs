@@ -478,7 +478,7 @@ impl CassandraStore {
         Ok(found.into_iter().collect())
     }
 
-    async fn select<T>(
+    pub(super) async fn select<T>(
         &self,
         statement: &PreparedStatement,
         values: impl scylla::serialize::row::SerializeRow,
