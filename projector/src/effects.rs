@@ -7,8 +7,9 @@
 //! redelivered event writes both again.
 //!
 //! Feeds, timelines, threads and counts are here; whom an event notifies
-//! is in [`notifications`].
+//! is in [`notifications`], and what connected clients are told in [`live`].
 
+mod live;
 mod notifications;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use contracts::events::{
     PostEdited, RepostChanged, UserSnapshot,
 };
 use contracts::ids::{NotificationId, PostId, UserId};
-use readmodel::cache::HotCache;
+use readmodel::cache::{HotCache, LiveEvent};
 use readmodel::{
     Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, Marker, NotificationKind,
     NotificationRecord, PostRecord, ProfileRecord, RepostOf, StoreError,
@@ -195,16 +196,21 @@ impl Effects {
             created_at_ms: e.post_created_at.timestamp_millis(),
             post_id: e.post_id,
         };
+        let live = LiveEvent::FeedItem { entry: e.repost_id };
         let deliver = async |owners: &[UserId]| {
             let owners = self
                 .store
                 .offer_to_feeds(owners, entry, original, e.created_at)
                 .await?;
-            self.cache.fan_out(&owners, position).await
+            self.cache.fan_out(&owners, position).await?;
+            self.live(&owners, &live).await;
+            Ok(())
         };
         if e.reposter_celebrity {
             metrics::counter!("projector_reposts_total", "delivery" => "on_read").increment(1);
-            return deliver(&[e.user_id]).await;
+            deliver(&[e.user_id]).await?;
+            self.live_author(e.user_id, &live).await;
+            return Ok(());
         }
         metrics::counter!("projector_reposts_total", "delivery" => "on_write").increment(1);
         self.for_author_and_followers(e.user_id, deliver).await?;
@@ -291,7 +297,11 @@ impl Effects {
                 .store
                 .fan_out_post(&[e.author_id], entry, e.created_at)
                 .await?;
-            return self.cache.fan_out(&reached, position).await;
+            self.cache.fan_out(&reached, position).await?;
+            let live = LiveEvent::FeedItem { entry: e.post_id };
+            self.live(&reached, &live).await;
+            self.live_author(e.author_id, &live).await;
+            return Ok(());
         }
         metrics::counter!("projector_posts_total", "delivery" => "on_write").increment(1);
         let started = Instant::now();
@@ -302,7 +312,10 @@ impl Effects {
                     .store
                     .fan_out_post(&owners, entry, e.created_at)
                     .await?;
-                self.cache.fan_out(&reached, position).await
+                self.cache.fan_out(&reached, position).await?;
+                let live = LiveEvent::FeedItem { entry: e.post_id };
+                self.live(&reached, &live).await;
+                Ok(())
             })
             .await?;
         metrics::histogram!("projector_fanout_size").record(delivered as f64);
@@ -323,7 +336,15 @@ impl Effects {
             repost_of: None,
         };
         self.store.put_post(&post).await?;
-        self.cache.put_posts(std::slice::from_ref(&post)).await
+        self.cache.put_posts(std::slice::from_ref(&post)).await?;
+        let live = LiveEvent::PostUpdate { id: e.post_id };
+        self.live_author(e.author_id, &live).await;
+        self.for_author_and_followers(e.author_id, async |owners| {
+            self.live(owners, &live).await;
+            Ok(())
+        })
+        .await?;
+        Ok(())
     }
 
     /// Forgets the post first, so every page stops showing it at once, then
@@ -338,11 +359,15 @@ impl Effects {
         if let Some(target) = &e.in_reply_to {
             self.put_counts(target.post_id, target.counts).await?;
         }
+        let live = LiveEvent::FeedDelete { id: e.post_id };
+        self.live_author(e.author_id, &live).await;
         self.for_author_and_followers(e.author_id, async |owners| {
             self.store
                 .remove_from_feeds(owners, position, e.deleted_at)
                 .await?;
-            self.cache.remove_from_feeds(owners, position).await
+            self.cache.remove_from_feeds(owners, position).await?;
+            self.live(owners, &live).await;
+            Ok(())
         })
         .await?;
         self.store

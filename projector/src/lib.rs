@@ -65,6 +65,14 @@ pub fn describe_metrics() {
         "projector_notifications_total",
         "Notifications stored (change=added, by kind) and withdrawn (change=withdrawn)."
     );
+    describe_counter!(
+        "projector_live_messages_total",
+        "Live stream messages published to connected users."
+    );
+    describe_counter!(
+        "projector_live_failures_total",
+        "Live stream messages that could not be published (best effort; not retried)."
+    );
     describe_histogram!("projector_fanout_size", "Feeds one post was written to.");
     describe_histogram!(
         "projector_fanout_duration_seconds",

@@ -13,6 +13,7 @@ use crate::consistency::{ConsistencyWait, Waiters};
 use crate::feed::FeedService;
 use crate::routes;
 use crate::sessions::RevokedSessionSet;
+use crate::stream::LiveHub;
 
 /// How long and how many reads may wait for a consistency token.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +64,8 @@ pub const LINKS: &[Link] = &[
 /// The complete HTTP application. Starts its background tasks (the
 /// revoked-session set, the consistency poller), so call it in a runtime.
 pub fn build(
-    feeds: FeedService,
+    feeds: Arc<FeedService>,
+    hub: Arc<LiveHub>,
     verifier: TokenVerifier,
     metrics: PrometheusHandle,
     limits: WaitLimits,
@@ -74,7 +76,6 @@ pub fn build(
     let verifier = Arc::new(verifier);
     let revoked: Arc<dyn RevokedSessions> = RevokedSessionSet::start(cache.clone());
     let ready = Arc::new(feeds.readiness());
-    let feeds = Arc::new(feeds);
     let api = OpenApiService::new(
         routes::api(feeds.clone()),
         "Microblog read API",
@@ -96,6 +97,7 @@ pub fn build(
     let spec = openapi::endpoint(openapi::with_links(&spec, LINKS));
     let docs = api.swagger_ui();
     let route = Route::new()
+        .at("/v1/stream", poem::get(routes::stream::stream).data(hub))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest(

@@ -22,6 +22,24 @@ pub struct Config {
     /// for a consistency token at once on one replica; more are answered
     /// at once, marked `Consistency-Token-Timeout: true`.
     pub max_waiters: usize,
+    pub stream: StreamLimits,
+}
+
+/// Limits of the live stream on one replica.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// `STREAM_MAX_CONNECTIONS`, default 20000: open streams on this
+    /// replica; more are refused with 503.
+    pub per_replica: usize,
+    /// `STREAM_MAX_PER_ACCOUNT`, default 8: open streams of one account on
+    /// this replica; more are refused with 429.
+    pub per_account: usize,
+    /// `STREAM_QUEUE`, default 256: messages waiting for one client; a
+    /// client that lets more pile up is disconnected as too slow.
+    pub queue: usize,
+    /// `STREAM_HEARTBEAT_SECS`, default 30: a ping (WebSocket) or comment
+    /// (SSE) this often.
+    pub heartbeat: std::time::Duration,
 }
 
 impl Config {
@@ -38,6 +56,16 @@ impl Config {
                 0..=30_000,
             )?),
             max_waiters: config::in_range("READ_YOUR_WRITES_MAX_WAITERS", 1_000, 0..=1_000_000)?,
+            stream: StreamLimits {
+                per_replica: config::in_range("STREAM_MAX_CONNECTIONS", 20_000, 0..=1_000_000)?,
+                per_account: config::in_range("STREAM_MAX_PER_ACCOUNT", 8, 1..=1_000)?,
+                queue: config::in_range("STREAM_QUEUE", 256, 1..=100_000)?,
+                heartbeat: std::time::Duration::from_secs(config::in_range(
+                    "STREAM_HEARTBEAT_SECS",
+                    30,
+                    1..=3_600,
+                )?),
+            },
         })
     }
 }

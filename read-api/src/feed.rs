@@ -142,7 +142,7 @@ impl FeedService {
 
     /// The celebrities `owner` follows, through the cache; a miss loads the
     /// durable list and caches it unless the projector changed it meanwhile.
-    async fn celebrities(&self, owner: UserId) -> Result<Vec<UserId>, StoreError> {
+    pub(crate) async fn celebrities(&self, owner: UserId) -> Result<Vec<UserId>, StoreError> {
         let version = match self.cache.celebrity_follows(owner).await {
             Ok((Some(cached), _)) => return Ok(cached),
             Ok((None, version)) => Some(version),
@@ -167,7 +167,7 @@ impl FeedService {
     /// a celebrity's reply to another account shows only to readers who
     /// follow that account too (or are it). The page may come out shorter;
     /// its cursor still continues after everything it covered.
-    async fn drop_foreign_replies(
+    pub(crate) async fn drop_foreign_replies(
         &self,
         reader: UserId,
         celebrities: &[UserId],

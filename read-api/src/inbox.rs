@@ -137,7 +137,7 @@ impl FeedService {
 
     /// Attaches actors and posts; leaves out notifications whose actor or
     /// post no longer exists.
-    async fn hydrate_notifications(
+    pub(crate) async fn hydrate_notifications(
         &self,
         viewer: UserId,
         records: Vec<NotificationRecord>,

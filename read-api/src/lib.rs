@@ -10,6 +10,7 @@
 //! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
 //! - [`thread`]: replies and context; [`people`]: follow lists and search;
 //!   [`inbox`]: notifications and their read marker.
+//! - [`stream`]: the live stream's hub (WebSocket and SSE connections).
 //! - [`consistency`]: holding reads until their own writes are visible.
 //! - [`sessions`]: the revoked sessions whose access tokens are refused.
 //! - [`config`]: settings from the environment.
@@ -23,11 +24,12 @@ pub mod merge;
 pub mod people;
 pub mod routes;
 pub mod sessions;
+pub mod stream;
 pub mod thread;
 
 /// `# HELP` lines for the read API's metrics.
 pub fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "read_feed_source_total",
         "Feed pages by where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
@@ -43,6 +45,22 @@ pub fn describe_metrics() {
     describe_counter!(
         "read_notifications_source_total",
         "Notification pages by where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
+    );
+    describe_gauge!(
+        "read_stream_connections",
+        "Live streams (WebSocket and SSE) open on this replica."
+    );
+    describe_counter!(
+        "read_stream_messages_total",
+        "Live messages: queued for a connection, delivered to its client, dropped (the client was too slow), lagged (missed by the replica's subscription)."
+    );
+    describe_counter!(
+        "read_stream_disconnects_total",
+        "Live streams ended, by reason (client, too_slow, going_away, token_expired)."
+    );
+    describe_counter!(
+        "read_stream_refused_total",
+        "Live streams refused, by reason (account_limit, replica_limit, store)."
     );
     describe_histogram!(
         "read_feed_merged_celebrities",

@@ -4,6 +4,8 @@ use anyhow::Context;
 use platform::auth::TokenVerifier;
 use read_api::config::Config;
 use read_api::feed::FeedService;
+use read_api::stream::LiveHub;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,8 +16,20 @@ async fn main() -> anyhow::Result<()> {
     let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
         .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;
     let server_url = format!("http://{}", config.listen_addr);
+    let feeds = Arc::new(FeedService::new(store, cache));
+    let hub = LiveHub::start(Arc::clone(&feeds), config.stream)
+        .await
+        .context("cannot subscribe to the live stream's channels")?;
+    let closing = Arc::clone(&hub);
+    tokio::spawn(async move {
+        // Live streams would hold the graceful shutdown until its timeout:
+        // close them at once, with 1001, so clients reconnect elsewhere.
+        platform::ops::shutdown_signal().await;
+        closing.shut_down();
+    });
     let app = read_api::app::build(
-        FeedService::new(store, cache),
+        feeds,
+        hub,
         verifier,
         metrics,
         read_api::app::WaitLimits {

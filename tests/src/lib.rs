@@ -214,6 +214,20 @@ impl Stack {
             .expect("the service can be killed");
     }
 
+    /// Asks a service to stop with SIGTERM, as an orchestrator does, and
+    /// waits until it has.
+    pub async fn terminate(&mut self, name: &str) {
+        let service = self.service_mut(name);
+        let pid = service.child.id().expect("the service is running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM reached {name}");
+        service.child.wait().await.expect("the service exits");
+    }
+
     /// Starts a killed service again, with the same environment, and waits
     /// until it is ready.
     pub async fn restart(&mut self, name: &str) {
@@ -516,14 +530,14 @@ impl Stack {
     /// An issuer of access tokens for any user, signed with the stack's
     /// key, so users loaded in bulk (who have no password) can act too.
     pub fn token_issuer() -> write_api::tokens::TokenIssuer {
+        Self::token_issuer_for(Duration::from_secs(900))
+    }
+
+    /// [`Stack::token_issuer`] for tokens that live `ttl`.
+    pub fn token_issuer_for(ttl: Duration) -> write_api::tokens::TokenIssuer {
         let pem = std::fs::read(key_file("TEST_JWT_PRIVATE_KEY_FILE")).unwrap();
-        write_api::tokens::TokenIssuer::new(
-            &pem,
-            "microblog".into(),
-            "microblog-api".into(),
-            Duration::from_secs(900),
-        )
-        .unwrap()
+        write_api::tokens::TokenIssuer::new(&pem, "microblog".into(), "microblog-api".into(), ttl)
+            .unwrap()
     }
 
     /// Posts `{prefix} 0` to `{prefix} {count - 1}` in order; returns the

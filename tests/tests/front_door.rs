@@ -9,9 +9,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use e2e::Stack;
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -264,6 +267,50 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
         assert_eq!(feed, ["post 2", "post 1", "post 0"]);
     }
 
+    // The live stream through the front door: a WebSocket upgrade and
+    // unbuffered Server-Sent Events, each on whichever replica nginx picks.
+    let mut request = format!("ws://read.localhost:{front}/v1/stream")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", bob.access).parse().unwrap(),
+    );
+    let tcp = tokio::net::TcpStream::connect(door).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("nginx passes the upgrade on");
+    let mut sse = http
+        .get(format!("{}/v1/stream", stack.read_url))
+        .bearer_auth(&bob.access)
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    stack.post(&http, &alice.access, "through the door").await;
+    let live = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(WsMessage::Text(text))) if text.contains("through the door") => break,
+                Some(Ok(_)) => {}
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+        let mut seen = String::new();
+        while !seen.contains("through the door") {
+            let chunk = sse
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the event stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), live)
+        .await
+        .expect("both streams hear the post through nginx at once");
+
     // Request ids: a client's is kept end to end, one is made when absent,
     // and an implausible one is replaced.
     let sent = "front-door-test-1";
@@ -484,6 +531,6 @@ async fn nginx_routes_both_hosts_and_prometheus_sees_the_pipeline() {
     stack.kill("read-api-2").await;
     for _ in 0..6 {
         let feed = stack.whole_feed(&http, &bob.access, &consistency, 10).await;
-        assert_eq!(feed.len(), 4);
+        assert_eq!(feed.len(), 5);
     }
 }

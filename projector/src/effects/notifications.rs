@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use contracts::events::PostCreated;
 use contracts::ids::{NotificationId, PostId, UserId};
+use readmodel::cache::LiveEvent;
 use readmodel::notifications::{KEEP_DAYS, KEEP_NEWEST};
 use readmodel::{NotificationKind, NotificationRecord, StoreError};
 
@@ -27,6 +28,8 @@ impl Effects {
         }
         self.store.add_notification(recipient, &n).await?;
         self.cache.add_notification(recipient, &n).await?;
+        self.live(&[recipient], &LiveEvent::Notification(n.clone()))
+            .await;
         metrics::counter!("projector_notifications_total", "kind" => n.kind.as_str(), "change" => "added")
             .increment(1);
         if n.id.0 % TRIM_EVERY == 0 {

@@ -1,10 +1,11 @@
 //! HTTP handlers of the read API.
 
 mod feed;
-mod notifications;
+pub(crate) mod notifications;
+pub mod stream;
 mod threads;
 mod users;
-mod views;
+pub(crate) mod views;
 
 use std::sync::Arc;
 

@@ -108,6 +108,12 @@ impl TokenVerifier {
     /// Returns the caller if the token is a valid access token. Whether its
     /// session was revoked is for the caller to check.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// [`TokenVerifier::verify`], with the token's expiry (unix seconds),
+    /// for connections that outlive a request.
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -116,7 +122,7 @@ impl TokenVerifier {
         if let Some((principal, exp)) = remembered
             && now <= exp + LEEWAY_SECS as i64
         {
-            return Ok(principal);
+            return Ok((principal, exp));
         }
         let (principal, exp) = self.check(token)?;
         let mut verified = self.remembered();
@@ -124,7 +130,7 @@ impl TokenVerifier {
             verified.clear();
         }
         verified.insert(digest, (principal, exp));
-        Ok(principal)
+        Ok((principal, exp))
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Verified> {

@@ -29,6 +29,8 @@
 //!   requests carrying its consistency token wait for it.
 //! - `inbox:{user}`, `inbox:{user}:state`, `inbox:{user}:version`: the
 //!   newest notifications; see [`notifications`].
+//! - `online:{user}`, `live:{user}`, `live:{user}:log`, `author:{user}`:
+//!   the live stream; see [`stream`].
 //! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
 //!   time (unix seconds) after which none of their access tokens is valid;
 //!   `{sessions}:revoked:version` grows with every addition, so readers
@@ -41,8 +43,10 @@
 //! continuing from the durable store after its last entry skips nothing.
 
 mod notifications;
+mod stream;
 
 pub use notifications::{HotInbox, INBOX_CAP};
+pub use stream::{Channel, LiveEvent, LiveMessage, ONLINE_TTL_SECS, Subscriber};
 
 use std::time::Duration;
 
@@ -61,6 +65,8 @@ use contracts::ids::{PostId, UserId};
 #[derive(Clone)]
 pub struct HotCache {
     pool: Pool,
+    /// The connection settings, for the live stream's subscriber.
+    config: Config,
     /// A Redis Cluster: multi-key reads go per slot.
     clustered: bool,
     prefix: String,
@@ -243,7 +249,7 @@ impl HotCache {
     ) -> Result<Self, StoreError> {
         let config = Config::from_url(&driver_url(url))?;
         let clustered = config.server.is_clustered();
-        let pool = Builder::from_config(config)
+        let pool = Builder::from_config(config.clone())
             .with_connection_config(|c| {
                 c.connection_timeout = Duration::from_secs(2);
                 c.internal_command_timeout = Duration::from_secs(2);
@@ -256,6 +262,7 @@ impl HotCache {
         pool.init().await?;
         Ok(Self {
             pool,
+            config,
             clustered,
             prefix: settings.prefix,
             feed_cap: settings.feed_cap,

@@ -1,0 +1,286 @@
+//! `GET /v1/stream`: the caller's live events over a WebSocket (an upgrade
+//! request) or Server-Sent Events (any other `GET`).
+//!
+//! The access token comes in the `Authorization` header, the
+//! `access_token` query parameter, or as the WebSocket subprotocol
+//! (`Sec-WebSocket-Protocol`, echoed back), in that order of preference.
+//! Each message is `{event, data}` JSON. A WebSocket gets a ping and an SSE
+//! stream a comment every `STREAM_HEARTBEAT_SECS`. The server closes with
+//! 1001 when it shuts down, 4001 when the token expires and 4008 when the
+//! client reads too slowly (SSE: a `close` event naming the reason). SSE
+//! resumes after `Last-Event-ID` for the last two minutes of the caller's
+//! own messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use platform::auth::{RevokedSessions, TokenVerifier};
+use platform::error::ApiError;
+use poem::web::sse::{Event as SseEvent, SSE};
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
+use poem::web::{Data, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use readmodel::cache::LiveMessage;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::stream::render::render;
+use crate::stream::{CloseReason, Connection, LiveHub, RefuseReason};
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    access_token: Option<String>,
+}
+
+/// Where the token came from; a subprotocol one is echoed back.
+enum TokenSource {
+    Header,
+    Subprotocol,
+}
+
+fn bearer(req: &Request, query: &StreamQuery) -> Option<(String, TokenSource)> {
+    let header = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|t| (t.trim().to_owned(), TokenSource::Header));
+    let from_query = || query.access_token.clone().map(|t| (t, TokenSource::Header));
+    let from_protocol = || {
+        req.header("sec-websocket-protocol").and_then(|p| {
+            p.split(',')
+                .map(str::trim)
+                .find(|p| !p.is_empty())
+                .map(|t| (t.to_owned(), TokenSource::Subprotocol))
+        })
+    };
+    header.or_else(from_query).or_else(from_protocol)
+}
+
+#[handler]
+pub async fn stream(
+    req: &Request,
+    ws: Option<WebSocket>,
+    Query(query): Query<StreamQuery>,
+    Data(hub): Data<&Arc<LiveHub>>,
+    Data(verifier): Data<&Arc<TokenVerifier>>,
+    Data(revoked): Data<&Arc<dyn RevokedSessions>>,
+) -> Response {
+    let Some((token, source)) = bearer(req, &query) else {
+        return ApiError::unauthorized("send an access token").into_response();
+    };
+    let (principal, expires_at) = match verifier.verify_until(&token) {
+        Ok(found) => found,
+        Err(_) => {
+            return ApiError::unauthorized("the access token is invalid or expired")
+                .into_response();
+        }
+    };
+    match revoked.is_revoked(principal.session).await {
+        Ok(false) => {}
+        Ok(true) => return ApiError::unauthorized("the session has ended").into_response(),
+        Err(_) => {
+            return ApiError::unavailable("cannot check the session now", 1).into_response();
+        }
+    }
+    let connection = match hub.join(principal.user).await {
+        Ok(connection) => connection,
+        Err(refused) => return refusal(refused),
+    };
+    let hub = Arc::clone(hub);
+    let until = expiry(expires_at);
+    match ws {
+        Some(ws) => {
+            let ws = match source {
+                TokenSource::Subprotocol => ws.protocols([token]),
+                TokenSource::Header => ws,
+            };
+            ws.on_upgrade(move |socket| websocket(socket, connection, hub, until))
+                .into_response()
+        }
+        None => {
+            let last_event_id = req.header("last-event-id").map(str::to_owned);
+            let heartbeat = hub.limits.heartbeat;
+            let (events, rx) = mpsc::channel(16);
+            tokio::spawn(server_sent(connection, hub, until, last_event_id, events));
+            let body = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|event| (event, rx))
+            });
+            SSE::new(body)
+                .keep_alive(heartbeat)
+                .with_header("X-Accel-Buffering", "no")
+                .into_response()
+        }
+    }
+}
+
+fn refusal(refused: RefuseReason) -> Response {
+    metrics::counter!("read_stream_refused_total", "reason" => match refused {
+        RefuseReason::AccountLimit => "account_limit",
+        RefuseReason::ReplicaLimit => "replica_limit",
+        RefuseReason::Store(_) => "store",
+    })
+    .increment(1);
+    match refused {
+        RefuseReason::AccountLimit => ApiError::too_many_requests(5).into_response(),
+        RefuseReason::ReplicaLimit => {
+            ApiError::unavailable("this replica holds as many streams as it may", 1).into_response()
+        }
+        RefuseReason::Store(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// When a token expiring at `expires_at` (unix seconds) stops being valid.
+fn expiry(expires_at: i64) -> tokio::time::Instant {
+    let now = chrono::Utc::now().timestamp();
+    let left = expires_at.saturating_sub(now).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_secs(left)
+}
+
+/// The event name and text of a message for the connection's viewer, if
+/// it is sent.
+async fn text(
+    hub: &LiveHub,
+    connection: &Connection,
+    message: &LiveMessage,
+) -> Option<(&'static str, String)> {
+    match render(hub.feeds(), connection.user, message).await {
+        Ok(Some((event, data))) => Some((event, json!({"event": event, "data": data}).to_string())),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "cannot render a live message");
+            None
+        }
+    }
+}
+
+fn ended(reason: Option<CloseReason>) {
+    let reason = reason.map_or("client", CloseReason::as_str);
+    metrics::counter!("read_stream_disconnects_total", "reason" => reason).increment(1);
+}
+
+async fn websocket(
+    socket: WebSocketStream,
+    mut connection: Connection,
+    hub: Arc<LiveHub>,
+    until: tokio::time::Instant,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut heartbeat = tokio::time::interval(hub.limits.heartbeat);
+    heartbeat.tick().await;
+    let expired = tokio::time::sleep_until(until);
+    tokio::pin!(expired);
+    let mut shutdown = connection.shutdown();
+    let reason = loop {
+        tokio::select! {
+            message = connection.messages.recv() => match message {
+                Some(message) => {
+                    if let Some((_, text)) = text(&hub, &connection, &message).await {
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break None;
+                        }
+                        delivered();
+                    }
+                }
+                None => break Some(connection.ended()),
+            },
+            _ = heartbeat.tick() => {
+                if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                    break None;
+                }
+            }
+            () = &mut expired => break Some(CloseReason::TokenExpired),
+            _ = shutdown.changed() => break Some(CloseReason::GoingAway),
+            frame = incoming.next() => match frame {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    if let Some(reason) = reason {
+        let close = Message::Close(Some((
+            CloseCode::from(reason.code()),
+            reason.as_str().into(),
+        )));
+        let _ = sink.send(close).await;
+    }
+    ended(reason);
+}
+
+fn delivered() {
+    metrics::counter!("read_stream_messages_total", "result" => "delivered").increment(1);
+}
+
+/// A replay log id (`<ms>-<seq>`) as a number pair, for ordering.
+fn log_position(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+async fn server_sent(
+    mut connection: Connection,
+    hub: Arc<LiveHub>,
+    until: tokio::time::Instant,
+    last_event_id: Option<String>,
+    events: mpsc::Sender<SseEvent>,
+) {
+    let sse = |id: Option<&str>, name: &str, text: String| {
+        let event = SseEvent::message(text).event_type(name);
+        match id {
+            Some(id) => event.id(id),
+            None => event,
+        }
+    };
+    let mut replayed_to = None;
+    if let Some(after) = last_event_id.as_deref() {
+        match hub.feeds().cache().replay(connection.user, after).await {
+            Ok(missed) => {
+                for (id, event) in missed {
+                    let message = LiveMessage {
+                        channel: readmodel::cache::Channel::User(connection.user),
+                        id: Some(id.clone()),
+                        event,
+                    };
+                    if let Some((name, text)) = text(&hub, &connection, &message).await
+                        && events.send(sse(Some(&id), name, text)).await.is_err()
+                    {
+                        return ended(None);
+                    }
+                    replayed_to = log_position(&id);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot replay a live stream"),
+        }
+    }
+    let expired = tokio::time::sleep_until(until);
+    tokio::pin!(expired);
+    let mut shutdown = connection.shutdown();
+    let reason = loop {
+        tokio::select! {
+            message = connection.messages.recv() => match message {
+                Some(message) => {
+                    let position = message.id.as_deref().and_then(log_position);
+                    if position.is_some() && position <= replayed_to {
+                        continue;
+                    }
+                    if let Some((name, text)) = text(&hub, &connection, &message).await {
+                        if events.send(sse(message.id.as_deref(), name, text)).await.is_err() {
+                            break None;
+                        }
+                        delivered();
+                    }
+                }
+                None => break Some(connection.ended()),
+            },
+            () = &mut expired => break Some(CloseReason::TokenExpired),
+            _ = shutdown.changed() => break Some(CloseReason::GoingAway),
+            () = events.closed() => break None,
+        }
+    };
+    if let Some(reason) = reason {
+        let data =
+            json!({"event": "close", "data": {"reason": reason.as_str(), "code": reason.code()}});
+        let _ = events.send(sse(None, "close", data.to_string())).await;
+    }
+    ended(reason);
+}
