@@ -57,6 +57,9 @@ enum Command {
     /// dsb`) on that data set: latency per operation, fan-out lag, raw
     /// floors, `--find-max`, and a JSON file of every figure.
     Mix(scenarios::mix::Args),
+    /// Many open live streams (mostly idle), posts at a fixed rate:
+    /// post-to-socket latency and the read API's memory per connection.
+    Stream(scenarios::stream::Args),
 }
 
 #[tokio::main]
@@ -70,5 +73,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Feed(args) => scenarios::feed::run(&api, args).await,
         Command::Data(args) => scenarios::data::run(args).await,
         Command::Mix(args) => scenarios::mix::run(&api, args).await,
+        Command::Stream(args) => scenarios::stream::run(&api, args).await,
     }
 }

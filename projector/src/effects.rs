@@ -337,10 +337,35 @@ impl Effects {
         };
         self.store.put_post(&post).await?;
         self.cache.put_posts(std::slice::from_ref(&post)).await?;
-        let live = LiveEvent::PostUpdate { id: e.post_id };
-        self.live_author(e.author_id, &live).await;
-        self.for_author_and_followers(e.author_id, async |owners| {
-            self.live(owners, &live).await;
+        let celebrity = self
+            .store
+            .profiles(&[e.author_id])
+            .await?
+            .first()
+            .is_some_and(|p| p.celebrity);
+        self.tell_followers(
+            e.author_id,
+            celebrity,
+            &LiveEvent::PostUpdate { id: e.post_id },
+        )
+        .await
+    }
+
+    /// Tells the author and their connected followers: a celebrity's once
+    /// on their channel, an ordinary author's each on their own.
+    async fn tell_followers(
+        &self,
+        author: UserId,
+        celebrity: bool,
+        event: &LiveEvent,
+    ) -> Result<(), StoreError> {
+        self.live(&[author], event).await;
+        if celebrity {
+            self.live_author(author, event).await;
+            return Ok(());
+        }
+        self.for_each_follower_page(author, async |followers| {
+            self.live(followers, event).await;
             Ok(())
         })
         .await?;
@@ -360,13 +385,18 @@ impl Effects {
             self.put_counts(target.post_id, target.counts).await?;
         }
         let live = LiveEvent::FeedDelete { id: e.post_id };
-        self.live_author(e.author_id, &live).await;
+        let celebrity = e.author.celebrity;
+        if celebrity {
+            self.live_author(e.author_id, &live).await;
+        }
         self.for_author_and_followers(e.author_id, async |owners| {
             self.store
                 .remove_from_feeds(owners, position, e.deleted_at)
                 .await?;
             self.cache.remove_from_feeds(owners, position).await?;
-            self.live(owners, &live).await;
+            if !celebrity || owners == [e.author_id] {
+                self.live(owners, &live).await;
+            }
             Ok(())
         })
         .await?;

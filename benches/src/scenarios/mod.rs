@@ -6,3 +6,4 @@ pub mod feed;
 pub mod login;
 pub mod mix;
 pub mod posts;
+pub mod stream;

@@ -18,7 +18,7 @@ use futures::{SinkExt, StreamExt};
 use platform::auth::{RevokedSessions, TokenVerifier};
 use platform::error::ApiError;
 use poem::web::sse::{Event as SseEvent, SSE};
-use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use readmodel::cache::LiveMessage;
@@ -95,6 +95,7 @@ pub async fn stream(
                 TokenSource::Subprotocol => ws.protocols([token]),
                 TokenSource::Header => ws,
             };
+            let ws = ws.config(socket_config());
             ws.on_upgrade(move |socket| websocket(socket, connection, hub, until))
                 .into_response()
         }
@@ -112,6 +113,18 @@ pub async fn stream(
                 .into_response()
         }
     }
+}
+
+/// Small buffers: most streams are idle, and tungstenite's defaults (128
+/// KiB to read and 128 KiB to write, each grown on first use, as by a
+/// heartbeat) cost a replica gigabytes at 10,000 streams. Clients send
+/// nothing but control frames, so their messages are capped too.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024))
 }
 
 fn refusal(refused: RefuseReason) -> Response {

@@ -103,6 +103,13 @@ impl TryFrom<NotificationRow> for NotificationRecord {
     }
 }
 
+/// (recipient, id) rows of withdrawn notifications, as both stores read them.
+pub fn withdrawn(rows: Vec<(i64, i64)>) -> Vec<(UserId, NotificationId)> {
+    rows.into_iter()
+        .map(|(recipient, id)| (UserId(recipient), NotificationId(id)))
+        .collect()
+}
+
 /// What the read API may ask of inboxes.
 #[async_trait]
 pub trait NotificationReader: Send + Sync + 'static {

@@ -36,6 +36,9 @@ pub const ONLINE_TTL_SECS: i64 = 90;
 pub const REPLAY_MS: i64 = 120_000;
 /// Messages a resumption replays at most.
 pub const REPLAY_MAX: u64 = 1_000;
+/// Messages a replica's subscription may hold before its reader takes
+/// them; past it the oldest are lost (counted as `lagged`).
+const SUBSCRIBER_BACKLOG: usize = 16_384;
 
 /// What a connected client is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +223,11 @@ impl HotCache {
     /// A new subscriber connection for a replica's live streams.
     pub async fn subscriber(&self) -> Result<Subscriber, StoreError> {
         let client = Builder::from_config(self.config.clone())
+            .with_performance_config(|p| {
+                // The driver hands messages on through a broadcast channel
+                // that drops the oldest once this many wait: room for bursts.
+                p.broadcast_channel_capacity = SUBSCRIBER_BACKLOG;
+            })
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build_subscriber_client()?;
         client.init().await?;
@@ -270,7 +278,7 @@ impl Subscriber {
     /// Every message on the subscribed channels, decoded; unreadable ones
     /// are skipped. Ends when the client is dropped.
     pub fn messages(&self) -> tokio::sync::mpsc::Receiver<LiveMessage> {
-        let (tx, rx) = tokio::sync::mpsc::channel(4_096);
+        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBER_BACKLOG);
         let mut incoming = self.client.message_rx();
         let prefix = self.cache.prefix.clone();
         tokio::spawn(async move {

@@ -206,10 +206,7 @@ impl NotificationWriter for CassandraStore {
             .execute_unpaged(&st.remove_by_post, (post.0,))
             .await
             .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(r, id)| (UserId(r), NotificationId(id)))
-            .collect())
+        Ok(crate::notifications::withdrawn(rows))
     }
 
     async fn trim_notifications(

@@ -115,10 +115,7 @@ impl NotificationWriter for PgFeedStore {
         .bind(post.0)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(r, id)| (UserId(r), NotificationId(id)))
-            .collect())
+        Ok(crate::notifications::withdrawn(rows))
     }
 
     async fn trim_notifications(
