@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use contracts::events::{Decoded, Envelope};
+use contracts::events::{Decoded, Envelope, UserSnapshot};
 use futures::{StreamExt, stream};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::effects::Effects;
+use crate::effects::{Effects, profiles_of};
 use crate::lag::{LagReporter, STATISTICS_INTERVAL_MS};
 
 pub struct EventConsumer {
@@ -34,6 +34,14 @@ pub struct EventConsumer {
     batch_max: usize,
     batch_wait: Duration,
     concurrency: usize,
+}
+
+/// Of the records of a batch applied so far: their event ids and the user
+/// snapshots they carried.
+#[derive(Default)]
+struct Finished {
+    events: Vec<uuid::Uuid>,
+    snapshots: Vec<UserSnapshot>,
 }
 
 enum Outcome {
@@ -100,23 +108,32 @@ impl EventConsumer {
                 keys.entry(key).or_default().push(index);
             }
             let mut done = vec![false; batch.len()];
+            let mut finished = Finished::default();
             let mut applied = stream::iter(keys.into_values())
                 .map(|mut indexes| {
                     let stop = stop.clone();
                     let batch = &batch;
                     async move {
-                        let count = self.apply_in_order(&indexes, batch, stop).await;
+                        let mut finished = Finished::default();
+                        let count = self
+                            .apply_in_order(&indexes, batch, stop, &mut finished)
+                            .await;
                         indexes.truncate(count);
-                        indexes
+                        (indexes, finished)
                     }
                 })
                 .buffer_unordered(self.concurrency);
-            while let Some(indexes) = applied.next().await {
+            while let Some((indexes, more)) = applied.next().await {
                 for index in indexes {
                     done[index] = true;
                 }
+                finished.events.extend(more.events);
+                finished.snapshots.extend(more.snapshots);
             }
             drop(applied);
+            if !self.finish(&finished, &mut stop).await {
+                break;
+            }
             let partitions: Vec<i32> = batch.iter().map(|m| m.partition()).collect();
             let (to_store, stopped) = applied_prefixes(&partitions, &done);
             for index in to_store {
@@ -152,13 +169,44 @@ impl EventConsumer {
         batch
     }
 
-    /// Applies the records at `indexes` of `batch` in order; returns how
-    /// many were done before a stop.
+    /// What a batch leaves to do once all its records are applied: the
+    /// user snapshots they carried, newest of each user, and telling reads
+    /// that wait on their consistency tokens. Retried until it succeeds;
+    /// false if asked to stop first, and then no offset of the batch is
+    /// stored, so it is all delivered again.
+    async fn finish(&self, finished: &Finished, stop: &mut watch::Receiver<bool>) -> bool {
+        let profiles = profiles_of(&finished.snapshots);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = async {
+                self.effects.put_profiles(&profiles).await?;
+                self.effects
+                    .cache()
+                    .mark_all_applied(&finished.events)
+                    .await
+            }
+            .await;
+            match result {
+                Ok(()) => return true,
+                Err(error) => tracing::warn!(%error, "finishing a batch failed; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return false,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Applies the records at `indexes` of `batch` in order, noting in
+    /// `finished` what is left to do for them; returns how many were done
+    /// before a stop.
     async fn apply_in_order(
         &self,
         indexes: &[usize],
         batch: &[BorrowedMessage<'_>],
         mut stop: watch::Receiver<bool>,
+        finished: &mut Finished,
     ) -> usize {
         for (done, message) in indexes.iter().map(|&i| &batch[i]).enumerate() {
             // The request that wrote the event (a header the relay sets) goes
@@ -174,7 +222,11 @@ impl EventConsumer {
             {
                 span.record("request_id", id);
             }
-            let Some(outcome) = self.process(message, &mut stop).instrument(span).await else {
+            let Some(outcome) = self
+                .process(message, &mut stop, finished)
+                .instrument(span)
+                .await
+            else {
                 return done;
             };
             let label = match outcome {
@@ -196,6 +248,7 @@ impl EventConsumer {
         &self,
         message: &BorrowedMessage<'_>,
         stop: &mut watch::Receiver<bool>,
+        finished: &mut Finished,
     ) -> Option<Outcome> {
         let started = Instant::now();
         let payload = message.payload().unwrap_or_default();
@@ -207,7 +260,7 @@ impl EventConsumer {
             }) => (id, occurred_at, event),
             Ok(Decoded::Unknown(envelope)) => {
                 tracing::info!(event_type = %envelope.event_type, version = envelope.version, "skipping an event this build does not know");
-                self.mark_applied(envelope.id).await;
+                finished.events.push(envelope.id);
                 return Some(Outcome::Skipped);
             }
             Err(e) => return self.dead_letter(message, &e.to_string(), stop).await,
@@ -216,7 +269,7 @@ impl EventConsumer {
         let mut backoff = Duration::from_millis(100);
         loop {
             attempt += 1;
-            let error = match self.effects.apply(&event).await {
+            let error = match self.effects.apply_without_profiles(&event).await {
                 Ok(()) => {
                     metrics::histogram!("projector_event_processing_seconds")
                         .record(started.elapsed().as_secs_f64());
@@ -228,7 +281,10 @@ impl EventConsumer {
                     metrics::histogram!("projector_write_to_read_seconds", "type" => event.event_type())
                         .record(lag.as_secs_f64());
                     tracing::debug!(event_id = %id, event_type = event.event_type(), lag_seconds = lag.as_secs_f64(), "applied");
-                    self.mark_applied(id).await;
+                    finished.events.push(id);
+                    finished
+                        .snapshots
+                        .extend(event.user_snapshots().into_iter().cloned());
                     return Some(Outcome::Applied);
                 }
                 Err(e) => e,
@@ -237,7 +293,7 @@ impl EventConsumer {
             tracing::warn!(error = %error, attempt, stores_up, partition = message.partition(), offset = message.offset(), "applying an event failed");
             if stores_up && attempt >= self.max_attempts {
                 let outcome = self.dead_letter(message, &error.to_string(), stop).await;
-                self.mark_applied(id).await;
+                finished.events.push(id);
                 return outcome;
             }
             tokio::select! {
@@ -245,14 +301,6 @@ impl EventConsumer {
                 _ = stop.changed() => return None,
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    /// Lets reads waiting on this event's consistency token go ahead. A
-    /// failure here only makes such reads wait out their bound.
-    async fn mark_applied(&self, id: uuid::Uuid) {
-        if let Err(e) = self.effects.cache().mark_applied(id).await {
-            tracing::warn!(error = %e, "cannot record an applied event");
         }
     }
 

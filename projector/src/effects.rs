@@ -12,6 +12,7 @@
 mod live;
 mod notifications;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,7 +60,17 @@ impl Effects {
         self.cache.ping().await
     }
 
+    /// Applies `event`: its own effects, then the user snapshots it carries.
     pub async fn apply(&self, event: &Event) -> Result<(), StoreError> {
+        self.apply_without_profiles(event).await?;
+        self.put_profiles(&profiles_of(event.user_snapshots()))
+            .await
+    }
+
+    /// Applies `event` but for the user snapshots it carries, which the
+    /// consumer writes once for a whole batch ([`Effects::put_profiles`]):
+    /// a batch of one author's posts carries the same snapshot many times.
+    pub async fn apply_without_profiles(&self, event: &Event) -> Result<(), StoreError> {
         match event {
             Event::UserCreated(e) => self.store.index_profile(&(&e.user).into()).await?,
             Event::UserUpdated(e) => self.store.index_profile(&(&e.user).into()).await?,
@@ -114,16 +125,16 @@ impl Effects {
                 self.store.put_marker(e.user_id, marker).await?
             }
         }
-        self.put_profiles(event.user_snapshots()).await
+        Ok(())
     }
 
-    /// Keeps the newest snapshot of each user; older ones change nothing.
-    async fn put_profiles(&self, snapshots: Vec<&UserSnapshot>) -> Result<(), StoreError> {
-        let profiles: Vec<ProfileRecord> = snapshots.into_iter().map(ProfileRecord::from).collect();
-        for profile in &profiles {
+    /// Stores `profiles` in both tiers; of each user, the newest version
+    /// stored wins, so older ones change nothing.
+    pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
+        for profile in profiles {
             self.store.put_profile(profile).await?;
         }
-        self.cache.put_profiles(&profiles).await
+        self.cache.put_profiles(profiles).await
     }
 
     /// Stores a post's counts, newest version winning, in both tiers.
@@ -281,15 +292,18 @@ impl Effects {
             in_reply_to_author_id: e.in_reply_to.map(|t| t.author_id),
             repost_of: None,
         };
-        self.store.put_post(&post).await?;
-        self.cache.put_posts(std::slice::from_ref(&post)).await?;
         let entry = post.feed_entry();
         let position = entry.position;
+        // Independent rows, so written at once.
+        tokio::try_join!(
+            self.store.put_post(&post),
+            self.store.add_to_timeline(e.author_id, position)
+        )?;
+        self.cache.put_posts(std::slice::from_ref(&post)).await?;
         if let Some(target) = &e.in_reply_to {
             self.store.add_reply(target.post_id, position).await?;
             self.put_counts(target.post_id, target.counts).await?;
         }
-        self.store.add_to_timeline(e.author_id, position).await?;
         if e.author.celebrity {
             // Fan-out on read: followers' feeds merge the timeline when read.
             metrics::counter!("projector_posts_total", "delivery" => "on_read").increment(1);
@@ -387,6 +401,7 @@ impl Effects {
         let live = LiveEvent::FeedDelete { id: e.post_id };
         let celebrity = e.author.celebrity;
         if celebrity {
+            self.live(&[e.author_id], &live).await;
             self.live_author(e.author_id, &live).await;
         }
         self.for_author_and_followers(e.author_id, async |owners| {
@@ -394,7 +409,7 @@ impl Effects {
                 .remove_from_feeds(owners, position, e.deleted_at)
                 .await?;
             self.cache.remove_from_feeds(owners, position).await?;
-            if !celebrity || owners == [e.author_id] {
+            if !celebrity {
                 self.live(owners, &live).await;
             }
             Ok(())
@@ -529,16 +544,37 @@ impl Effects {
         Ok(())
     }
 
-    /// Calls `each` with the author, then with the author's followers one
-    /// page at a time, so memory stays bounded whatever the follower count.
-    /// Returns how many followers there were.
+    /// Calls `each` with the author and the first page of the author's
+    /// followers, then with the other pages one at a time, so memory stays
+    /// bounded whatever the follower count and an ordinary author's event
+    /// costs one call. Returns how many followers there were.
     async fn for_author_and_followers(
         &self,
         author: UserId,
         mut each: impl AsyncFnMut(&[UserId]) -> Result<(), StoreError>,
     ) -> Result<usize, StoreError> {
-        each(&[author]).await?;
-        self.for_each_follower_page(author, each).await
+        let mut count = 0;
+        let mut after = None;
+        loop {
+            let first = after.is_none();
+            let mut page = self
+                .store
+                .followers(author, after, self.fanout_page)
+                .await?;
+            count += page.len();
+            let full = page.len() == self.fanout_page;
+            after = page.last().copied();
+            if first {
+                page.retain(|&f| f != author);
+                page.insert(0, author);
+            }
+            if !page.is_empty() {
+                each(&page).await?;
+            }
+            if !full {
+                return Ok(count);
+            }
+        }
     }
 
     /// Calls `each` with the author's followers one non-empty page at a
@@ -567,6 +603,22 @@ impl Effects {
     }
 }
 
+/// The newest of `snapshots` of each user, as profiles.
+pub fn profiles_of<'a>(
+    snapshots: impl IntoIterator<Item = &'a UserSnapshot>,
+) -> Vec<ProfileRecord> {
+    let mut newest: HashMap<UserId, ProfileRecord> = HashMap::new();
+    for profile in snapshots.into_iter().map(ProfileRecord::from) {
+        match newest.get(&profile.id) {
+            Some(kept) if kept.version >= profile.version => {}
+            _ => {
+                newest.insert(profile.id, profile);
+            }
+        }
+    }
+    newest.into_values().collect()
+}
+
 /// The read model's record of a repost: a post of the reposter's, at the
 /// repost's time, naming the reposted post.
 pub fn repost_record(e: &RepostChanged) -> PostRecord {
@@ -586,38 +638,27 @@ pub fn repost_record(e: &RepostChanged) -> PostRecord {
 }
 
 /// Merges `entries` (each with the post it reposts, if a repost) into
-/// `owner`'s home feed, a post once: a post whose place a repost of it
-/// holds, and a repost of a post the feed holds, are recorded as offers
-/// instead ([`FeedWriter::offer_to_feeds`]). Returns what joined the feed.
+/// `owner`'s home feed, a post once: posts as [`FeedWriter::fan_out_posts`]
+/// places them, reposts as offers ([`FeedWriter::offer_to_feeds`]).
+/// Returns what joined the feed.
 pub async fn merge_into_feed(
     store: &dyn FeedWriter,
     owner: UserId,
     entries: &[(FeedEntry, Option<FeedPosition>)],
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<FeedPosition>, StoreError> {
-    let posts: Vec<PostId> = entries
-        .iter()
-        .filter(|(_, original)| original.is_none())
-        .map(|(entry, _)| entry.position.post_id)
-        .collect();
-    let held: Vec<PostId> = store
-        .reposted_in_feed(owner, &posts)
-        .await?
-        .into_iter()
-        .filter_map(|(post, held)| held.then_some(post))
-        .collect();
-    let (plain, offered): (Vec<_>, Vec<_>) = entries.iter().partition(|(entry, original)| {
-        original.is_none() && !held.contains(&entry.position.post_id)
-    });
-    let plain: Vec<FeedEntry> = plain.into_iter().map(|&(entry, _)| entry).collect();
-    store.add_to_feed(owner, &plain, at).await?;
-    let mut delivered: Vec<FeedPosition> = plain.iter().map(|e| e.position).collect();
+    let (posts, reposts): (Vec<_>, Vec<_>) =
+        entries.iter().partition(|(_, original)| original.is_none());
+    let posts: Vec<FeedEntry> = posts.into_iter().map(|&(entry, _)| entry).collect();
+    let mut delivered = store.fan_out_posts(owner, &posts, at).await?;
     // Oldest first: of two reposts of one post, the earlier takes the place.
-    let mut offered: Vec<_> = offered.into_iter().copied().collect();
-    offered.sort_unstable_by_key(|(entry, _)| entry.position);
+    let mut reposts: Vec<(FeedEntry, FeedPosition)> = reposts
+        .into_iter()
+        .filter_map(|&(entry, original)| Some((entry, original?)))
+        .collect();
+    reposts.sort_unstable_by_key(|(entry, _)| entry.position);
     let owner_only = [owner];
-    for (entry, original) in offered {
-        let original = original.unwrap_or(entry.position);
+    for (entry, original) in reposts {
         if !store
             .offer_to_feeds(&owner_only, entry, original, at)
             .await?

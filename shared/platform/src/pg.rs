@@ -24,6 +24,7 @@ pub enum LockClass {
     PartitionKey = 2,
     /// On the PostgreSQL read database: a post's place in readers' home
     /// feeds, decided one decision at a time (object: the post's id).
+    /// `schema/read/0008_fan_out_function.sql` takes it by its number.
     FeedPlace = 3,
 }
 

@@ -493,14 +493,25 @@ impl HotCache {
         Ok(())
     }
 
-    /// Records that the projector processed event `id` (kept 10 minutes,
-    /// longer than any read waits).
-    pub async fn mark_applied(&self, id: uuid::Uuid) -> Result<(), StoreError> {
-        let key = self.applied_key(id);
-        let _: () = self
-            .pool
-            .set(key, 1, Some(Expiration::EX(600)), None, false)
-            .await?;
+    /// Records that the projector processed the events `ids` (each kept
+    /// 10 minutes, longer than any read waits), in one pipelined round trip.
+    pub async fn mark_all_applied(&self, ids: &[uuid::Uuid]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.pool.next().pipeline();
+        for id in ids {
+            let _: () = pipeline
+                .set(
+                    self.applied_key(*id),
+                    1,
+                    Some(Expiration::EX(600)),
+                    None,
+                    false,
+                )
+                .await?;
+        }
+        let _: Vec<Value> = pipeline.all().await?;
         Ok(())
     }
 

@@ -400,6 +400,42 @@ pub trait FeedWriter: FeedReader + SocialWriter + NotificationWriter {
         entry: FeedEntry,
         at: DateTime<Utc>,
     ) -> Result<Vec<UserId>, StoreError>;
+    /// Fans posts out to one reader (a follow's backfill, a rebuild): each
+    /// of `entries` (posts, not reposts) joins `owner`'s feed as
+    /// [`FeedWriter::fan_out_post`] would add it. Returns the entries that
+    /// joined.
+    ///
+    /// This default decides with separate reads and writes, so a repost of
+    /// one of the posts offered meanwhile can show beside it; a store that
+    /// can decide under the posts' locks does so.
+    async fn fan_out_posts(
+        &self,
+        owner: UserId,
+        entries: &[FeedEntry],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let posts: Vec<PostId> = entries.iter().map(|e| e.position.post_id).collect();
+        let held: Vec<PostId> = self
+            .reposted_in_feed(owner, &posts)
+            .await?
+            .into_iter()
+            .filter_map(|(post, held)| held.then_some(post))
+            .collect();
+        let (held, free): (Vec<FeedEntry>, Vec<FeedEntry>) = entries
+            .iter()
+            .partition(|e| held.contains(&e.position.post_id));
+        self.add_to_feed(owner, &free, at).await?;
+        let mut joined: Vec<FeedPosition> = free.iter().map(|e| e.position).collect();
+        for entry in held {
+            let reached = self
+                .offer_to_feeds(&[owner], entry, entry.position, at)
+                .await?;
+            if !reached.is_empty() {
+                joined.push(entry.position);
+            }
+        }
+        Ok(joined)
+    }
     /// Offers `owners` the post at `original` through `entry` (a repost of
     /// it, or the post itself arriving by a follow's backfill): the entry
     /// joins the feeds that hold the post neither itself nor through

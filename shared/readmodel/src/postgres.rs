@@ -138,14 +138,17 @@ fn positions(rows: Vec<(i64, i64)>) -> Vec<FeedPosition> {
 /// Takes the lock of `post`'s place in feeds until `tx` ends. Ids fold
 /// into 32 bits; two posts that fold alike only share a lock.
 async fn lock_place(tx: &mut sqlx::PgConnection, post: PostId) -> Result<(), sqlx::Error> {
-    let id = post.0 as u64;
-    let object = (id ^ (id >> 32)) as u32 as i32;
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(platform::pg::LockClass::FeedPlace as i32)
-        .bind(object)
+        .bind(place_lock_object(post))
         .execute(tx)
         .await?;
     Ok(())
+}
+
+fn place_lock_object(post: PostId) -> i32 {
+    let id = post.0 as u64;
+    (id ^ (id >> 32)) as u32 as i32
 }
 
 fn user_ids(users: &[UserId]) -> Vec<i64> {
@@ -441,37 +444,78 @@ impl FeedWriter for PgFeedStore {
         entry: FeedEntry,
         _at: DateTime<Utc>,
     ) -> Result<Vec<UserId>, StoreError> {
+        // schema/read/0008_fan_out_function.sql: the lock and the decision
+        // in one round trip.
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT fan_out_post($1, $2, $3, $4, $5)")
+            .bind(user_ids(owners))
+            .bind(entry.position.created_at_ms)
+            .bind(entry.position.post_id.0)
+            .bind(entry.author_id.0)
+            .bind(place_lock_object(entry.position.post_id))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+
+    async fn fan_out_posts(
+        &self,
+        owner: UserId,
+        entries: &[FeedEntry],
+        _at: DateTime<Utc>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.pool.begin().await?;
-        lock_place(&mut tx, entry.position.post_id).await?;
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "WITH held AS (
-                 SELECT DISTINCT c.owner_id FROM feed_offers c JOIN home_feed f
-                     ON f.owner_id = c.owner_id AND f.created_at_ms = c.entry_created_at_ms
-                         AND f.post_id = c.entry_id
-                 WHERE c.owner_id = ANY($1) AND c.original_id = $3 AND c.entry_id <> $3
+        // Every other decision holds one place's lock at a time, so taking
+        // all of these in one order cannot deadlock.
+        let mut objects: Vec<i32> = entries
+            .iter()
+            .map(|e| place_lock_object(e.position.post_id))
+            .collect();
+        objects.sort_unstable();
+        objects.dedup();
+        sqlx::query("SELECT pg_advisory_xact_lock($1, o) FROM unnest($2::int[]) AS o")
+            .bind(platform::pg::LockClass::FeedPlace as i32)
+            .bind(&objects)
+            .execute(&mut *tx)
+            .await?;
+        let (ms, ids): (Vec<i64>, Vec<i64>) = entries
+            .iter()
+            .map(|e| (e.position.created_at_ms, e.position.post_id.0))
+            .unzip();
+        let authors: Vec<i64> = entries.iter().map(|e| e.author_id.0).collect();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "WITH e AS (
+                 SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS e(ms, id, author)
+             ), held AS (
+                 SELECT DISTINCT e.ms, e.id, e.author FROM e
+                 JOIN feed_offers c ON c.owner_id = $1 AND c.original_id = e.id
+                     AND c.entry_id <> e.id
+                 JOIN home_feed f ON f.owner_id = c.owner_id
+                     AND f.created_at_ms = c.entry_created_at_ms AND f.post_id = c.entry_id
              ), offered AS (
                  INSERT INTO feed_offers (owner_id, original_id, entry_id, entry_created_at_ms,
                      entry_author_id)
-                 SELECT owner_id, $3, $3, $2, $4 FROM held
+                 SELECT $1, id, id, ms, author FROM held
                  ON CONFLICT DO NOTHING
              ), reached AS (
-                 SELECT owner FROM unnest($1::bigint[]) AS owner
-                 WHERE owner NOT IN (SELECT owner_id FROM held)
+                 SELECT ms, id FROM e WHERE id NOT IN (SELECT id FROM held)
              ), added AS (
                  INSERT INTO home_feed (owner_id, created_at_ms, post_id)
-                 SELECT owner, $2, $3 FROM reached
+                 SELECT $1, ms, id FROM reached
                  ON CONFLICT DO NOTHING
              )
-             SELECT owner FROM reached",
+             SELECT ms, id FROM reached",
         )
-        .bind(user_ids(owners))
-        .bind(entry.position.created_at_ms)
-        .bind(entry.position.post_id.0)
-        .bind(entry.author_id.0)
+        .bind(owner.0)
+        .bind(&ms)
+        .bind(&ids)
+        .bind(&authors)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+        Ok(positions(rows))
     }
 
     async fn offer_to_feeds(

@@ -650,6 +650,26 @@ async fn a_post_arriving_after_its_repost_waits_behind_it(store: Arc<dyn FeedWri
     assert_eq!(feed_of(&store, 5).await, [x.position]);
 }
 
+async fn a_backfill_passes_over_posts_a_repost_shows(store: Arc<dyn FeedWriter>) {
+    let held = entry(1_000, 1, 10);
+    let free = entry(1_500, 2, 10);
+    store.put_post(&post(1, 10, 1_000)).await.unwrap();
+    let shared = entry(2_000, 101, 20);
+    assert_eq!(offer(&store, &[5], shared, held.position).await, [5]);
+    let joined = store
+        .fan_out_posts(UserId(5), &[held, free], at(3_000))
+        .await
+        .unwrap();
+    assert_eq!(joined, [free.position]);
+    assert_eq!(feed_of(&store, 5).await, [shared.position, free.position]);
+    follow(&store, 5, &[10, 20]).await;
+    let placed = store
+        .withdraw_offer(&[UserId(5)], shared.position, PostId(1), at(4_000))
+        .await
+        .unwrap();
+    assert_eq!(placed, [(UserId(5), held.position)], "the post waited");
+}
+
 async fn replies_page_oldest_first_and_outlive_deletion(store: Arc<dyn FeedWriter>) {
     let parent = PostId(1);
     for (ms, id) in [(300, 4), (100, 2), (200, 3), (200, 5)] {
@@ -985,6 +1005,7 @@ contract!(
     likes_and_reposts_keep_the_newest_change,
     a_post_shows_once_per_feed_through_reposts,
     a_post_arriving_after_its_repost_waits_behind_it,
+    a_backfill_passes_over_posts_a_repost_shows,
     replies_page_oldest_first_and_outlive_deletion,
     follow_lists_page_newest_first,
     followers_among_answers_membership,
@@ -1034,6 +1055,27 @@ async fn on_cassandra_a_removal_outlives_an_older_redelivered_add() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A follow's backfill and a repost of one of its posts, decided at once
+/// on PostgreSQL (which decides under the posts' locks), leave the post in
+/// the feed once.
+#[tokio::test]
+async fn on_postgres_a_backfill_racing_a_repost_places_the_post_once() {
+    let store = postgres().await;
+    for round in 0..40 {
+        let owner = UserId(100 + round);
+        let post = entry(1_000 + round, 1_000 + round, 10);
+        let repost = entry(2_000 + round, 5_000 + round, 20);
+        let (posts, owners) = ([post], [owner]);
+        let backfill = store.fan_out_posts(owner, &posts, at(3_000));
+        let offered = store.offer_to_feeds(&owners, repost, post.position, at(2_000));
+        let (backfill, offered) = tokio::join!(backfill, offered);
+        backfill.unwrap();
+        offered.unwrap();
+        let feed = store.feed_page(owner, None, 10).await.unwrap();
+        assert_eq!(feed.len(), 1, "round {round}: {feed:?}");
+    }
 }
 
 /// On Cassandra a withdrawn notification stays withdrawn when its older
