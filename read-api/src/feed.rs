@@ -33,6 +33,21 @@ use crate::merge;
 /// Celebrity timelines read at once for one page.
 const TIMELINE_READS_IN_FLIGHT: usize = 16;
 
+/// Those of `ids` (with their cached states) that `count` of their counts
+/// does not rule out: a post counted with none is engaged by nobody.
+fn possibly_engaged(
+    ids: &[PostId],
+    cached: Vec<Option<EngagementState>>,
+    counts: &HashMap<PostId, PostCounts>,
+    count: impl Fn(&PostCounts) -> i64,
+) -> (Vec<PostId>, Vec<Option<EngagementState>>) {
+    ids.iter()
+        .copied()
+        .zip(cached)
+        .filter(|(id, _)| counts.get(id).is_none_or(|c| count(c) > 0))
+        .unzip()
+}
+
 /// A hydrated feed item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -389,7 +404,7 @@ impl FeedService {
                 cache_failed("hydrate", &e);
                 PageObjects::missing(ids.len())
             });
-        let (posts, counts, liked, reposted) = tokio::join!(
+        let (posts, counts) = tokio::join!(
             read_through(
                 "post",
                 ids,
@@ -399,12 +414,22 @@ impl FeedService {
                 async |loaded| self.cache.put_posts(loaded).await,
             ),
             self.counts(ids, cached.counts),
-            self.engaged(Engagement::Like, viewer, ids, cached.likes),
-            self.engaged(Engagement::Repost, viewer, ids, cached.reposts),
+        );
+        let counts = counts?;
+        // Nobody likes a post whose count of likes is zero: a new post's
+        // readers (a live stream renders it for each of them) need not
+        // look up their own state in the durable store. Counts and a
+        // reader's state come from one event, so they agree once it is
+        // applied, which is what read-your-writes waits for.
+        let (like_ids, likes) = possibly_engaged(ids, cached.likes, &counts, |c| c.likes);
+        let (repost_ids, reposts) = possibly_engaged(ids, cached.reposts, &counts, |c| c.reposts);
+        let (liked, reposted) = tokio::join!(
+            self.engaged(Engagement::Like, viewer, &like_ids, likes),
+            self.engaged(Engagement::Repost, viewer, &repost_ids, reposts),
         );
         Ok(Objects {
             posts: posts?,
-            counts: counts?,
+            counts,
             liked: liked?,
             reposted: reposted?,
         })

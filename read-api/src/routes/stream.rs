@@ -150,6 +150,31 @@ fn expiry(expires_at: i64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(left)
 }
 
+/// Messages rendered at once for one connection: the one received and
+/// those already queued behind it. A client following busy authors gets
+/// messages faster than one render's round trips; rendering the queued
+/// ones together keeps it up without reordering them.
+const RENDER_AT_ONCE: usize = 32;
+
+/// `first` and the messages queued behind it, up to [`RENDER_AT_ONCE`],
+/// each with its event name and text if it is sent, in order.
+async fn next_texts(
+    hub: &LiveHub,
+    connection: &mut Connection,
+    first: Arc<LiveMessage>,
+) -> Vec<(Arc<LiveMessage>, Option<(&'static str, String)>)> {
+    let mut batch = vec![first];
+    while batch.len() < RENDER_AT_ONCE {
+        match connection.messages.try_recv() {
+            Ok(message) => batch.push(message),
+            Err(_) => break,
+        }
+    }
+    let connection = &*connection;
+    let texts = futures::future::join_all(batch.iter().map(|m| text(hub, connection, m))).await;
+    batch.into_iter().zip(texts).collect()
+}
+
 /// The event name and text of a message for the connection's viewer, if
 /// it is sent.
 async fn text(
@@ -187,12 +212,18 @@ async fn websocket(
     let reason = loop {
         tokio::select! {
             message = connection.messages.recv() => match message {
-                Some(message) => {
-                    if let Some((_, text)) = text(&hub, &connection, &message).await {
+                Some(first) => {
+                    let mut failed = false;
+                    for (_, rendered) in next_texts(&hub, &mut connection, first).await {
+                        let Some((_, text)) = rendered else { continue };
                         if sink.send(Message::Text(text)).await.is_err() {
-                            break None;
+                            failed = true;
+                            break;
                         }
                         delivered();
+                    }
+                    if failed {
+                        break None;
                     }
                 }
                 None => break Some(connection.ended()),
@@ -271,16 +302,22 @@ async fn server_sent(
     let reason = loop {
         tokio::select! {
             message = connection.messages.recv() => match message {
-                Some(message) => {
-                    let position = message.id.as_deref().and_then(log_position);
-                    if position.is_some() && position <= replayed_to {
-                        continue;
-                    }
-                    if let Some((name, text)) = text(&hub, &connection, &message).await {
+                Some(first) => {
+                    let mut failed = false;
+                    for (message, rendered) in next_texts(&hub, &mut connection, first).await {
+                        let position = message.id.as_deref().and_then(log_position);
+                        if position.is_some() && position <= replayed_to {
+                            continue;
+                        }
+                        let Some((name, text)) = rendered else { continue };
                         if events.send(sse(message.id.as_deref(), name, text)).await.is_err() {
-                            break None;
+                            failed = true;
+                            break;
                         }
                         delivered();
+                    }
+                    if failed {
+                        break None;
                     }
                 }
                 None => break Some(connection.ended()),
