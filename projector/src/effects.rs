@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::{StreamExt, TryStreamExt, stream};
+
 use contracts::events::{
     Event, FollowCreated, FollowDeleted, LikeChanged, PostCounts, PostCreated, PostDeleted,
     PostEdited, RepostChanged, UserSnapshot,
@@ -26,6 +28,9 @@ use readmodel::{
     Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, Marker, NotificationKind,
     NotificationRecord, PostRecord, ProfileRecord, RepostOf, StoreError,
 };
+
+/// Profile snapshots of a batch written to the durable store at once.
+const PROFILE_WRITES_IN_FLIGHT: usize = 8;
 
 /// Posts of a newly followed author merged into the follower's feed.
 pub const FOLLOW_BACKFILL: usize = 200;
@@ -131,9 +136,11 @@ impl Effects {
     /// Stores `profiles` in both tiers; of each user, the newest version
     /// stored wins, so older ones change nothing.
     pub async fn put_profiles(&self, profiles: &[ProfileRecord]) -> Result<(), StoreError> {
-        for profile in profiles {
-            self.store.put_profile(profile).await?;
-        }
+        stream::iter(profiles)
+            .map(|profile| self.store.put_profile(profile))
+            .buffer_unordered(PROFILE_WRITES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
         self.cache.put_profiles(profiles).await
     }
 
@@ -553,28 +560,23 @@ impl Effects {
         author: UserId,
         mut each: impl AsyncFnMut(&[UserId]) -> Result<(), StoreError>,
     ) -> Result<usize, StoreError> {
-        let mut count = 0;
-        let mut after = None;
-        loop {
-            let first = after.is_none();
-            let mut page = self
-                .store
-                .followers(author, after, self.fanout_page)
-                .await?;
-            count += page.len();
-            let full = page.len() == self.fanout_page;
-            after = page.last().copied();
-            if first {
-                page.retain(|&f| f != author);
-                page.insert(0, author);
-            }
-            if !page.is_empty() {
-                each(&page).await?;
-            }
-            if !full {
-                return Ok(count);
-            }
+        let mut author_done = false;
+        let count = self
+            .for_each_follower_page(author, async |page| {
+                if author_done {
+                    return each(page).await;
+                }
+                author_done = true;
+                let owners: Vec<UserId> = std::iter::once(author)
+                    .chain(page.iter().copied().filter(|&f| f != author))
+                    .collect();
+                each(&owners).await
+            })
+            .await?;
+        if !author_done {
+            each(&[author]).await?;
         }
+        Ok(count)
     }
 
     /// Calls `each` with the author's followers one non-empty page at a

@@ -93,13 +93,9 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
             let api = api2.clone();
             let author = authors[i as usize % authors.len()].access.clone();
             async move {
-                api.http
-                    .post(format!("{}/v1/posts", api.write))
-                    .bearer_auth(author)
-                    .json(&serde_json::json!({"text": format!("benchmark post {i}")}))
-                    .send()
+                api.post(&author, &format!("benchmark post {i}"))
                     .await
-                    .is_ok_and(|r| r.status().as_u16() == 201)
+                    .is_ok()
             }
         },
     )

@@ -202,13 +202,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(i, Instant::now());
-                api.http
-                    .post(format!("{}/v1/posts", api.write))
-                    .bearer_auth(author)
-                    .json(&serde_json::json!({ "text": text }))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().as_u16() == 201)
+                api.post(&author, &text).await.is_ok()
             }
         },
     )

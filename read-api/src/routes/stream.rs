@@ -21,7 +21,7 @@ use poem::web::sse::{Event as SseEvent, SSE};
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, Query};
 use poem::{IntoResponse, Request, Response, handler};
-use readmodel::cache::LiveMessage;
+use readmodel::cache::{LiveMessage, log_position};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -69,20 +69,11 @@ pub async fn stream(
     let Some((token, source)) = bearer(req, &query) else {
         return ApiError::unauthorized("send an access token").into_response();
     };
-    let (principal, expires_at) = match verifier.verify_until(&token) {
+    let (principal, expires_at) = match verifier.authenticate_until(&token, revoked.as_ref()).await
+    {
         Ok(found) => found,
-        Err(_) => {
-            return ApiError::unauthorized("the access token is invalid or expired")
-                .into_response();
-        }
+        Err(refused) => return refused.into_response(),
     };
-    match revoked.is_revoked(principal.session).await {
-        Ok(false) => {}
-        Ok(true) => return ApiError::unauthorized("the session has ended").into_response(),
-        Err(_) => {
-            return ApiError::unavailable("cannot check the session now", 1).into_response();
-        }
-    }
     let connection = match hub.join(principal.user).await {
         Ok(connection) => connection,
         Err(refused) => return refusal(refused),
@@ -157,11 +148,13 @@ fn expiry(expires_at: i64) -> tokio::time::Instant {
 const RENDER_AT_ONCE: usize = 32;
 
 /// `first` and the messages queued behind it, up to [`RENDER_AT_ONCE`],
-/// each with its event name and text if it is sent, in order.
+/// those `wanted` each with its event name and text if it is sent, in
+/// order.
 async fn next_texts(
     hub: &LiveHub,
     connection: &mut Connection,
     first: Arc<LiveMessage>,
+    wanted: impl Fn(&LiveMessage) -> bool,
 ) -> Vec<(Arc<LiveMessage>, Option<(&'static str, String)>)> {
     let mut batch = vec![first];
     while batch.len() < RENDER_AT_ONCE {
@@ -170,9 +163,19 @@ async fn next_texts(
             Err(_) => break,
         }
     }
-    let connection = &*connection;
-    let texts = futures::future::join_all(batch.iter().map(|m| text(hub, connection, m))).await;
-    batch.into_iter().zip(texts).collect()
+    batch.retain(|m| wanted(m));
+    texts(hub, connection, batch).await
+}
+
+/// `messages` rendered at once for the connection's viewer, in order.
+async fn texts(
+    hub: &LiveHub,
+    connection: &Connection,
+    messages: Vec<Arc<LiveMessage>>,
+) -> Vec<(Arc<LiveMessage>, Option<(&'static str, String)>)> {
+    let rendered =
+        futures::future::join_all(messages.iter().map(|m| text(hub, connection, m))).await;
+    messages.into_iter().zip(rendered).collect()
 }
 
 /// The event name and text of a message for the connection's viewer, if
@@ -209,21 +212,16 @@ async fn websocket(
     let expired = tokio::time::sleep_until(until);
     tokio::pin!(expired);
     let mut shutdown = connection.shutdown();
-    let reason = loop {
+    let reason = 'stream: loop {
         tokio::select! {
             message = connection.messages.recv() => match message {
                 Some(first) => {
-                    let mut failed = false;
-                    for (_, rendered) in next_texts(&hub, &mut connection, first).await {
+                    for (_, rendered) in next_texts(&hub, &mut connection, first, |_| true).await {
                         let Some((_, text)) = rendered else { continue };
                         if sink.send(Message::Text(text)).await.is_err() {
-                            failed = true;
-                            break;
+                            break 'stream None;
                         }
                         delivered();
-                    }
-                    if failed {
-                        break None;
                     }
                 }
                 None => break Some(connection.ended()),
@@ -255,12 +253,6 @@ fn delivered() {
     metrics::counter!("read_stream_messages_total", "result" => "delivered").increment(1);
 }
 
-/// A replay log id (`<ms>-<seq>`) as a number pair, for ordering.
-fn log_position(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
 async fn server_sent(
     mut connection: Connection,
     hub: Arc<LiveHub>,
@@ -279,18 +271,26 @@ async fn server_sent(
     if let Some(after) = last_event_id.as_deref() {
         match hub.feeds().cache().replay(connection.user, after).await {
             Ok(missed) => {
-                for (id, event) in missed {
-                    let message = LiveMessage {
-                        channel: readmodel::cache::Channel::User(connection.user),
-                        id: Some(id.clone()),
-                        event,
-                    };
-                    if let Some((name, text)) = text(&hub, &connection, &message).await
-                        && events.send(sse(Some(&id), name, text)).await.is_err()
-                    {
-                        return ended(None);
+                let missed: Vec<Arc<LiveMessage>> = missed
+                    .into_iter()
+                    .map(|(id, event)| {
+                        Arc::new(LiveMessage {
+                            channel: readmodel::cache::Channel::User(connection.user),
+                            id: Some(id),
+                            event,
+                        })
+                    })
+                    .collect();
+                for chunk in missed.chunks(RENDER_AT_ONCE) {
+                    for (message, rendered) in texts(&hub, &connection, chunk.to_vec()).await {
+                        let id = message.id.as_deref();
+                        if let Some((name, text)) = rendered
+                            && events.send(sse(id, name, text)).await.is_err()
+                        {
+                            return ended(None);
+                        }
+                        replayed_to = id.and_then(log_position);
                     }
-                    replayed_to = log_position(&id);
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot replay a live stream"),
@@ -299,25 +299,21 @@ async fn server_sent(
     let expired = tokio::time::sleep_until(until);
     tokio::pin!(expired);
     let mut shutdown = connection.shutdown();
-    let reason = loop {
+    // What the replay sent may also arrive live; it is sent once.
+    let new = |message: &LiveMessage| {
+        let position = message.id.as_deref().and_then(log_position);
+        position.is_none() || position > replayed_to
+    };
+    let reason = 'stream: loop {
         tokio::select! {
             message = connection.messages.recv() => match message {
                 Some(first) => {
-                    let mut failed = false;
-                    for (message, rendered) in next_texts(&hub, &mut connection, first).await {
-                        let position = message.id.as_deref().and_then(log_position);
-                        if position.is_some() && position <= replayed_to {
-                            continue;
-                        }
+                    for (message, rendered) in next_texts(&hub, &mut connection, first, new).await {
                         let Some((name, text)) = rendered else { continue };
                         if events.send(sse(message.id.as_deref(), name, text)).await.is_err() {
-                            failed = true;
-                            break;
+                            break 'stream None;
                         }
                         delivered();
-                    }
-                    if failed {
-                        break None;
                     }
                 }
                 None => break Some(connection.ended()),

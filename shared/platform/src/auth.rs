@@ -163,12 +163,23 @@ impl TokenVerifier {
         token: &str,
         revoked: &dyn RevokedSessions,
     ) -> Result<Principal, poem::Error> {
-        let principal = self.verify(token).map_err(|e| {
+        let (principal, _) = self.authenticate_until(token, revoked).await?;
+        Ok(principal)
+    }
+
+    /// [`TokenVerifier::authenticate`], with the token's expiry (unix
+    /// seconds), for connections that outlive a request.
+    pub async fn authenticate_until(
+        &self,
+        token: &str,
+        revoked: &dyn RevokedSessions,
+    ) -> Result<(Principal, i64), poem::Error> {
+        let (principal, expires_at) = self.verify_until(token).map_err(|e| {
             tracing::debug!(error = %e, "rejected access token");
             crate::problem::unauthorized("the access token is invalid or expired")
         })?;
         match revoked.is_revoked(principal.session).await {
-            Ok(false) => Ok(principal),
+            Ok(false) => Ok((principal, expires_at)),
             Ok(true) => Err(crate::problem::unauthorized(
                 "the session has ended; log in again",
             )),

@@ -46,7 +46,7 @@ mod notifications;
 mod stream;
 
 pub use notifications::{HotInbox, INBOX_CAP};
-pub use stream::{Channel, LiveEvent, LiveMessage, ONLINE_TTL_SECS, Subscriber};
+pub use stream::{Channel, LiveEvent, LiveMessage, ONLINE_TTL_SECS, Subscriber, log_position};
 
 use std::time::Duration;
 

@@ -85,6 +85,13 @@ redis.call(ARGV[5], ARGV[4], id .. ' ' .. ARGV[3])
 return id
 "#;
 
+/// A replay log id (`<ms>-<seq>`) as a number pair, for ordering; `None`
+/// for anything else.
+pub fn log_position(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 impl HotCache {
     fn online_key(&self, user: UserId) -> String {
         format!("{}online:{{{}}}", self.prefix, user.0)
@@ -196,10 +203,7 @@ impl HotCache {
         user: UserId,
         after: &str,
     ) -> Result<Vec<(String, LiveEvent)>, StoreError> {
-        let valid = after
-            .split_once('-')
-            .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok());
-        if !valid {
+        if log_position(after).is_none() {
             return Ok(Vec::new());
         }
         let entries: Vec<(String, HashMap<String, String>)> = self
