@@ -9,7 +9,7 @@ use platform::telemetry::PrometheusHandle;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
-use crate::consistency::{ConsistencyWait, Waiters};
+use crate::consistency::{ConsistencyWait, RecentWritesWait, Waiters};
 use crate::feed::FeedService;
 use crate::routes;
 use crate::sessions::RevokedSessionSet;
@@ -87,8 +87,17 @@ pub fn build(
     .server(server_url);
     let spec = api.spec();
     let route_templates = platform::routes::RouteTemplates::from_spec(&spec);
+    let waiters = Waiters::start(cache.clone(), limits.max_waiters);
+    let mastodon_routes = Arc::new(routes::mastodon::routes(
+        feeds.clone(),
+        Arc::new(RecentWritesWait {
+            waiters: Arc::clone(&waiters),
+            cache,
+            bound: limits.bound,
+        }),
+    ));
     let wait = Arc::new(ConsistencyWait {
-        waiters: Waiters::start(cache, limits.max_waiters),
+        waiters,
         bound: limits.bound,
         routes: route_templates.clone(),
         verifier: Arc::clone(&verifier),
@@ -100,6 +109,11 @@ pub fn build(
         .at("/v1/stream", poem::get(routes::stream::stream).data(hub))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .nest_no_strip("/api", Arc::clone(&mastodon_routes))
+        .nest_no_strip("/.well-known", Arc::clone(&mastodon_routes))
+        .nest_no_strip("/nodeinfo", Arc::clone(&mastodon_routes))
+        .nest_no_strip("/avatars", Arc::clone(&mastodon_routes))
+        .nest_no_strip("/headers", mastodon_routes)
         .nest(
             "/",
             api.around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
@@ -107,5 +121,9 @@ pub fn build(
     let app = ops::attach(route, metrics, ready)
         .data(verifier)
         .data(revoked);
+    // Boxed: the middleware stack's type is deeper than the compiler follows.
     ops::with_middleware(app, 16 * 1024, cors, route_templates)
+        .map_to_response()
+        .boxed()
+        .around(mastodon::errors::rewrite_errors)
 }

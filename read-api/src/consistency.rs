@@ -185,3 +185,49 @@ pub async fn wait_for_token<E: Endpoint>(
     }
     Ok(response)
 }
+
+/// What [`wait_for_recent_writes`] needs.
+pub struct RecentWritesWait {
+    pub waiters: Arc<Waiters>,
+    pub cache: HotCache,
+    pub bound: Duration,
+}
+
+/// Holds a signed-in caller's request until the caller's recent writes
+/// through the Mastodon API (see `contracts::consistency::recent_writes`)
+/// are applied, at most the configured bound; every wait shares the one
+/// poller, so it costs one Redis read per request when nothing is pending.
+pub async fn wait_for_recent_writes<E: Endpoint>(
+    ep: E,
+    req: Request,
+    wait: Arc<RecentWritesWait>,
+) -> poem::Result<Response> {
+    let caller = match mastodon::auth::bearer_token(&req) {
+        Some(token) => {
+            let verifier = req.data::<Arc<TokenVerifier>>();
+            let revoked = req.data::<Arc<dyn RevokedSessions>>();
+            match (verifier, revoked) {
+                (Some(v), Some(r)) => v.authenticate(&token, r.as_ref()).await.ok(),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    if let Some(caller) = caller {
+        match wait.cache.recent_writes(caller.user).await {
+            Ok(events) if !events.is_empty() => {
+                let started = Instant::now();
+                let waits = events.iter().map(|e| wait.waiters.wait(*e, wait.bound));
+                let outcomes = futures::future::join_all(waits).await;
+                metrics::histogram!("read_recent_writes_wait_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                if outcomes.iter().any(|o| *o != Outcome::Applied) {
+                    metrics::counter!("read_consistency_timeouts_total").increment(1);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read a caller's recent writes"),
+        }
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}

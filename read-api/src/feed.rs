@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
 
+use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId, normalize_username};
 use readmodel::cache::{HotCache, PageObjects};
 use readmodel::{
@@ -58,6 +59,9 @@ pub struct Item {
     pub viewer: Option<ViewerState>,
     /// Who reposted it, when it reached the list as a repost.
     pub reposted_by: Option<ProfileRecord>,
+    /// The repost it reached the list as: its id and time (a Mastodon
+    /// reblog is a status of its own).
+    pub via_repost: Option<(PostId, DateTime<Utc>)>,
 }
 
 /// A signed-in reader's own engagement with a post.
@@ -353,12 +357,12 @@ impl FeedService {
             objects.extend(more);
         }
         let mut seen = HashSet::new();
-        let shown: Vec<(&PostRecord, Option<UserId>)> = entries
+        let shown: Vec<(&PostRecord, Option<&PostRecord>)> = entries
             .iter()
             .filter_map(|e| {
                 let post = objects.posts.get(&e.post_id)?;
                 match post.repost_of {
-                    Some(of) => Some((objects.posts.get(&of.post_id)?, Some(post.author_id))),
+                    Some(of) => Some((objects.posts.get(&of.post_id)?, Some(post))),
                     None => Some((post, None)),
                 }
             })
@@ -366,16 +370,18 @@ impl FeedService {
             .collect();
         let mut author_ids: Vec<UserId> = shown
             .iter()
-            .flat_map(|(post, reposter)| std::iter::once(post.author_id).chain(*reposter))
+            .flat_map(|(post, repost)| {
+                std::iter::once(post.author_id).chain(repost.map(|r| r.author_id))
+            })
             .collect();
         author_ids.sort_unstable();
         author_ids.dedup();
         let authors = self.profiles(&author_ids).await?;
         Ok(shown
             .into_iter()
-            .filter_map(|(post, reposter)| {
-                let reposted_by = match reposter {
-                    Some(id) => Some(authors.get(&id)?.clone()),
+            .filter_map(|(post, repost)| {
+                let reposted_by = match repost {
+                    Some(r) => Some(authors.get(&r.author_id)?.clone()),
                     None => None,
                 };
                 Some(Item {
@@ -387,6 +393,7 @@ impl FeedService {
                         reposted: objects.reposted.contains(&post.id),
                     }),
                     reposted_by,
+                    via_repost: repost.map(|r| (r.id, r.created_at)),
                 })
             })
             .collect())

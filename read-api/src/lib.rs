@@ -1,12 +1,13 @@
 //! The query side of the microblog: feeds served from the read cluster
 //! (Redis and the durable feed store) only, never from the write database.
 //!
-//! It may depend on `contracts`, `platform` and the reader half of
+//! It may depend on `contracts`, `platform`, `mastodon` and the reader half of
 //! `readmodel` (it is handed an `Arc<dyn FeedReader>`, so a projector write
 //! does not compile here); never on the write side or the broker.
 //!
 //! # Layout
-//! - [`app`]: assembly and middleware; [`routes`]: the thin HTTP handlers.
+//! - [`app`]: assembly and middleware; [`routes`]: the thin HTTP handlers,
+//!   the Mastodon-compatible ones in `routes::mastodon`.
 //! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
 //! - [`thread`]: replies and context; [`people`]: follow lists and search;
 //!   [`inbox`]: notifications and their read marker.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+pub mod front_door;
+
 pub struct Service {
     pub name: &'static str,
     /// The binary it runs: `name` but for replicas such as `read-api-2`.
@@ -103,6 +105,7 @@ impl Stack {
             ("READ_DATABASE_URL", read_db),
             ("REDIS_URL", backends.redis.clone()),
             ("REDIS_KEY_PREFIX", format!("{id}:")),
+            ("RECENT_WRITES_REDIS_URL", backends.redis.clone()),
             ("KAFKA_BROKERS", backends.kafka.clone()),
             ("KAFKA_EVENTS_TOPIC", format!("{id}.events")),
             ("KAFKA_EVENTS_PARTITIONS", "3".into()),

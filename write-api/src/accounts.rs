@@ -223,17 +223,32 @@ pub async fn update_profile(
     Ok((user, envelope.id))
 }
 
-/// The id and password hash of the account named `username`, if any.
+/// The id, username and password hash of the account named `username`, if any.
 pub async fn credentials(
     db: &PgPool,
     username: &str,
-) -> Result<Option<(UserId, String)>, sqlx::Error> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(username) = lower($1)")
-            .bind(username)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(|(id, hash)| (UserId(id), hash)))
+) -> Result<Option<(UserId, String, String)>, sqlx::Error> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)",
+    )
+    .bind(username)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id, name, hash)| (UserId(id), name, hash)))
+}
+
+/// [`credentials`] of the account registered with `email`.
+pub async fn credentials_by_email(
+    db: &PgPool,
+    email: &str,
+) -> Result<Option<(UserId, String, String)>, sqlx::Error> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, username, password_hash FROM users WHERE lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id, name, hash)| (UserId(id), name, hash)))
 }
 
 #[cfg(test)]

@@ -80,8 +80,10 @@ pub fn build(
     server_url: &str,
 ) -> impl poem::Endpoint + use<> {
     let db = state.db.clone();
+    let state = Arc::new(state);
+    let mastodon_routes = Arc::new(routes::mastodon::routes(Arc::clone(&state)));
     let api = OpenApiService::new(
-        routes::api(Arc::new(state)),
+        routes::api(state),
         "Microblog write API",
         env!("CARGO_PKG_VERSION"),
     )
@@ -94,6 +96,9 @@ pub fn build(
     let route = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .nest_no_strip("/api", Arc::clone(&mastodon_routes))
+        .nest_no_strip("/oauth", Arc::clone(&mastodon_routes))
+        .nest_no_strip("/.well-known", mastodon_routes)
         .nest("/", api);
     let revoked: Arc<dyn RevokedSessions> = Arc::new(RevokedInDatabase(db.clone()));
     let app = ops::attach(route, metrics, Arc::new(PgReady(db)))
@@ -101,5 +106,9 @@ pub fn build(
         .data(revoked)
         // Commands and token responses are never to be stored by a cache.
         .with(SetHeader::new().overriding(header::CACHE_CONTROL, "no-store"));
+    // Boxed: the middleware stack's type is deeper than the compiler follows.
     ops::with_middleware(app, max_body_bytes, cors, route_templates)
+        .map_to_response()
+        .boxed()
+        .around(mastodon::errors::rewrite_errors)
 }

@@ -57,6 +57,13 @@ pub struct Config {
     /// `TRUSTED_PROXIES`, default none: comma-separated addresses or CIDR
     /// ranges of the proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// `RECENT_WRITES_REDIS_URL`, default none: the read cluster's Redis
+    /// (`redis://…` or `redis-cluster://a,b,…`), where Mastodon commands
+    /// leave their events so the same client's next reads wait for them;
+    /// keys under `REDIS_KEY_PREFIX` (default `mb:`), as the read side's.
+    /// Unset, Mastodon clients may read their own writes late.
+    pub recent_writes_redis_url: Option<String>,
+    pub redis_key_prefix: String,
 }
 
 impl Config {
@@ -120,6 +127,8 @@ impl Config {
                 1..=i64::MAX / 10,
             )?,
             trusted_proxies: trusted_proxies()?,
+            recent_writes_redis_url: config::optional("RECENT_WRITES_REDIS_URL")?,
+            redis_key_prefix: config::or("REDIS_KEY_PREFIX", "mb:".to_owned())?,
         })
     }
 }

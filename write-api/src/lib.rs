@@ -5,8 +5,10 @@
 //! single PostgreSQL transaction; the relay (`write-api/relay/`, a crate of
 //! its own) publishes them. HTTP handlers in [`routes`] stay thin.
 //!
-//! It may depend on `contracts`, `platform`, PostgreSQL and the crypto
-//! crates; never on a broker, a cache or the read model.
+//! It may depend on `contracts`, `platform`, `mastodon` (the Mastodon
+//! API's wire shapes), PostgreSQL and the crypto crates; never on a
+//! broker or the read model. Its one use of a cache is writing
+//! read-your-writes hints into the read cluster's Redis ([`recent_writes`]).
 //!
 //! # Layout
 //! - [`app`]: assembly, documentation and middleware; [`state`]: what
@@ -16,6 +18,9 @@
 //! - [`idempotency`]: a command's transaction, key lock and idempotency key;
 //!   [`locks`]: the partition-key lock objects; [`outbox`]: events out.
 //! - [`passwords`], [`tokens`]: argon2id hashing, token minting.
+//! - [`oauth`]: OAuth applications, codes and tokens for the Mastodon API;
+//!   [`mastodon_views`]: its entities read back from this database;
+//!   [`flows`]: registration and password checks both APIs share.
 //! - [`throttle`]: rate limits; [`client_addr`]: who the client is.
 //! - [`rows`]: the write database's rows mapped to event payloads.
 //! - [`config`]: settings from the environment.
@@ -27,14 +32,18 @@ pub mod accounts;
 pub mod app;
 pub mod client_addr;
 pub mod config;
+pub mod flows;
 pub mod follows;
 pub mod idempotency;
 pub mod likes;
 pub mod locks;
 pub mod markers;
+pub mod mastodon_views;
+pub mod oauth;
 pub mod outbox;
 pub mod passwords;
 pub mod posts;
+pub mod recent_writes;
 pub mod reposts;
 pub mod routes;
 pub mod rows;

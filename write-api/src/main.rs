@@ -5,6 +5,7 @@ use platform::auth::TokenVerifier;
 use write_api::app;
 use write_api::config::Config;
 use write_api::passwords::PasswordHasherPool;
+use write_api::recent_writes::RecentWrites;
 use write_api::sessions::SessionPolicy;
 use write_api::state::AppState;
 use write_api::throttle::LoginThrottle;
@@ -34,6 +35,12 @@ async fn main() -> anyhow::Result<()> {
     let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
         .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;
     tokio::spawn(housekeeping(db.clone()));
+    let recent_writes = match &config.recent_writes_redis_url {
+        Some(url) => RecentWrites::connect(url, config.redis_key_prefix.clone())
+            .await
+            .context("cannot connect to RECENT_WRITES_REDIS_URL")?,
+        None => RecentWrites::disabled(),
+    };
     let state = AppState {
         db,
         hasher: PasswordHasherPool::new(config.hash_concurrency),
@@ -48,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         writes: config.writes.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         celebrity_threshold: config.celebrity_threshold,
+        recent_writes,
     };
     let server_url = format!("http://{}", config.listen_addr);
     let cors = platform::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?;

@@ -167,15 +167,28 @@ async fn revoke_family(
     .bind(family)
     .execute(&mut *conn)
     .await?;
-    let revoked_at = Utc::now();
     // Verifiers allow a few seconds of clock skew past `exp`.
     let tokens_valid_until =
-        revoked_at + policy.access_ttl + Duration::from_secs(platform::auth::LEEWAY_SECS);
+        Utc::now() + policy.access_ttl + Duration::from_secs(platform::auth::LEEWAY_SECS);
+    revoke(conn, family, user, tokens_valid_until).await
+}
+
+/// Refuses the access tokens of `session` from now on, on every host:
+/// `revoked_sessions` here and a `session.revoked` event for the read
+/// side, which must remember it until `tokens_valid_until`, when the last
+/// of them expires. Revoking twice changes nothing.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    session: Uuid,
+    user: UserId,
+    tokens_valid_until: chrono::DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let revoked_at = Utc::now();
     let recorded = sqlx::query(
         "INSERT INTO revoked_sessions (session_id, user_id, revoked_at, tokens_valid_until)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
-    .bind(family)
+    .bind(session)
     .bind(user.0)
     .bind(revoked_at)
     .bind(tokens_valid_until)
@@ -184,7 +197,7 @@ async fn revoke_family(
     .rows_affected();
     if recorded == 1 {
         let event = Event::SessionRevoked(SessionRevoked {
-            session_id: family,
+            session_id: session,
             user_id: user,
             revoked_at,
             tokens_valid_until,

@@ -4,6 +4,7 @@ use sqlx::PgPool;
 
 use crate::client_addr::{self, TrustedProxies};
 use crate::passwords::PasswordHasherPool;
+use crate::recent_writes::RecentWrites;
 use crate::sessions::SessionPolicy;
 use crate::throttle::{LoginThrottle, RateLimit, WriteLimits};
 use crate::tokens::TokenIssuer;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub writes: WriteLimits,
     pub trusted_proxies: TrustedProxies,
     pub celebrity_threshold: i64,
+    /// Where Mastodon commands leave their events for read-your-writes.
+    pub recent_writes: RecentWrites,
 }
 
 impl AppState {

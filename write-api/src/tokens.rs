@@ -45,11 +45,18 @@ impl TokenIssuer {
     /// An access token for `user` in `session`.
     pub fn access_token(&self, user: UserId, session: uuid::Uuid) -> String {
         let now = chrono::Utc::now().timestamp();
+        self.access_token_until(user, session, now + self.ttl.as_secs() as i64)
+    }
+
+    /// An access token for `user` in `session` that expires at `exp`
+    /// (unix seconds): OAuth tokens live until revoked, as Mastodon's do.
+    pub fn access_token_until(&self, user: UserId, session: uuid::Uuid, exp: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user.to_string(),
             iat: now,
             nbf: now,
-            exp: now + self.ttl.as_secs() as i64,
+            exp,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -63,6 +70,12 @@ impl TokenIssuer {
 
 /// A new refresh token: `(token for the client, hash to store)`.
 pub fn new_refresh_token() -> (String, Vec<u8>) {
+    new_secret()
+}
+
+/// 256 random bits for a client (a refresh token, an OAuth client secret,
+/// code or application token) and the SHA-256 to store: `(secret, hash)`.
+pub fn new_secret() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);

@@ -1,6 +1,7 @@
 //! HTTP handlers of the read API.
 
 mod feed;
+pub mod mastodon;
 pub(crate) mod notifications;
 pub mod stream;
 mod threads;

@@ -46,6 +46,31 @@ impl ConsistencyToken {
     }
 }
 
+/// Read-your-writes for clients that send no token back (Mastodon's):
+/// after such a command commits, the write host adds its event id to a
+/// short-lived sorted set per account in the read cluster's Redis, scored
+/// by milliseconds; before answering that account, the read host waits
+/// (bounded) until every event in it was applied. The read host still
+/// never asks the write database.
+pub mod recent_writes {
+    use crate::ids::UserId;
+    use uuid::Uuid;
+
+    /// How long a write holds its author's reads back, at most: longer
+    /// than any read waits.
+    pub const WINDOW_MS: i64 = 60_000;
+
+    /// The set of `user`'s recent events, under the deployment's prefix.
+    pub fn key(prefix: &str, user: UserId) -> String {
+        format!("{prefix}recent_writes:{user}")
+    }
+
+    /// A member of that set: the event id as 32 hex digits.
+    pub fn member(event: Uuid) -> String {
+        event.simple().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

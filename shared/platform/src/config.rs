@@ -109,3 +109,61 @@ where
             value,
         })
 }
+
+/// `REDIS_URL` as the driver reads it: a cluster may be named as
+/// `redis-cluster://[credentials@]host:port,host:port,…`, which becomes the
+/// driver's `redis-cluster://[credentials@]host:port?node=host:port&…`.
+pub fn redis_driver_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if !scheme.ends_with("-cluster") {
+        return url.to_owned();
+    }
+    let (credentials, rest) = match rest.rsplit_once('@') {
+        Some((credentials, rest)) => (format!("{credentials}@"), rest),
+        None => (String::new(), rest),
+    };
+    let (hosts, query) = match rest.split_once('?') {
+        Some((hosts, query)) => (hosts, Some(query)),
+        None => (rest, None),
+    };
+    let mut hosts = hosts
+        .trim_end_matches('/')
+        .split(',')
+        .filter(|h| !h.is_empty());
+    let first = hosts.next().unwrap_or_default();
+    let params: Vec<String> = hosts
+        .map(|h| format!("node={h}"))
+        .chain(query.map(str::to_owned))
+        .collect();
+    if params.is_empty() {
+        format!("{scheme}://{credentials}{first}")
+    } else {
+        format!("{scheme}://{credentials}{first}?{}", params.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_driver_url;
+
+    #[test]
+    fn cluster_nodes_may_be_listed_with_commas() {
+        assert_eq!(
+            redis_driver_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002"),
+            "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002"
+        );
+        assert_eq!(
+            redis_driver_url("rediss-cluster://u:p@a:1,b:2?tls=x"),
+            "rediss-cluster://u:p@a:1?node=b:2&tls=x"
+        );
+        for unchanged in [
+            "redis://127.0.0.1:6379",
+            "redis-cluster://a:1",
+            "redis-cluster://a:1?node=b:2",
+        ] {
+            assert_eq!(redis_driver_url(unchanged), unchanged);
+        }
+    }
+}

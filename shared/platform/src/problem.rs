@@ -107,9 +107,11 @@ pub async fn render_errors<E: Endpoint>(
     };
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
+    // JSON errors are already shaped for their clients (the Mastodon
+    // API's `{"error": …}`).
     let is_problem = response
         .content_type()
-        .is_some_and(|ct| ct.starts_with(CONTENT_TYPE));
+        .is_some_and(|ct| ct.starts_with(CONTENT_TYPE) || ct.starts_with("application/json"));
     if !is_error || is_problem {
         return Ok(response);
     }

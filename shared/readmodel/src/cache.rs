@@ -27,6 +27,8 @@
 //!   repost's `post:{id}` names the post it reposts.
 //! - `applied:{event id}`: the projector has processed that event; read
 //!   requests carrying its consistency token wait for it.
+//! - `recent_writes:{user}`: the events a user wrote through the Mastodon
+//!   API in the last minute, which that user's reads wait for.
 //! - `inbox:{user}`, `inbox:{user}:state`, `inbox:{user}:version`: the
 //!   newest notifications; see [`notifications`].
 //! - `online:{user}`, `live:{user}`, `live:{user}:log`, `author:{user}`:
@@ -60,6 +62,7 @@ use serde::de::DeserializeOwned;
 use super::{
     Engagement, EngagementState, FeedPosition, PostCounts, PostRecord, ProfileRecord, StoreError,
 };
+use contracts::consistency::recent_writes;
 use contracts::ids::{PostId, UserId};
 
 #[derive(Clone)]
@@ -157,40 +160,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 return 0
 "#;
 
-/// `REDIS_URL` as the driver reads it: a cluster may be named as
-/// `redis-cluster://[credentials@]host:port,host:port,…`, which becomes the
-/// driver's `redis-cluster://[credentials@]host:port?node=host:port&…`.
-fn driver_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    if !scheme.ends_with("-cluster") {
-        return url.to_owned();
-    }
-    let (credentials, rest) = match rest.rsplit_once('@') {
-        Some((credentials, rest)) => (format!("{credentials}@"), rest),
-        None => (String::new(), rest),
-    };
-    let (hosts, query) = match rest.split_once('?') {
-        Some((hosts, query)) => (hosts, Some(query)),
-        None => (rest, None),
-    };
-    let mut hosts = hosts
-        .trim_end_matches('/')
-        .split(',')
-        .filter(|h| !h.is_empty());
-    let first = hosts.next().unwrap_or_default();
-    let params: Vec<String> = hosts
-        .map(|h| format!("node={h}"))
-        .chain(query.map(str::to_owned))
-        .collect();
-    if params.is_empty() {
-        format!("{scheme}://{credentials}{first}")
-    } else {
-        format!("{scheme}://{credentials}{first}?{}", params.join("&"))
-    }
-}
-
 /// What [`HotCache::page_objects`] found.
 pub struct PageObjects {
     pub posts: Vec<Option<PostRecord>>,
@@ -247,7 +216,7 @@ impl HotCache {
         pool_size: usize,
         settings: CacheSettings,
     ) -> Result<Self, StoreError> {
-        let config = Config::from_url(&driver_url(url))?;
+        let config = Config::from_url(&platform::config::redis_driver_url(url))?;
         let clustered = config.server.is_clustered();
         let pool = Builder::from_config(config.clone())
             .with_connection_config(|c| {
@@ -527,6 +496,26 @@ impl HotCache {
         }
         let found: Vec<i64> = pipeline.all().await?;
         Ok(found.into_iter().map(|n| n == 1).collect())
+    }
+
+    /// The events `user` wrote through the Mastodon API within the last
+    /// [`recent_writes::WINDOW_MS`] (see `contracts::consistency::recent_writes`).
+    pub async fn recent_writes(&self, user: UserId) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let since = chrono::Utc::now().timestamp_millis() - recent_writes::WINDOW_MS;
+        let members: Vec<String> = self
+            .pool
+            .zrangebyscore(
+                recent_writes::key(&self.prefix, user),
+                since as f64,
+                f64::INFINITY,
+                false,
+                None,
+            )
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| uuid::Uuid::try_parse(m).ok())
+            .collect())
     }
 
     fn applied_key(&self, id: uuid::Uuid) -> String {
@@ -889,29 +878,5 @@ impl HotCache {
                 .map(|p| (self.user_key(p.id), p.version, serde_json::to_string(p))),
         )
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::driver_url;
-
-    #[test]
-    fn cluster_nodes_may_be_listed_with_commas() {
-        assert_eq!(
-            driver_url("redis-cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002"),
-            "redis-cluster://127.0.0.1:7000?node=127.0.0.1:7001&node=127.0.0.1:7002"
-        );
-        assert_eq!(
-            driver_url("rediss-cluster://u:p@a:1,b:2?tls=x"),
-            "rediss-cluster://u:p@a:1?node=b:2&tls=x"
-        );
-        for unchanged in [
-            "redis://127.0.0.1:6379",
-            "redis-cluster://a:1",
-            "redis-cluster://a:1?node=b:2",
-        ] {
-            assert_eq!(driver_url(unchanged), unchanged);
-        }
     }
 }

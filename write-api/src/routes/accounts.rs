@@ -4,9 +4,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
-use crate::accounts::{self, CreateError};
 use crate::idempotency::{self, Request};
 use crate::state::AppState;
+use crate::{accounts, flows};
 use contracts::consistency::ConsistencyToken;
 use contracts::views::ProfileView;
 use platform::auth::BearerAuth;
@@ -113,21 +113,15 @@ impl AccountsApi {
         req: &poem::Request,
         body: Json<CreateAccount>,
     ) -> ApiResult<CreateAccountResponse> {
-        let account = accounts::validate(&body.username, &body.email, &body.password)
-            .map_err(ApiError::invalid)?;
         let client = self.0.client_key(req);
-        self.0.registrations.admit(&self.0.db, &client).await?;
-        let taken = accounts::taken(&self.0.db, &account).await?;
-        if !taken.is_empty() {
-            return Err(ApiError::conflict(taken));
-        }
-        let hash = self.0.hasher.hash(account.password.clone()).await?;
-        let (user, event) = accounts::create(&self.0.db, &account, &hash)
-            .await
-            .map_err(|e| match e {
-                CreateError::Taken(errors) => ApiError::conflict(errors),
-                CreateError::Db(e) => e.into(),
-            })?;
+        let (user, event) = flows::register(
+            &self.0,
+            &client,
+            &body.username,
+            &body.email,
+            &body.password,
+        )
+        .await?;
         Ok(CreateAccountResponse::Created(
             Json(AccountCreated {
                 id: user.id.to_string(),

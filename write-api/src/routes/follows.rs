@@ -21,7 +21,7 @@ enum FollowResponse {
     Done(#[oai(header = "Consistency-Token")] String),
 }
 
-fn follow_error(e: FollowError) -> ApiError {
+pub(crate) fn follow_error(e: FollowError) -> ApiError {
     match e {
         FollowError::SelfFollow => ApiError::invalid_field("id", "cannot follow yourself"),
         FollowError::UnknownUser => ApiError::not_found("no account has this id"),

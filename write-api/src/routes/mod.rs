@@ -1,9 +1,10 @@
 //! HTTP handlers of the write API: parse, call the domain, shape the reply.
 
 mod accounts;
-mod follows;
+pub(crate) mod follows;
+pub mod mastodon;
 mod notifications;
-mod posts;
+pub(crate) mod posts;
 mod sessions;
 
 use std::sync::Arc;

@@ -130,7 +130,7 @@ enum EngagementResponse {
     Done(#[oai(header = "Consistency-Token")] String),
 }
 
-fn post_error(e: PostError) -> ApiError {
+pub(crate) fn post_error(e: PostError) -> ApiError {
     match e {
         PostError::NotFound => ApiError::not_found("no such post of yours"),
         PostError::ReplyTargetNotFound => {
@@ -140,14 +140,14 @@ fn post_error(e: PostError) -> ApiError {
     }
 }
 
-fn like_error(e: PostError) -> ApiError {
+pub(crate) fn like_error(e: PostError) -> ApiError {
     match e {
         PostError::NotFound | PostError::ReplyTargetNotFound => ApiError::not_found("no such post"),
         PostError::Db(e) => e.into(),
     }
 }
 
-fn repost_error(e: RepostError) -> ApiError {
+pub(crate) fn repost_error(e: RepostError) -> ApiError {
     match e {
         RepostError::NotFound => ApiError::not_found("no such post"),
         RepostError::OwnPost => ApiError::invalid_field("id", "you cannot repost your own post"),

@@ -1,16 +1,14 @@
 use std::sync::Arc;
 
-use contracts::ids::normalize_username;
 use platform::auth::BearerAuth;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::Tag;
-use crate::accounts;
+use crate::flows;
 use crate::sessions::{self, Issued, RefreshError};
 use crate::state::AppState;
-use crate::throttle::Verdict;
 use platform::error::{ApiError, ApiResult};
 
 pub struct SessionsApi(pub Arc<AppState>);
@@ -105,32 +103,8 @@ impl SessionsApi {
     #[oai(path = "/v1/sessions", method = "post", operation_id = "login")]
     async fn login(&self, req: &Request, body: Json<Login>) -> ApiResult<Json<TokenPair>> {
         let state = &self.0;
-        // A name no account can have is looked up (and throttled) as the
-        // empty name, which matches nobody: same work, same 401.
-        let username = normalize_username(&body.username).unwrap_or_default();
         let client = state.client_key(req);
-        if let Verdict::Limited { retry_after_secs } =
-            state.throttle.admit(&state.db, &username, &client).await?
-        {
-            return Err(ApiError::too_many_requests(retry_after_secs));
-        }
-        let found = accounts::credentials(&state.db, &username).await?;
-        let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), Some(hash)),
-            None => (None, None),
-        };
-        let ok = state.hasher.verify(body.password.clone(), hash).await?;
-        let user = match user {
-            Some(user) if ok => user,
-            _ => {
-                state.throttle.failed(&state.db, &username, &client).await?;
-                return Err(ApiError::unauthorized("the username or password is wrong"));
-            }
-        };
-        state
-            .throttle
-            .succeeded(&state.db, &username, &client)
-            .await?;
+        let user = flows::check_password(state, &client, &body.username, &body.password).await?;
         let issued = sessions::start(&state.db, user, &state.sessions).await?;
         Ok(self.pair(issued))
     }

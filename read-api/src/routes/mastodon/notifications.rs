@@ -1,0 +1,202 @@
+//! Notifications and the read markers.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use contracts::ids::NotificationId;
+use mastodon::auth::Caller;
+use mastodon::entities::{Marker, time};
+use mastodon::errors::MastodonError;
+use mastodon::paging::{Bounds, link_header, origin};
+use mastodon::params::Params;
+use poem::web::{Data, Json, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use readmodel::notifications::NotificationKind;
+
+use super::render;
+use super::store_error;
+use crate::feed::FeedService;
+use crate::inbox::Notification;
+
+const DEFAULT_LIMIT: usize = 40;
+const MAX_LIMIT: usize = 80;
+/// Notifications read at most while looking for the ones above a lower bound.
+const SCAN_LIMIT: usize = 400;
+
+/// This system's kinds a Mastodon notification type stands for.
+fn kinds_of(mastodon_type: &str) -> &'static [NotificationKind] {
+    match mastodon_type {
+        "follow" => &[NotificationKind::Follow],
+        "favourite" => &[NotificationKind::Like],
+        "reblog" => &[NotificationKind::Repost],
+        "mention" => &[NotificationKind::Mention, NotificationKind::Reply],
+        _ => &[],
+    }
+}
+
+/// The kinds `types[]` asks for minus `exclude_types[]`; unknown names
+/// (other Mastodon types, or clients' malformed ones) match nothing.
+fn kinds(params: &Params) -> Vec<NotificationKind> {
+    let types = params.all("types");
+    let excluded: Vec<NotificationKind> = params
+        .all("exclude_types")
+        .into_iter()
+        .flat_map(kinds_of)
+        .copied()
+        .collect();
+    let wanted: Vec<NotificationKind> = if types.is_empty() {
+        NotificationKind::ALL.to_vec()
+    } else {
+        types.into_iter().flat_map(kinds_of).copied().collect()
+    };
+    wanted
+        .into_iter()
+        .filter(|k| !excluded.contains(k))
+        .collect()
+}
+
+fn notification_id(raw: &str) -> Option<NotificationId> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(NotificationId)
+}
+
+/// `GET /api/v1/notifications`.
+#[handler]
+pub async fn list(
+    Data(feeds): Data<&Arc<FeedService>>,
+    req: &Request,
+    Caller(user): Caller,
+    params: Params,
+) -> poem::Result<Response> {
+    let bounds = Bounds::from_params(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let kinds = kinds(&params);
+    let origin = origin(req);
+    if kinds.is_empty() {
+        return Ok(Json(Vec::<mastodon::entities::Notification>::new()).into_response());
+    }
+    let before = bounds.max_id.as_deref().and_then(notification_id);
+    let lower = bounds
+        .min_id
+        .as_deref()
+        .or(bounds.since_id.as_deref())
+        .and_then(notification_id);
+    let (notifications, next): (Vec<Notification>, Option<NotificationId>) = match lower {
+        None => {
+            let page = feeds
+                .notifications_page(user, before, &kinds, bounds.limit)
+                .await
+                .map_err(store_error)?;
+            (page.notifications, page.next.map(|n| n.id))
+        }
+        Some(lower) => {
+            let page = feeds
+                .notifications_page(user, before, &kinds, SCAN_LIMIT)
+                .await
+                .map_err(store_error)?;
+            let mut above: Vec<Notification> = page
+                .notifications
+                .into_iter()
+                .filter(|n| n.record.id > lower)
+                .collect();
+            if bounds.min_id.is_some() {
+                let skip = above.len().saturating_sub(bounds.limit);
+                above = above.split_off(skip);
+            } else {
+                above.truncate(bounds.limit);
+            }
+            let next = above.last().map(|n| n.record.id);
+            (above, next)
+        }
+    };
+    let first = notifications.first().map(|n| n.record.id.to_string());
+    let next = next.map(|id| id.to_string());
+    let body: Vec<_> = notifications
+        .iter()
+        .map(|n| render::notification(n, &origin))
+        .collect();
+    let mut response = Json(body).into_response();
+    if let Some(link) = link_header(req, next.as_deref(), first.as_deref())
+        && let Ok(value) = link.parse()
+    {
+        response.headers_mut().insert("Link", value);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/notifications/:id`.
+#[handler]
+pub async fn show(
+    Data(feeds): Data<&Arc<FeedService>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> poem::Result<Json<mastodon::entities::Notification>> {
+    let id = notification_id(&id).ok_or_else(MastodonError::not_found)?;
+    let above = NotificationId(id.0.saturating_add(1));
+    let page = feeds
+        .notifications_page(user, Some(above), &NotificationKind::ALL, 1)
+        .await
+        .map_err(store_error)?;
+    let found = page
+        .notifications
+        .first()
+        .filter(|n| n.record.id == id)
+        .ok_or_else(MastodonError::not_found)?;
+    Ok(Json(render::notification(found, &origin(req))))
+}
+
+/// `GET /api/v1/markers`: the notifications marker (this system keeps no
+/// home-timeline marker, and Mastodon answers only markers that exist).
+#[handler]
+pub async fn markers(
+    Data(feeds): Data<&Arc<FeedService>>,
+    Caller(user): Caller,
+    params: Params,
+) -> poem::Result<Json<serde_json::Value>> {
+    let timelines = params.all("timeline");
+    if !timelines.is_empty() && !timelines.contains(&"notifications") {
+        return Ok(Json(serde_json::json!({})));
+    }
+    let Some(marker) = feeds.store().marker(user).await.map_err(store_error)? else {
+        return Ok(Json(serde_json::json!({})));
+    };
+    let marker = Marker {
+        last_read_id: marker.last_read_id.to_string(),
+        version: marker.version,
+        // The read model keeps no time for a marker: this is when it was read.
+        updated_at: time(Utc::now()),
+    };
+    Ok(Json(serde_json::json!({ "notifications": marker })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mastodon_types_map_to_kinds_and_unknown_names_match_nothing() {
+        let p = Params::parse("types[]=mention&types[]=favourite", None, b"").unwrap();
+        assert_eq!(
+            kinds(&p),
+            [
+                NotificationKind::Mention,
+                NotificationKind::Reply,
+                NotificationKind::Like
+            ]
+        );
+        let p =
+            Params::parse("exclude_types[]=follow&exclude_types[]=bogus%5B", None, b"").unwrap();
+        assert_eq!(kinds(&p).len(), 4);
+        let p = Params::parse("types[]=poll", None, b"").unwrap();
+        assert!(kinds(&p).is_empty());
+    }
+
+    #[test]
+    fn ids_are_positive_integers() {
+        assert_eq!(notification_id("7"), Some(NotificationId(7)));
+        assert_eq!(notification_id("x"), None);
+        assert_eq!(notification_id("0"), None);
+    }
+}

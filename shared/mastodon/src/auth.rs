@@ -1,0 +1,69 @@
+//! Who is calling a Mastodon route: the bearer token from the
+//! `Authorization` header or, as Mastodon also accepts, the
+//! `access_token` query parameter, checked like every access token
+//! (signature, claims, revoked sessions: see `platform::auth`).
+
+use std::sync::Arc;
+
+use contracts::ids::UserId;
+use platform::auth::{RevokedSessions, TokenVerifier};
+use poem::{FromRequest, Request, RequestBody};
+
+use crate::errors::MastodonError;
+
+/// A signed-in caller; a route taking it answers 401 without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller(pub UserId);
+
+/// A caller when a valid token came, else anonymous (public routes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaybeCaller(pub Option<UserId>);
+
+/// The bearer token a request carries, if any.
+pub fn bearer_token(req: &Request) -> Option<String> {
+    if let Some(token) = req.header(poem::http::header::AUTHORIZATION).and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    }) {
+        return Some(token.trim().to_owned());
+    }
+    let query = req.uri().query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v)
+}
+
+async fn verify(req: &Request, token: &str) -> Result<UserId, MastodonError> {
+    let verifier = req
+        .data::<Arc<TokenVerifier>>()
+        .expect("the token verifier is attached to every service");
+    let revoked = req
+        .data::<Arc<dyn RevokedSessions>>()
+        .expect("the revoked sessions are attached to every service");
+    match verifier.authenticate(token, revoked.as_ref()).await {
+        Ok(principal) => Ok(principal.user),
+        Err(e) if e.status() == poem::http::StatusCode::SERVICE_UNAVAILABLE => Err(
+            MastodonError::new(e.status(), "cannot check the access token now; retry later"),
+        ),
+        Err(_) => Err(MastodonError::unauthorized("The access token is invalid")),
+    }
+}
+
+impl<'a> FromRequest<'a> for Caller {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let token = bearer_token(req)
+            .ok_or_else(|| MastodonError::unauthorized("The access token is invalid"))?;
+        Ok(Self(verify(req, &token).await?))
+    }
+}
+
+impl<'a> FromRequest<'a> for MaybeCaller {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        match bearer_token(req) {
+            Some(token) => Ok(Self(verify(req, &token).await.ok())),
+            None => Ok(Self(None)),
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Statuses, favourites, reblogs and markers: each runs the same command
+//! as the native route (same limits, key lock, outbox event, idempotency)
+//! and answers with the Mastodon entity it changed, read back in the
+//! command's transaction so an idempotent replay answers the same.
+
+use std::sync::Arc;
+
+use contracts::consistency::ConsistencyToken;
+use contracts::ids::{NotificationId, PostId, UserId};
+use mastodon::auth::Caller;
+use mastodon::entities::{Marker, Status, time};
+use mastodon::errors::MastodonError;
+use mastodon::ids::StatusId;
+use mastodon::paging::origin;
+use mastodon::params::Params;
+use poem::web::{Data, Json, Path};
+use poem::{Request, handler};
+use serde_json::json;
+use sqlx::PgConnection;
+
+use super::{api, path_id};
+use crate::idempotency::{self, Request as Command};
+use crate::routes::posts::{like_error, post_error, repost_error};
+use crate::state::AppState;
+use crate::{likes, markers, mastodon_views, posts, reposts};
+use platform::error::{ApiError, ApiResult};
+
+fn idempotency_key(req: &Request) -> poem::Result<Option<String>> {
+    match req.header("Idempotency-Key") {
+        Some(key) if key.len() > 64 => Err(MastodonError::unprocessable(
+            "Idempotency-Key must be at most 64 characters",
+        )
+        .into()),
+        key => Ok(key.map(str::to_owned)),
+    }
+}
+
+/// The status `post` as `viewer` now sees it, in the command's transaction.
+async fn render(
+    conn: &mut PgConnection,
+    viewer: UserId,
+    post: PostId,
+    origin: &str,
+) -> ApiResult<Status> {
+    mastodon_views::status(conn, viewer, post, origin)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Record not found"))
+}
+
+/// Parameters this API does not support are refused rather than ignored,
+/// so nobody believes a post private or hidden that is public.
+fn refuse_unsupported(params: &Params) -> poem::Result<()> {
+    if !params.all("media_ids").is_empty() {
+        return Err(MastodonError::unprocessable("media attachments are not supported").into());
+    }
+    if params.get("poll[options][]").is_some() || params.get("poll[expires_in]").is_some() {
+        return Err(MastodonError::unprocessable("polls are not supported").into());
+    }
+    if params.text("spoiler_text").is_some() {
+        return Err(MastodonError::unprocessable("content warnings are not supported").into());
+    }
+    if params.text("scheduled_at").is_some() {
+        return Err(MastodonError::unprocessable("scheduled statuses are not supported").into());
+    }
+    match params.text("visibility") {
+        None | Some("public") | Some("unlisted") => Ok(()),
+        Some(other) => Err(MastodonError::unprocessable(format!(
+            "visibility {other} is not supported: every status here is public"
+        ))
+        .into()),
+    }
+}
+
+fn status_text(params: &Params) -> poem::Result<String> {
+    posts::validate_text(params.get("status").unwrap_or_default())
+        .map_err(|m| MastodonError::unprocessable(format!("Validation failed: Text {m}")).into())
+}
+
+/// `POST /api/v1/statuses`.
+#[handler]
+pub async fn create(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    params: Params,
+) -> poem::Result<Json<Status>> {
+    refuse_unsupported(&params)?;
+    let text = status_text(&params)?;
+    let in_reply_to = match params.text("in_reply_to_id") {
+        Some(raw) => Some(
+            StatusId::parse(raw)
+                .ok_or_else(MastodonError::not_found)?
+                .post,
+        ),
+        None => None,
+    };
+    let key = idempotency_key(req)?;
+    state
+        .writes
+        .posts
+        .admit(&state.db, &user.to_string())
+        .await
+        .map_err(api)?;
+    let origin = origin(req);
+    let fingerprint = json!({"status": text, "in_reply_to_id": in_reply_to.map(|p| p.0)});
+    let command = Command::new(
+        user,
+        key.as_deref(),
+        "POST",
+        "/api/v1/statuses",
+        &fingerprint,
+    );
+    let (status, token) = idempotency::run(&state.db, user, command, async |tx| {
+        let (id, _, event) = posts::create(tx, user, &text, in_reply_to)
+            .await
+            .map_err(post_error)?;
+        Ok((
+            render(tx, user, id, &origin).await?,
+            ConsistencyToken::of(event),
+        ))
+    })
+    .await
+    .map_err(api)?;
+    state.recent_writes.record(user, token.event()).await;
+    Ok(Json(status))
+}
+
+/// `PUT /api/v1/statuses/:id`: edits the text.
+#[handler]
+pub async fn edit(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> poem::Result<Json<Status>> {
+    refuse_unsupported(&params)?;
+    let post = PostId(path_id(&id)?);
+    let text = status_text(&params)?;
+    let key = idempotency_key(req)?;
+    let origin = origin(req);
+    let path = format!("/api/v1/statuses/{}", post.0);
+    let command = Command::new(user, key.as_deref(), "PUT", &path, &json!({"status": text}));
+    let (status, token) = idempotency::run(&state.db, user, command, async |tx| {
+        let (_, event) = posts::edit(tx, user, post, &text)
+            .await
+            .map_err(post_error)?;
+        Ok((
+            render(tx, user, post, &origin).await?,
+            ConsistencyToken::of(event),
+        ))
+    })
+    .await
+    .map_err(api)?;
+    state.recent_writes.record(user, token.event()).await;
+    Ok(Json(status))
+}
+
+/// `DELETE /api/v1/statuses/:id`: answers with the deleted status and its
+/// source text.
+#[handler]
+pub async fn delete(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Status>> {
+    let post = PostId(path_id(&id)?);
+    let key = idempotency_key(req)?;
+    let origin = origin(req);
+    let path = format!("/api/v1/statuses/{}", post.0);
+    let command = Command::new(user, key.as_deref(), "DELETE", &path, &());
+    let (status, token) = idempotency::run(&state.db, user, command, async |tx| {
+        let owned: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM posts WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(post.0)
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if owned.is_none() {
+            return Err(ApiError::not_found("Record not found"));
+        }
+        let event = posts::delete(tx, user, post).await.map_err(post_error)?;
+        Ok((
+            render(tx, user, post, &origin).await?,
+            event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+        ))
+    })
+    .await
+    .map_err(api)?;
+    state.recent_writes.record(user, token.event()).await;
+    Ok(Json(status))
+}
+
+async fn set_favourite(
+    state: &AppState,
+    req: &Request,
+    user: UserId,
+    id: &str,
+    liked: bool,
+) -> poem::Result<Json<Status>> {
+    let post = PostId(path_id(id)?);
+    let author = likes::post_author(&state.db, post)
+        .await
+        .map_err(|e| api(like_error(e)))?;
+    state
+        .writes
+        .likes
+        .admit(&state.db, &user.to_string())
+        .await
+        .map_err(api)?;
+    let key = idempotency_key(req)?;
+    let origin = origin(req);
+    let verb = if liked { "favourite" } else { "unfavourite" };
+    let path = format!("/api/v1/statuses/{}/{verb}", post.0);
+    let command = Command::new(user, key.as_deref(), "POST", &path, &());
+    // The post's author is the key, as on the native route.
+    let (status, token) = idempotency::run(&state.db, author, command, async |tx| {
+        let event = likes::set(tx, user, post, liked)
+            .await
+            .map_err(like_error)?;
+        Ok((
+            render(tx, user, post, &origin).await?,
+            event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+        ))
+    })
+    .await
+    .map_err(api)?;
+    state.recent_writes.record(user, token.event()).await;
+    Ok(Json(status))
+}
+
+/// `POST /api/v1/statuses/:id/favourite`.
+#[handler]
+pub async fn favourite(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Status>> {
+    set_favourite(state, req, user, &id, true).await
+}
+
+/// `POST /api/v1/statuses/:id/unfavourite`.
+#[handler]
+pub async fn unfavourite(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Status>> {
+    set_favourite(state, req, user, &id, false).await
+}
+
+async fn set_reblog(
+    state: &AppState,
+    req: &Request,
+    user: UserId,
+    id: &str,
+    reposted: bool,
+) -> poem::Result<Json<Status>> {
+    let post = PostId(path_id(id)?);
+    state
+        .writes
+        .reposts
+        .admit(&state.db, &user.to_string())
+        .await
+        .map_err(api)?;
+    let key = idempotency_key(req)?;
+    let origin = origin(req);
+    let verb = if reposted { "reblog" } else { "unreblog" };
+    let path = format!("/api/v1/statuses/{}/{verb}", post.0);
+    let command = Command::new(user, key.as_deref(), "POST", &path, &());
+    // The reposter is the key, as on the native route.
+    let (status, token) = idempotency::run(&state.db, user, command, async |tx| {
+        let event = reposts::set(tx, user, post, reposted)
+            .await
+            .map_err(repost_error)?;
+        let status = if reposted {
+            mastodon_views::reblog(tx, user, post, &origin)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Record not found"))?
+        } else {
+            render(tx, user, post, &origin).await?
+        };
+        Ok((
+            status,
+            event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+        ))
+    })
+    .await
+    .map_err(api)?;
+    state.recent_writes.record(user, token.event()).await;
+    Ok(Json(status))
+}
+
+/// `POST /api/v1/statuses/:id/reblog`: answers with the reblog, which
+/// wraps the status.
+#[handler]
+pub async fn reblog(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Status>> {
+    set_reblog(state, req, user, &id, true).await
+}
+
+/// `POST /api/v1/statuses/:id/unreblog`: answers with the status.
+#[handler]
+pub async fn unreblog(
+    Data(state): Data<&Arc<AppState>>,
+    req: &Request,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> poem::Result<Json<Status>> {
+    set_reblog(state, req, user, &id, false).await
+}
+
+/// `POST /api/v1/markers`: moves the notifications marker. This system
+/// keeps no home-timeline marker, so a `home` marker is not stored and
+/// not answered (Mastodon answers only the markers that exist).
+#[handler]
+pub async fn set_markers(
+    Data(state): Data<&Arc<AppState>>,
+    Caller(user): Caller,
+    params: Params,
+) -> poem::Result<Json<serde_json::Value>> {
+    let Some(raw) = params.text("notifications[last_read_id]") else {
+        return Ok(Json(json!({})));
+    };
+    let last_read = raw
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .map(NotificationId)
+        .ok_or_else(|| {
+            MastodonError::unprocessable("notifications[last_read_id] must be a notification id")
+        })?;
+    state
+        .writes
+        .markers
+        .admit(&state.db, &user.to_string())
+        .await
+        .map_err(api)?;
+    let path = "/api/v1/markers";
+    let command = Command::new(
+        user,
+        None,
+        "POST",
+        path,
+        &json!({"last_read_id": last_read.0}),
+    );
+    let (marker, token) = idempotency::run(&state.db, user, command, async |tx| {
+        let event = markers::set(tx, user, last_read).await?;
+        let (version, updated_at): (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+            "SELECT version, updated_at FROM notification_markers WHERE user_id = $1",
+        )
+        .bind(user.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let marker = Marker {
+            last_read_id: last_read.to_string(),
+            version,
+            updated_at: time(updated_at),
+        };
+        Ok((
+            marker,
+            event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+        ))
+    })
+    .await
+    .map_err(api)?;
+    state.recent_writes.record(user, token.event()).await;
+    Ok(Json(json!({ "notifications": marker })))
+}
