@@ -90,6 +90,7 @@ pub fn build(
     let waiters = Waiters::start(cache.clone(), limits.max_waiters);
     let mastodon_routes = Arc::new(routes::mastodon::routes(
         feeds.clone(),
+        Arc::clone(&hub),
         Arc::new(RecentWritesWait {
             waiters: Arc::clone(&waiters),
             cache,

@@ -11,16 +11,17 @@ import sys
 import time
 
 import localhost_resolver  # noqa: F401  (must come before the clients)
-from mastodon import Mastodon, MastodonNotFoundError
+from mastodon import Mastodon, MastodonNotFoundError, StreamListener
 
 BASE, RUN = sys.argv[1], sys.argv[2]
+STARTED = time.monotonic()
 PASSWORD = "a long passphrase for tests"
 
 
 def check(what, condition):
     if not condition:
         raise SystemExit(f"FAILED: {what}")
-    print(f"ok: {what}", flush=True)
+    print(f"ok: {what} ({time.monotonic() - STARTED:.1f} s)", flush=True)
 
 
 def eventually(what, probe, seconds=30):
@@ -30,7 +31,7 @@ def eventually(what, probe, seconds=30):
     while True:
         value = probe()
         if value:
-            print(f"ok: {what}", flush=True)
+            print(f"ok: {what} ({time.monotonic() - STARTED:.1f} s)", flush=True)
             return value
         if time.monotonic() > deadline:
             raise SystemExit(f"FAILED: {what} (waited {seconds} s)")
@@ -133,6 +134,37 @@ statuses = alice.account_statuses(bob_me.id, limit=5)
 check("an account's statuses page", len(statuses) == 5)
 eventually("followers list the follower",
            lambda: [a.id for a in bob.account_followers(bob_me.id)] == [me.id])
+
+
+
+class Collect(StreamListener):
+    def __init__(self):
+        self.updates = []
+        self.notifications = []
+
+    def on_update(self, status):
+        self.updates.append(status)
+
+    def on_notification(self, notification):
+        self.notifications.append(notification)
+
+
+check("the streaming API is healthy", alice.stream_healthy())
+over_sse = Collect()
+sse = alice.stream_user(over_sse, run_async=True)
+over_socket = Collect()
+socket = alice.stream_open_websocket()
+alice.stream_user(over_socket, websocket_handle=socket)
+time.sleep(1)
+live = bob.status_post(f"live {RUN}")
+bob.status_favourite(reply.id)
+for name, listener in [("SSE", over_sse), ("WebSocket", over_socket)]:
+    eventually(f"the user stream over {name} delivers the new status",
+               lambda: any(u.id == live.id for u in listener.updates))
+    eventually(f"the user stream over {name} delivers the notification",
+               lambda: any(n.type == "favourite" for n in listener.notifications))
+sse.close()
+socket.close()
 
 relationship = alice.account_unfollow(bob_me.id)
 check("unfollow answers the relationship", not relationship.following)

@@ -53,7 +53,9 @@ async fn run_client(program: &Path, args: &[&str], env: &[(&str, &str)]) -> (boo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mastodon_py_runs_its_whole_scenario_through_the_front_door() {
-    let stack = Stack::start().await;
+    // Mastodon.py's stream handles close at the next message or
+    // heartbeat: frequent heartbeats let the scenario end promptly.
+    let stack = Stack::start_with(&[("STREAM_HEARTBEAT_SECS", "1")]).await;
     let dir = tempdir("mastodon-py");
     let (_nginx, port) = start_nginx(&stack, &dir).await;
     let base = format!("http://social.localhost:{port}");
@@ -67,6 +69,7 @@ async fn mastodon_py_runs_its_whole_scenario_through_the_front_door() {
     .await;
     assert!(ok, "the Mastodon.py scenario failed:\n{output}");
     assert!(output.contains("scenario passed"), "{output}");
+    println!("{output}");
 }
 
 fn tempdir(what: &str) -> PathBuf {
@@ -423,4 +426,77 @@ async fn bad_input_gets_mastodon_errors_never_a_server_error() {
         .await
         .unwrap();
     assert_eq!(instance.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_toot_command_line_logs_in_posts_follows_and_reads() {
+    let stack = Stack::start().await;
+    let dir = tempdir("toot");
+    let (_nginx, port) = start_nginx(&stack, &dir).await;
+    let http = social_client(port);
+    let base = format!("http://social.localhost:{port}");
+    let app = create_app(&http, &base, "urn:ietf:wg:oauth:2.0:oob").await;
+    let suffix = platform::testing::unique("u").replace(['-', ':', '.'], "");
+    let (me, other) = (
+        format!("toot{}", &suffix[..8]),
+        format!("peer{}", &suffix[..8]),
+    );
+    register(&http, &base, &app, &me).await;
+    let other_token = register(&http, &base, &app, &other).await;
+
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let config = config.display().to_string();
+    let python = clients_bin().join("python");
+    let toot = async |args: &[&str]| {
+        let mut all = vec!["toot_cli.py"];
+        all.extend_from_slice(args);
+        let (ok, output) = run_client(&python, &all, &[("XDG_CONFIG_HOME", &config)]).await;
+        assert!(ok, "toot {args:?} failed:\n{output}");
+        output
+    };
+    let email = format!("{me}@example.org");
+    let login = toot(&[
+        "login_cli",
+        "-i",
+        &base,
+        "-e",
+        &email,
+        "-p",
+        "a long passphrase for tests",
+    ])
+    .await;
+    assert!(login.contains("Successfully logged in"), "{login}");
+    let posted = toot(&["post", "hello from toot"]).await;
+    assert!(posted.contains("Toot posted"), "{posted}");
+    let followed = toot(&["follow", &other]).await;
+    assert!(followed.contains(&other), "{followed}");
+    let whois = toot(&["whois", &other]).await;
+    assert!(whois.contains(&other), "{whois}");
+
+    let peer_post = http
+        .post(format!("{base}/api/v1/statuses"))
+        .bearer_auth(&other_token)
+        .form(&[("status", "seen in the home timeline")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(peer_post.status(), StatusCode::OK);
+    let last = std::sync::Mutex::new(String::new());
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let home = toot(&["timelines", "home", "--no-pager", "--no-clear", "--json"]).await;
+            if home.contains("seen in the home timeline") && home.contains("hello from toot") {
+                return;
+            }
+            *last.lock().unwrap() = home;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "toot's home timeline never showed both posts; last:\n{}",
+        last.lock().unwrap()
+    );
 }

@@ -26,12 +26,12 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::stream::render::render;
+use crate::stream::render::{Dialect, render};
 use crate::stream::{CloseReason, Connection, LiveHub, RefuseReason};
 
 #[derive(Deserialize)]
-struct StreamQuery {
-    access_token: Option<String>,
+pub struct StreamQuery {
+    pub access_token: Option<String>,
 }
 
 /// Where the token came from; a subprotocol one is echoed back.
@@ -66,7 +66,100 @@ pub async fn stream(
     Data(verifier): Data<&Arc<TokenVerifier>>,
     Data(revoked): Data<&Arc<dyn RevokedSessions>>,
 ) -> Response {
-    let Some((token, source)) = bearer(req, &query) else {
+    let streams = Streams::everything();
+    open(
+        req,
+        ws,
+        &query,
+        hub,
+        verifier,
+        revoked,
+        Wire::Native,
+        streams,
+    )
+    .await
+}
+
+/// How messages go on the wire, by route and transport.
+#[derive(Debug, Clone)]
+pub enum Wire {
+    /// `/v1/stream`: `{event, data}` JSON, SSE and WebSocket alike.
+    Native,
+    /// Mastodon's streaming API over a WebSocket: `{stream, event,
+    /// payload}`, the payload a string.
+    MastodonSocket { origin: String },
+    /// Mastodon's streaming API over SSE: the event's name, the payload as
+    /// the data.
+    MastodonEvents { origin: String },
+}
+
+impl Wire {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Wire::Native => Dialect::Native,
+            Wire::MastodonSocket { origin } | Wire::MastodonEvents { origin } => {
+                Dialect::Mastodon {
+                    origin: origin.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// Which of Mastodon's streams a connection has subscribed to: `user`
+/// (everything) or `user:notification` (notifications only). Native
+/// streams get everything from the start.
+#[derive(Debug, Clone, Default)]
+pub struct Streams {
+    user: bool,
+    notifications: bool,
+}
+
+impl Streams {
+    pub fn everything() -> Self {
+        Self {
+            user: true,
+            notifications: false,
+        }
+    }
+
+    /// The subscription a Mastodon stream name asks for; `false` for a
+    /// stream this system does not have (public, hashtag, list…).
+    pub fn subscribe(&mut self, name: &str, on: bool) -> bool {
+        match name {
+            "user" => self.user = on,
+            "user:notification" => self.notifications = on,
+            _ => return false,
+        }
+        true
+    }
+
+    /// The stream a message of `event` goes out on, if subscribed.
+    fn carrying(&self, event: &str) -> Option<&'static str> {
+        if self.user {
+            Some("user")
+        } else if self.notifications && event == "notification" {
+            Some("user:notification")
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens a live stream in the given wire format, from the given
+/// subscriptions on.
+#[allow(clippy::too_many_arguments)]
+pub async fn open(
+    req: &Request,
+    ws: Option<WebSocket>,
+    query: &StreamQuery,
+    hub: &Arc<LiveHub>,
+    verifier: &Arc<TokenVerifier>,
+    revoked: &Arc<dyn RevokedSessions>,
+    wire: Wire,
+    streams: Streams,
+) -> Response {
+    let Some((token, source)) = bearer(req, query) else {
         return ApiError::unauthorized("send an access token").into_response();
     };
     let (principal, expires_at) = match verifier.authenticate_until(&token, revoked.as_ref()).await
@@ -87,14 +180,22 @@ pub async fn stream(
                 TokenSource::Header => ws,
             };
             let ws = ws.config(socket_config());
-            ws.on_upgrade(move |socket| websocket(socket, connection, hub, until))
+            ws.on_upgrade(move |socket| websocket(socket, connection, hub, until, wire, streams))
                 .into_response()
         }
         None => {
             let last_event_id = req.header("last-event-id").map(str::to_owned);
             let heartbeat = hub.limits.heartbeat;
             let (events, rx) = mpsc::channel(16);
-            tokio::spawn(server_sent(connection, hub, until, last_event_id, events));
+            let format = Stream { wire, streams };
+            tokio::spawn(server_sent(
+                connection,
+                hub,
+                until,
+                last_event_id,
+                events,
+                format,
+            ));
             let body = futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv().await.map(|event| (event, rx))
             });
@@ -153,6 +254,7 @@ const RENDER_AT_ONCE: usize = 32;
 async fn next_texts(
     hub: &LiveHub,
     connection: &mut Connection,
+    format: &Stream,
     first: Arc<LiveMessage>,
     wanted: impl Fn(&LiveMessage) -> bool,
 ) -> Vec<(Arc<LiveMessage>, Option<(&'static str, String)>)> {
@@ -164,17 +266,24 @@ async fn next_texts(
         }
     }
     batch.retain(|m| wanted(m));
-    texts(hub, connection, batch).await
+    texts(hub, connection, format, batch).await
+}
+
+/// A connection's wire format and subscriptions.
+struct Stream {
+    wire: Wire,
+    streams: Streams,
 }
 
 /// `messages` rendered at once for the connection's viewer, in order.
 async fn texts(
     hub: &LiveHub,
     connection: &Connection,
+    format: &Stream,
     messages: Vec<Arc<LiveMessage>>,
 ) -> Vec<(Arc<LiveMessage>, Option<(&'static str, String)>)> {
     let rendered =
-        futures::future::join_all(messages.iter().map(|m| text(hub, connection, m))).await;
+        futures::future::join_all(messages.iter().map(|m| text(hub, connection, format, m))).await;
     messages.into_iter().zip(rendered).collect()
 }
 
@@ -183,10 +292,23 @@ async fn texts(
 async fn text(
     hub: &LiveHub,
     connection: &Connection,
+    format: &Stream,
     message: &LiveMessage,
 ) -> Option<(&'static str, String)> {
     match render(hub.feeds(), connection.user, message).await {
-        Ok(Some((event, data))) => Some((event, json!({"event": event, "data": data}).to_string())),
+        Ok(Some(rendered)) => {
+            let (event, data) = rendered.event(&format.wire.dialect());
+            let carried_on = format.streams.carrying(event)?;
+            let text = match (&format.wire, data) {
+                (Wire::Native, data) => json!({"event": event, "data": data}).to_string(),
+                (Wire::MastodonSocket { .. }, payload) => {
+                    json!({"stream": [carried_on], "event": event, "payload": payload}).to_string()
+                }
+                (Wire::MastodonEvents { .. }, serde_json::Value::String(payload)) => payload,
+                (Wire::MastodonEvents { .. }, payload) => payload.to_string(),
+            };
+            Some((event, text))
+        }
         Ok(None) => None,
         Err(error) => {
             tracing::warn!(%error, "cannot render a live message");
@@ -205,7 +327,10 @@ async fn websocket(
     mut connection: Connection,
     hub: Arc<LiveHub>,
     until: tokio::time::Instant,
+    wire: Wire,
+    streams: Streams,
 ) {
+    let mut format = Stream { wire, streams };
     let (mut sink, mut incoming) = socket.split();
     let mut heartbeat = tokio::time::interval(hub.limits.heartbeat);
     heartbeat.tick().await;
@@ -216,7 +341,7 @@ async fn websocket(
         tokio::select! {
             message = connection.messages.recv() => match message {
                 Some(first) => {
-                    for (_, rendered) in next_texts(&hub, &mut connection, first, |_| true).await {
+                    for (_, rendered) in next_texts(&hub, &mut connection, &format, first, |_| true).await {
                         let Some((_, text)) = rendered else { continue };
                         if sink.send(Message::Text(text)).await.is_err() {
                             break 'stream None;
@@ -235,6 +360,13 @@ async fn websocket(
             _ = shutdown.changed() => break Some(CloseReason::GoingAway),
             frame = incoming.next() => match frame {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(error) = subscription(&mut format, &text)
+                        && sink.send(Message::Text(error)).await.is_err()
+                    {
+                        break None;
+                    }
+                }
                 Some(Ok(_)) => {}
             },
         }
@@ -249,6 +381,27 @@ async fn websocket(
     ended(reason);
 }
 
+/// A Mastodon client's `{"type": "subscribe" | "unsubscribe", "stream"}`
+/// message applied; an error message to send back for one this system
+/// cannot follow. Native streams ignore what clients send.
+fn subscription(format: &mut Stream, text: &str) -> Option<String> {
+    if matches!(format.wire, Wire::Native) {
+        return None;
+    }
+    let message: serde_json::Value = serde_json::from_str(text).ok()?;
+    let on = match message.get("type")?.as_str()? {
+        "subscribe" => true,
+        "unsubscribe" => false,
+        _ => return None,
+    };
+    let name = message.get("stream")?.as_str()?;
+    if format.streams.subscribe(name, on) {
+        None
+    } else {
+        Some(json!({"error": format!("Unknown stream type: {name}"), "status": 400}).to_string())
+    }
+}
+
 fn delivered() {
     metrics::counter!("read_stream_messages_total", "result" => "delivered").increment(1);
 }
@@ -259,6 +412,7 @@ async fn server_sent(
     until: tokio::time::Instant,
     last_event_id: Option<String>,
     events: mpsc::Sender<SseEvent>,
+    format: Stream,
 ) {
     let sse = |id: Option<&str>, name: &str, text: String| {
         let event = SseEvent::message(text).event_type(name);
@@ -282,7 +436,9 @@ async fn server_sent(
                     })
                     .collect();
                 for chunk in missed.chunks(RENDER_AT_ONCE) {
-                    for (message, rendered) in texts(&hub, &connection, chunk.to_vec()).await {
+                    for (message, rendered) in
+                        texts(&hub, &connection, &format, chunk.to_vec()).await
+                    {
                         let id = message.id.as_deref();
                         if let Some((name, text)) = rendered
                             && events.send(sse(id, name, text)).await.is_err()
@@ -308,7 +464,7 @@ async fn server_sent(
         tokio::select! {
             message = connection.messages.recv() => match message {
                 Some(first) => {
-                    for (message, rendered) in next_texts(&hub, &mut connection, first, new).await {
+                    for (message, rendered) in next_texts(&hub, &mut connection, &format, first, new).await {
                         let Some((name, text)) = rendered else { continue };
                         if events.send(sse(message.id.as_deref(), name, text)).await.is_err() {
                             break 'stream None;

@@ -1,6 +1,9 @@
-//! A live message as its client receives it: `{event, data}` JSON with the
-//! same shapes the HTTP routes return (items hydrated for the viewer,
-//! notifications hydrated like their page's).
+//! A live message as its client receives it, in the dialect of the route
+//! it connected to: on `/v1/stream` `{event, data}` JSON with the same
+//! shapes the HTTP routes return; on Mastodon's streaming routes its
+//! events (`update`, `delete`, `status.update`, `notification`) with
+//! Mastodon's entities as their payload. Either way items are hydrated
+//! for the viewer and notifications like their page's.
 
 use contracts::ids::UserId;
 use poem_openapi::types::ToJSON;
@@ -9,7 +12,64 @@ use readmodel::{FeedPosition, StoreError};
 use serde_json::{Value, json};
 
 use crate::feed::{FeedService, Item};
+use crate::inbox::Notification;
 use crate::routes::views::ItemView;
+
+/// What a viewer is sent for one message, hydrated.
+pub enum Rendered {
+    FeedItem(Item),
+    PostUpdate(Item),
+    FeedDelete(contracts::ids::PostId),
+    Notification(Notification),
+}
+
+/// Which shape of the stream a client connected to.
+#[derive(Debug, Clone)]
+pub enum Dialect {
+    /// `/v1/stream`.
+    Native,
+    /// Mastodon's streaming API; links rooted at `origin`.
+    Mastodon { origin: String },
+}
+
+impl Rendered {
+    /// The event's name and its data as the dialect sends it: native data
+    /// is a JSON value; Mastodon's payload is a string (the entity's JSON,
+    /// or a deleted status's id).
+    pub fn event(self, dialect: &Dialect) -> (&'static str, Value) {
+        match dialect {
+            Dialect::Native => match self {
+                Rendered::FeedItem(item) => ("feed.item", item_json(item)),
+                Rendered::PostUpdate(item) => ("post.update", item_json(item)),
+                Rendered::FeedDelete(id) => ("feed.delete", json!({ "id": id.to_string() })),
+                Rendered::Notification(n) => (
+                    "notification",
+                    crate::routes::notifications::NotificationView::from(n).to_json_value(),
+                ),
+            },
+            Dialect::Mastodon { origin } => {
+                use crate::routes::mastodon::render as entity;
+                let text =
+                    |value: serde_json::Result<String>| Value::String(value.unwrap_or_default());
+                match self {
+                    Rendered::FeedItem(item) => (
+                        "update",
+                        text(serde_json::to_string(&entity::status(&item, origin))),
+                    ),
+                    Rendered::PostUpdate(item) => (
+                        "status.update",
+                        text(serde_json::to_string(&entity::status(&item, origin))),
+                    ),
+                    Rendered::FeedDelete(id) => ("delete", Value::String(id.to_string())),
+                    Rendered::Notification(n) => (
+                        "notification",
+                        text(serde_json::to_string(&entity::notification(&n, origin))),
+                    ),
+                }
+            }
+        }
+    }
+}
 
 /// What `viewer` is sent for `message`, if anything: a post that is gone
 /// by now, or a celebrity's reply the viewer's home feed would not show,
@@ -18,7 +78,7 @@ pub async fn render(
     feeds: &FeedService,
     viewer: UserId,
     message: &LiveMessage,
-) -> Result<Option<(&'static str, Value)>, StoreError> {
+) -> Result<Option<Rendered>, StoreError> {
     let rendered = match &message.event {
         LiveEvent::FeedItem { entry } => {
             let Some(item) = hydrate(feeds, viewer, *entry).await? else {
@@ -32,25 +92,22 @@ pub async fn render(
                 let Some(item) = items.pop() else {
                     return Ok(None);
                 };
-                ("feed.item", item_json(item))
+                Rendered::FeedItem(item)
             } else {
-                ("feed.item", item_json(item))
+                Rendered::FeedItem(item)
             }
         }
         LiveEvent::PostUpdate { id } => match hydrate(feeds, viewer, *id).await? {
-            Some(item) => ("post.update", item_json(item)),
+            Some(item) => Rendered::PostUpdate(item),
             None => return Ok(None),
         },
-        LiveEvent::FeedDelete { id } => ("feed.delete", json!({ "id": id.to_string() })),
+        LiveEvent::FeedDelete { id } => Rendered::FeedDelete(*id),
         LiveEvent::Notification(record) => {
             let mut found = feeds
                 .hydrate_notifications(viewer, vec![record.clone()])
                 .await?;
             match found.pop() {
-                Some(n) => (
-                    "notification",
-                    crate::routes::notifications::NotificationView::from(n).to_json_value(),
-                ),
+                Some(n) => Rendered::Notification(n),
                 None => return Ok(None),
             }
         }

@@ -12,7 +12,8 @@
 mod accounts;
 mod instance;
 mod notifications;
-mod render;
+pub(crate) mod render;
+mod streaming;
 mod timelines;
 
 use std::sync::Arc;
@@ -23,10 +24,18 @@ use readmodel::StoreError;
 
 use crate::consistency::RecentWritesWait;
 use crate::feed::FeedService;
+use crate::stream::LiveHub;
 
 /// Every Mastodon route of the read host.
-pub fn routes(feeds: Arc<FeedService>, wait: Arc<RecentWritesWait>) -> impl poem::Endpoint {
+pub fn routes(
+    feeds: Arc<FeedService>,
+    hub: Arc<LiveHub>,
+    wait: Arc<RecentWritesWait>,
+) -> impl poem::Endpoint {
     Route::new()
+        .at("/api/v1/streaming/health", get(streaming::health))
+        .at("/api/v1/streaming", get(streaming::streaming))
+        .at("/api/v1/streaming/*path", get(streaming::named))
         .at("/api/v1/instance", get(instance::instance_v1))
         .at("/api/v2/instance", get(instance::instance_v2))
         .at("/.well-known/nodeinfo", get(instance::nodeinfo_links))
@@ -68,6 +77,7 @@ pub fn routes(feeds: Arc<FeedService>, wait: Arc<RecentWritesWait>) -> impl poem
         .at("/api/v1/notifications/:id", get(notifications::show))
         .at("/api/v1/markers", get(notifications::markers))
         .data(feeds)
+        .data(hub)
         .around(move |ep, req| crate::consistency::wait_for_recent_writes(ep, req, wait.clone()))
 }
 
