@@ -500,3 +500,42 @@ async fn the_toot_command_line_logs_in_posts_follows_and_reads() {
         last.lock().unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn masto_js_logs_in_posts_pages_and_streams() {
+    let stack = Stack::start().await;
+    let dir = tempdir("masto-js");
+    let (_nginx, port) = start_nginx(&stack, &dir).await;
+    let installed = PathBuf::from(std::env::var("MASTO_JS_DIR").expect(
+        "MASTO_JS_DIR names where masto.js is installed: run the tests through \
+         `deploy/stack test`, which installs it",
+    ));
+    // ES modules resolve packages beside the script: run a copy there.
+    let script = installed.join(format!("{}.mjs", platform::testing::unique("scenario")));
+    std::fs::copy(root().join("tests/clients/masto_scenario.mjs"), &script).unwrap();
+    let run = platform::testing::unique("j").replace(['-', ':', '.'], "_");
+    let run = &run[run.len().saturating_sub(10)..];
+    let base = format!("http://social.localhost:{port}");
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new("node")
+            .arg(&script)
+            .args([&base, run])
+            .current_dir(&installed)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the masto.js scenario finishes within 120 s")
+    .expect("node runs");
+    let _ = std::fs::remove_file(&script);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && text.contains("scenario passed"),
+        "the masto.js scenario failed:\n{text}"
+    );
+}
