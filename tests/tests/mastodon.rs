@@ -131,6 +131,15 @@ async fn register(
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// The `code` a redirect after approval carries.
+fn code_in(location: &str) -> String {
+    location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .expect("the redirect carries a code")
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_authorization_code_flow_with_pkce_and_revocation_work_on_every_host() {
     let stack = Stack::start().await;
@@ -211,11 +220,7 @@ async fn the_authorization_code_flow_with_pkce_and_revocation_work_on_every_host
         location.starts_with(redirect) && location.contains("state=xyz"),
         "{location}"
     );
-    let code = location
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("code="))
-        .unwrap()
-        .to_owned();
+    let code = code_in(&location);
 
     let exchange = |verifier: &'static str| {
         http.post(format!("{base}/oauth/token"))
@@ -245,11 +250,7 @@ async fn the_authorization_code_flow_with_pkce_and_revocation_work_on_every_host
         .await
         .unwrap();
     let location = approved.headers()["location"].to_str().unwrap().to_owned();
-    let code = location
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("code="))
-        .unwrap()
-        .to_owned();
+    let code = code_in(&location);
     let token: Value = http
         .post(format!("{base}/oauth/token"))
         .json(&json!({

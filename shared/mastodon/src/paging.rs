@@ -80,6 +80,23 @@ pub fn link_header(
     (!links.is_empty()).then(|| links.join(", "))
 }
 
+/// `body` as JSON with the `Link` header of its page.
+pub fn json_with_link<T: serde::Serialize + Send>(
+    req: &Request,
+    body: T,
+    next_max_id: Option<&str>,
+    prev_min_id: Option<&str>,
+) -> poem::Response {
+    use poem::IntoResponse;
+    let mut response = poem::web::Json(body).into_response();
+    if let Some(link) = link_header(req, next_max_id, prev_min_id)
+        && let Ok(value) = link.parse()
+    {
+        response.headers_mut().insert("Link", value);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

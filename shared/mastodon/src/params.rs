@@ -112,6 +112,14 @@ impl Params {
     }
 }
 
+/// An id in a path: a positive integer, else 404 as Mastodon answers.
+pub fn path_id(raw: &str) -> Result<i64, MastodonError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(MastodonError::not_found)
+}
+
 fn decode_form(text: &str) -> Result<Vec<(String, String)>, MastodonError> {
     serde_urlencoded::from_str(text)
         .map_err(|e| MastodonError::bad_request(format!("the parameters cannot be read: {e}")))

@@ -8,17 +8,18 @@ use mastodon::auth::{Caller, MaybeCaller};
 use mastodon::entities::{Account, Relationship};
 use mastodon::errors::MastodonError;
 use mastodon::ids::StatusId;
-use mastodon::paging::{Bounds, link_header, origin};
+use mastodon::paging::{Bounds, json_with_link, origin};
 use mastodon::params::Params;
 use poem::web::{Data, Json, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{Request, Response, handler};
 use readmodel::FollowEdge;
 use readmodel::social::FollowList;
 
 use super::render::{self, account_parts};
-use super::{path_id, store_error};
+use super::store_error;
 use crate::feed::FeedService;
 use crate::people::MAX_QUERY_CHARS;
+use mastodon::params::path_id;
 
 /// Mastodon's default and largest page of accounts.
 const DEFAULT_LIMIT: usize = 40;
@@ -130,13 +131,7 @@ async fn follow_list(
         .map(|p| render::account(p, &origin))
         .collect();
     let next = page.next.map(edge_bound);
-    let mut response = Json(accounts).into_response();
-    if let Some(link) = link_header(req, next.as_deref(), None)
-        && let Ok(value) = link.parse()
-    {
-        response.headers_mut().insert("Link", value);
-    }
-    Ok(response)
+    Ok(json_with_link(req, accounts, next.as_deref(), None))
 }
 
 /// `GET /api/v1/accounts/:id/followers`.

@@ -93,11 +93,3 @@ fn store_error(e: StoreError) -> poem::Error {
         .insert("Retry-After", poem::http::HeaderValue::from_static("1"));
     poem::Error::from_response(response)
 }
-
-/// A path id: a positive integer, else 404 as Mastodon answers.
-fn path_id(raw: &str) -> poem::Result<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| MastodonError::not_found().into())
-}

@@ -7,7 +7,7 @@ use contracts::ids::NotificationId;
 use mastodon::auth::Caller;
 use mastodon::entities::{Marker, time};
 use mastodon::errors::MastodonError;
-use mastodon::paging::{Bounds, link_header, origin};
+use mastodon::paging::{Bounds, json_with_link, origin};
 use mastodon::params::Params;
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, Request, Response, handler};
@@ -116,13 +116,7 @@ pub async fn list(
         .iter()
         .map(|n| render::notification(n, &origin))
         .collect();
-    let mut response = Json(body).into_response();
-    if let Some(link) = link_header(req, next.as_deref(), first.as_deref())
-        && let Ok(value) = link.parse()
-    {
-        response.headers_mut().insert("Link", value);
-    }
-    Ok(response)
+    Ok(json_with_link(req, body, next.as_deref(), first.as_deref()))
 }
 
 /// `GET /api/v1/notifications/:id`.

@@ -9,8 +9,8 @@ use mastodon::auth::{Caller, MaybeCaller};
 use mastodon::entities::{Context, Status};
 use mastodon::errors::MastodonError;
 use mastodon::ids::StatusId;
-use mastodon::paging::{Bounds, link_header, origin};
-use mastodon::params::Params;
+use mastodon::paging::{Bounds, json_with_link, origin};
+use mastodon::params::{Params, path_id};
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use readmodel::StoreError;
@@ -146,14 +146,7 @@ pub fn statuses_response(req: &Request, page: Bounded) -> Response {
         .iter()
         .map(|item| render::status(item, &origin))
         .collect();
-    let link = link_header(req, next.as_deref(), first.as_deref());
-    let mut response = Json(statuses).into_response();
-    if let Some(link) = link
-        && let Ok(value) = link.parse()
-    {
-        response.headers_mut().insert("Link", value);
-    }
-    response
+    json_with_link(req, statuses, next.as_deref(), first.as_deref())
 }
 
 /// `GET /api/v1/timelines/home`.
@@ -180,7 +173,7 @@ pub async fn account_statuses(
     Path(id): Path<String>,
     params: Params,
 ) -> poem::Result<Response> {
-    let author = UserId(super::path_id(&id)?);
+    let author = UserId(path_id(&id)?);
     if feeds.profile(author).await.map_err(store_error)?.is_none() {
         return Err(MastodonError::not_found().into());
     }

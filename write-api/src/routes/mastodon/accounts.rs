@@ -13,7 +13,7 @@ use poem::web::{Data, Json, Path};
 use poem::{Request, handler};
 use serde_json::json;
 
-use super::{api, path_id};
+use super::api;
 use crate::accounts;
 use crate::follows;
 use crate::idempotency::{self, Request as Command};
@@ -21,6 +21,7 @@ use crate::mastodon_views::{self, account_parts};
 use crate::oauth;
 use crate::routes::follows::follow_error;
 use crate::state::AppState;
+use mastodon::params::path_id;
 use platform::error::ApiError;
 
 /// `POST /api/v1/accounts`: registers an account with an application's

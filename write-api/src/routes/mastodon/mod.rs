@@ -62,11 +62,3 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
 fn api(e: ApiError) -> poem::Error {
     poem::Error::from_response(poem::IntoResponse::into_response(e))
 }
-
-/// A path id: a positive integer, else 404 as Mastodon answers.
-fn path_id(raw: &str) -> poem::Result<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| mastodon::errors::MastodonError::not_found().into())
-}

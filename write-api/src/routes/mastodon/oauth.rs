@@ -143,6 +143,24 @@ fn client_credentials(req: &Request, params: &Params) -> Option<(String, Option<
     Some((id, params.text("client_secret").map(str::to_owned)))
 }
 
+/// The scopes a request asks for (the application's when it names none),
+/// if known and within the application's.
+fn requested_scopes(params: &Params, app: &App) -> Result<String, MastodonError> {
+    let invalid = |why: String| MastodonError::oauth(StatusCode::BAD_REQUEST, "invalid_scope", why);
+    let asked = params.all("scope");
+    let scopes = if asked.is_empty() {
+        app.scopes.clone()
+    } else {
+        oauth::normalize_scopes(&asked).map_err(|s| invalid(format!("unknown scope {s}")))?
+    };
+    if !oauth::scopes_within(&scopes, &app.scopes) {
+        return Err(invalid(
+            "the requested scope exceeds the application's".into(),
+        ));
+    }
+    Ok(scopes)
+}
+
 /// `POST /oauth/token`: the password, authorization-code and client
 /// credentials grants.
 #[handler]
@@ -158,26 +176,7 @@ pub async fn issue_token(
         .await
         .map_err(oauth_error)?;
     let authenticated = secret.is_some();
-    let asked = params.all("scope");
-    let scopes = if asked.is_empty() {
-        app.scopes.clone()
-    } else {
-        oauth::normalize_scopes(&asked).map_err(|s| {
-            MastodonError::oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                format!("unknown scope {s}"),
-            )
-        })?
-    };
-    if !oauth::scopes_within(&scopes, &app.scopes) {
-        return Err(MastodonError::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "the requested scope exceeds the application's",
-        )
-        .into());
-    }
+    let scopes = requested_scopes(&params, &app)?;
     match grant {
         "password" => {
             if !authenticated {
@@ -300,26 +299,7 @@ async fn authorization(state: &AppState, params: &Params) -> poem::Result<Author
         )
         .into());
     }
-    let asked = params.all("scope");
-    let scopes = if asked.is_empty() {
-        app.scopes.clone()
-    } else {
-        oauth::normalize_scopes(&asked).map_err(|s| {
-            MastodonError::oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                format!("unknown scope {s}"),
-            )
-        })?
-    };
-    if !oauth::scopes_within(&scopes, &app.scopes) {
-        return Err(MastodonError::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "the requested scope exceeds the application's",
-        )
-        .into());
-    }
+    let scopes = requested_scopes(params, &app)?;
     let code_challenge = match (
         params.text("code_challenge"),
         params.text("code_challenge_method"),

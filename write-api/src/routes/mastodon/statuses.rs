@@ -18,11 +18,12 @@ use poem::{Request, handler};
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::{api, path_id};
+use super::api;
 use crate::idempotency::{self, Request as Command};
 use crate::routes::posts::{like_error, post_error, repost_error};
 use crate::state::AppState;
 use crate::{likes, markers, mastodon_views, posts, reposts};
+use mastodon::params::path_id;
 use platform::error::{ApiError, ApiResult};
 
 fn idempotency_key(req: &Request) -> poem::Result<Option<String>> {
