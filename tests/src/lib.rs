@@ -117,6 +117,7 @@ impl Stack {
             ("READ_DATABASE_MAX_CONNECTIONS", "4".into()),
             // Tests register many accounts from one address and write fast.
             ("REGISTRATIONS_PER_HOUR", "1000000".into()),
+            ("APPS_PER_HOUR", "1000000".into()),
             ("POSTS_PER_MINUTE", "1000000".into()),
             ("FOLLOWS_PER_MINUTE", "1000000".into()),
             ("LIKES_PER_MINUTE", "1000000".into()),

@@ -321,7 +321,7 @@ async fn the_authorization_code_flow_with_pkce_and_revocation_work_on_every_host
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_mastodon_errors_never_a_server_error() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(&[("APPS_PER_HOUR", "4")]).await;
     let dir = tempdir("mastodon-errors");
     let (_nginx, port) = start_nginx(&stack, &dir).await;
     let http = social_client(port);
@@ -420,6 +420,31 @@ async fn bad_input_gets_mastodon_errors_never_a_server_error() {
         let body: Value = response.json().await.unwrap();
         assert!(body["error"].is_string(), "{what}: {body}");
     }
+    // Applications are limited per client address: 4 here, one made above
+    // (the refused ones were refused before they counted).
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let made = http
+            .post(format!("{base}/api/v1/apps"))
+            .form(&[
+                ("client_name", "more"),
+                ("redirect_uris", "urn:ietf:wg:oauth:2.0:oob"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(made.status());
+        if made.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(made.headers().contains_key("retry-after"));
+            let body: Value = made.json().await.unwrap();
+            assert!(body["error"].is_string(), "{body}");
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     // Trailing slashes, as Mastodon.py asks for the instance.
     let instance = http
         .get(format!("{base}/api/v2/instance/"))

@@ -45,6 +45,9 @@ pub struct Config {
     /// `REGISTRATIONS_PER_HOUR`, default 20: accounts one client address may
     /// register per hour.
     pub registrations: RateLimit,
+    /// `APPS_PER_HOUR`, default 20: OAuth applications (`POST
+    /// /api/v1/apps`) one client address may register per hour.
+    pub apps: RateLimit,
     /// `POSTS_PER_MINUTE` (default 20), `FOLLOWS_PER_MINUTE` (default 20,
     /// follows and unfollows together), `LIKES_PER_MINUTE` (default 60,
     /// likes and unlikes together), `REPOSTS_PER_MINUTE` (default 30,
@@ -114,6 +117,7 @@ impl Config {
                 )?,
             },
             registrations: rate_limit("register", "REGISTRATIONS_PER_HOUR", 20, HOUR)?,
+            apps: rate_limit("create_app", "APPS_PER_HOUR", 20, HOUR)?,
             writes: WriteLimits {
                 posts: rate_limit("post", "POSTS_PER_MINUTE", 20, MINUTE)?,
                 follows: rate_limit("follow", "FOLLOWS_PER_MINUTE", 20, MINUTE)?,

@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         },
         throttle: config.throttle.clone(),
         registrations: config.registrations.clone(),
+        apps: config.apps.clone(),
         writes: config.writes.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         celebrity_threshold: config.celebrity_threshold,

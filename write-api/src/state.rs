@@ -18,6 +18,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub throttle: LoginThrottle,
     pub registrations: RateLimit,
+    /// OAuth applications per client address.
+    pub apps: RateLimit,
     pub writes: WriteLimits,
     pub trusted_proxies: TrustedProxies,
     pub celebrity_threshold: i64,

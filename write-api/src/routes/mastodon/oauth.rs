@@ -61,6 +61,7 @@ fn oauth_error(e: OAuthError) -> poem::Error {
 #[handler]
 pub async fn create_app(
     Data(state): Data<&Arc<AppState>>,
+    req: &Request,
     params: Params,
 ) -> poem::Result<Json<Application>> {
     let name = params
@@ -100,6 +101,11 @@ pub async fn create_app(
     if website.as_ref().is_some_and(|w| w.len() > oauth::MAX_URI) {
         return Err(MastodonError::unprocessable("website is too long").into());
     }
+    state
+        .apps
+        .admit(&state.db, &state.client_key(req))
+        .await
+        .map_err(api)?;
     let new = NewApp {
         name: name.to_owned(),
         website,
