@@ -420,6 +420,46 @@ async fn bad_input_gets_mastodon_errors_never_a_server_error() {
         let body: Value = response.json().await.unwrap();
         assert!(body["error"].is_string(), "{what}: {body}");
     }
+    // A token holds only the scopes it was granted.
+    let read_only: Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &app.0),
+            ("client_secret", &app.1),
+            ("username", &format!("{name}@example.org")),
+            ("password", "a long passphrase for tests"),
+            ("scope", "read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read_only["scope"], "read", "{read_only}");
+    let read_only = read_only["access_token"].as_str().unwrap();
+    let refused = http
+        .post(format!("{base}/api/v1/statuses"))
+        .bearer_auth(read_only)
+        .form(&[("status", "outside the scope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "This action is outside the authorized scopes"
+    );
+    let allowed = http
+        .get(format!("{base}/api/v1/timelines/home"))
+        .bearer_auth(read_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+
     // Applications are limited per client address: 4 here, one made above
     // (the refused ones were refused before they counted).
     let mut statuses = Vec::new();

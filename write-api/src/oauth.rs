@@ -31,10 +31,6 @@ pub const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::days(3650);
 /// How long an authorization code may wait to be exchanged.
 pub const CODE_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 
-/// Scopes an application may ask for: Mastodon's top-level ones and their
-/// `read:…`/`write:…` refinements.
-const TOP_SCOPES: &[&str] = &["read", "write", "follow", "push", "profile"];
-
 /// Limits of an application's registration.
 pub const MAX_APP_NAME: usize = 60;
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -77,8 +73,7 @@ pub struct NewApp {
 pub fn normalize_scopes(scopes: &[&str]) -> Result<String, String> {
     let mut out: Vec<&str> = Vec::new();
     for scope in scopes {
-        let top = scope.split(':').next().unwrap_or_default();
-        if !TOP_SCOPES.contains(&top) || scope.len() > 64 {
+        if !platform::scopes::KNOWN.contains(scope) {
             return Err((*scope).to_owned());
         }
         if !out.contains(scope) {
@@ -91,16 +86,13 @@ pub fn normalize_scopes(scopes: &[&str]) -> Result<String, String> {
     Ok(out.join(" "))
 }
 
-/// Whether every scope of `asked` is granted by `allowed` (`read` allows
+/// Whether every scope of `asked` is granted by `allowed` (`read` grants
 /// `read:statuses`).
 pub fn scopes_within(asked: &str, allowed: &str) -> bool {
-    let allowed: Vec<&str> = allowed.split(' ').collect();
-    asked.split(' ').all(|scope| {
-        allowed.contains(&scope)
-            || scope
-                .split_once(':')
-                .is_some_and(|(top, _)| allowed.contains(&top))
-    })
+    let Ok(allowed) = platform::scopes::Scopes::parse(allowed) else {
+        return false;
+    };
+    asked.split_whitespace().all(|scope| allowed.allows(scope))
 }
 
 /// A redirect URI an application may register: the out-of-band URN, or
@@ -205,7 +197,8 @@ pub async fn issue_user_token(
     let session = Uuid::new_v4();
     let created_at = Utc::now();
     let expires_at = created_at + TOKEN_LIFETIME;
-    let access_token = issuer.access_token_until(user, session, expires_at.timestamp());
+    let access_token =
+        issuer.access_token_until(user, session, expires_at.timestamp(), Some(scopes));
     sqlx::query(
         "INSERT INTO oauth_tokens (session_id, app_id, user_id, token_hash, scopes, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

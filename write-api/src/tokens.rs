@@ -45,12 +45,19 @@ impl TokenIssuer {
     /// An access token for `user` in `session`.
     pub fn access_token(&self, user: UserId, session: uuid::Uuid) -> String {
         let now = chrono::Utc::now().timestamp();
-        self.access_token_until(user, session, now + self.ttl.as_secs() as i64)
+        self.access_token_until(user, session, now + self.ttl.as_secs() as i64, None)
     }
 
     /// An access token for `user` in `session` that expires at `exp`
-    /// (unix seconds): OAuth tokens live until revoked, as Mastodon's do.
-    pub fn access_token_until(&self, user: UserId, session: uuid::Uuid, exp: i64) -> String {
+    /// (unix seconds), limited to `scope` when given: OAuth tokens live
+    /// until revoked, as Mastodon's do, and carry their grant's scopes.
+    pub fn access_token_until(
+        &self,
+        user: UserId,
+        session: uuid::Uuid,
+        exp: i64,
+        scope: Option<&str>,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user.to_string(),
@@ -62,6 +69,7 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             sid: session,
+            scope: scope.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
             .expect("signing with a loaded Ed25519 key cannot fail")

@@ -47,6 +47,10 @@ pub struct AccessClaims {
     pub typ: String,
     /// The session (login) the token belongs to.
     pub sid: uuid::Uuid,
+    /// OAuth scopes, space-separated (Mastodon API tokens); absent on
+    /// session tokens, which may do everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Who is calling, from a verified access token.
@@ -54,6 +58,7 @@ pub struct AccessClaims {
 pub struct Principal {
     pub user: UserId,
     pub session: uuid::Uuid,
+    pub scopes: crate::scopes::Scopes,
 }
 
 /// The sessions whose access tokens are refused.
@@ -150,9 +155,15 @@ impl TokenVerifier {
             .sub
             .parse()
             .map_err(|_| AuthError::Invalid("subject is not an account id".into()))?;
+        let scopes = match &claims.scope {
+            None => crate::scopes::Scopes::ALL,
+            Some(list) => crate::scopes::Scopes::parse(list)
+                .map_err(|s| AuthError::Invalid(format!("unknown scope `{s}`")))?,
+        };
         let principal = Principal {
             user,
             session: claims.sid,
+            scopes,
         };
         Ok((principal, claims.exp))
     }

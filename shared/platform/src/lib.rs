@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`config`]: reading environment variables into typed settings.
 //! - [`telemetry`]: JSON logs and the Prometheus recorder.
-//! - [`auth`]: access-token claims, verification and the bearer scheme.
+//! - [`auth`]: access-token claims, verification and the bearer scheme;
+//!   [`scopes`]: the OAuth scopes a token may carry.
 //! - [`error`]: the one API error type of both hosts.
 //! - [`problem`]: problem+json bodies and the fallback for poem's own errors.
 //! - [`ops`]: health, readiness, metrics routes and the shared middleware.
@@ -24,6 +25,7 @@ pub mod ops;
 pub mod pg;
 pub mod problem;
 pub mod routes;
+pub mod scopes;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

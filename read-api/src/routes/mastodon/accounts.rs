@@ -30,8 +30,9 @@ const MAX_LIMIT: usize = 80;
 pub async fn verify_credentials(
     Data(feeds): Data<&Arc<FeedService>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
 ) -> poem::Result<Json<Account>> {
+    let user = caller.require("read:accounts")?;
     let profile = feeds
         .profile(user)
         .await
@@ -163,9 +164,10 @@ const MAX_RELATIONSHIPS: usize = 40;
 #[handler]
 pub async fn relationships(
     Data(feeds): Data<&Arc<FeedService>>,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Json<Vec<Relationship>>> {
+    let user = caller.require("read:follows")?;
     let ids: Vec<UserId> = params
         .all("id")
         .into_iter()

@@ -138,14 +138,15 @@ pub fn nodeinfo() -> Json<Value> {
 
 /// `GET /api/v1/preferences`.
 #[handler]
-pub fn preferences(Caller(_): Caller) -> Json<Value> {
-    Json(json!({
+pub fn preferences(caller: Caller) -> poem::Result<Json<Value>> {
+    caller.require("read:accounts")?;
+    Ok(Json(json!({
         "posting:default:visibility": "public",
         "posting:default:sensitive": false,
         "posting:default:language": null,
         "reading:expand:media": "default",
         "reading:expand:spoilers": false,
-    }))
+    })))
 }
 
 /// Lists, filters, custom emoji: none exist here.

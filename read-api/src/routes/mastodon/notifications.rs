@@ -67,9 +67,10 @@ fn notification_id(raw: &str) -> Option<NotificationId> {
 pub async fn list(
     Data(feeds): Data<&Arc<FeedService>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Response> {
+    let user = caller.require("read:notifications")?;
     let bounds = Bounds::from_params(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let kinds = kinds(&params);
     let origin = origin(req);
@@ -124,9 +125,10 @@ pub async fn list(
 pub async fn show(
     Data(feeds): Data<&Arc<FeedService>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<mastodon::entities::Notification>> {
+    let user = caller.require("read:notifications")?;
     let id = notification_id(&id).ok_or_else(MastodonError::not_found)?;
     let above = NotificationId(id.0.saturating_add(1));
     let page = feeds
@@ -146,9 +148,10 @@ pub async fn show(
 #[handler]
 pub async fn markers(
     Data(feeds): Data<&Arc<FeedService>>,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Json<serde_json::Value>> {
+    let user = caller.require("read:statuses")?;
     let timelines = params.all("timeline");
     if !timelines.is_empty() && !timelines.contains(&"notifications") {
         return Ok(Json(serde_json::json!({})));

@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
+use mastodon::auth::Caller;
 use mastodon::errors::MastodonError;
 use mastodon::paging::origin;
 use mastodon::params::Params;
 use platform::auth::{RevokedSessions, TokenVerifier};
 use poem::web::websocket::WebSocket;
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{FromRequest, IntoResponse, Request, Response, handler};
 
 use crate::routes::stream::{StreamQuery, Streams, Wire, open};
 use crate::stream::LiveHub;
@@ -32,6 +33,18 @@ async fn connect(
     verifier: &Arc<TokenVerifier>,
     revoked: &Arc<dyn RevokedSessions>,
 ) -> Response {
+    let caller = match Caller::from_request_without_body(req).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let scope = if stream_names == ["user:notification"] {
+        "read:notifications"
+    } else {
+        "read:statuses"
+    };
+    if let Err(e) = caller.require(scope) {
+        return e.as_response_owned();
+    }
     let mut streams = Streams::default();
     for name in stream_names {
         if !streams.subscribe(name, true) {

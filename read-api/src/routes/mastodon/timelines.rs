@@ -154,9 +154,10 @@ pub fn statuses_response(req: &Request, page: Bounded) -> Response {
 pub async fn home(
     Data(feeds): Data<&Arc<FeedService>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Response> {
+    let user = caller.require("read:statuses")?;
     let bounds = Bounds::from_params(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let page = bounded(feeds, &bounds, List::Home(user))
         .await

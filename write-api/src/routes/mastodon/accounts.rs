@@ -79,9 +79,10 @@ pub async fn register(
 pub async fn update_credentials(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Json<Account>> {
+    let user = caller.require("write:accounts")?;
     let change = accounts::validate_profile(params.get("display_name"), params.get("note"))
         .map_err(|errors| api(ApiError::invalid(errors)))?;
     let origin = origin(req);
@@ -151,9 +152,10 @@ async fn change_follow(
 #[handler]
 pub async fn follow(
     Data(state): Data<&Arc<AppState>>,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Relationship>> {
+    let user = caller.require("write:follows")?;
     change_follow(state, user, &id, true).await
 }
 
@@ -161,8 +163,9 @@ pub async fn follow(
 #[handler]
 pub async fn unfollow(
     Data(state): Data<&Arc<AppState>>,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Relationship>> {
+    let user = caller.require("write:follows")?;
     change_follow(state, user, &id, false).await
 }

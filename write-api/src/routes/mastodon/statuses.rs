@@ -82,9 +82,10 @@ fn status_text(params: &Params) -> poem::Result<String> {
 pub async fn create(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:statuses")?;
     refuse_unsupported(&params)?;
     let text = status_text(&params)?;
     let in_reply_to = match params.text("in_reply_to_id") {
@@ -131,10 +132,11 @@ pub async fn create(
 pub async fn edit(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
     params: Params,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:statuses")?;
     refuse_unsupported(&params)?;
     let post = PostId(path_id(&id)?);
     let text = status_text(&params)?;
@@ -163,9 +165,10 @@ pub async fn edit(
 pub async fn delete(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:statuses")?;
     let post = PostId(path_id(&id)?);
     let key = idempotency_key(req)?;
     let origin = origin(req);
@@ -237,9 +240,10 @@ async fn set_favourite(
 pub async fn favourite(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:favourites")?;
     set_favourite(state, req, user, &id, true).await
 }
 
@@ -248,9 +252,10 @@ pub async fn favourite(
 pub async fn unfavourite(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:favourites")?;
     set_favourite(state, req, user, &id, false).await
 }
 
@@ -302,9 +307,10 @@ async fn set_reblog(
 pub async fn reblog(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:statuses")?;
     set_reblog(state, req, user, &id, true).await
 }
 
@@ -313,9 +319,10 @@ pub async fn reblog(
 pub async fn unreblog(
     Data(state): Data<&Arc<AppState>>,
     req: &Request,
-    Caller(user): Caller,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
+    let user = caller.require("write:statuses")?;
     set_reblog(state, req, user, &id, false).await
 }
 
@@ -325,9 +332,10 @@ pub async fn unreblog(
 #[handler]
 pub async fn set_markers(
     Data(state): Data<&Arc<AppState>>,
-    Caller(user): Caller,
+    caller: Caller,
     params: Params,
 ) -> poem::Result<Json<serde_json::Value>> {
+    let user = caller.require("write:statuses")?;
     let Some(raw) = params.text("notifications[last_read_id]") else {
         return Ok(Json(json!({})));
     };
