@@ -420,6 +420,23 @@ async fn bad_input_gets_mastodon_errors_never_a_server_error() {
         let body: Value = response.json().await.unwrap();
         assert!(body["error"].is_string(), "{what}: {body}");
     }
+    // A repeated Idempotency-Key answers the first status and posts nothing.
+    let post_once = async || -> Value {
+        http.post(format!("{base}/api/v1/statuses"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "once")
+            .form(&[("status", "exactly once")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let (first, again) = (post_once().await, post_once().await);
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["content"], "<p>exactly once</p>");
+
     // A token holds only the scopes it was granted.
     let read_only: Value = http
         .post(format!("{base}/oauth/token"))
