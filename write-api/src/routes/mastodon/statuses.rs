@@ -197,35 +197,58 @@ pub async fn delete(
     Ok(Json(status))
 }
 
-async fn set_favourite(
+/// A favourite or a reblog, done or undone.
+#[derive(Clone, Copy)]
+enum Engagement {
+    Favourite,
+    Reblog,
+}
+
+async fn engage(
     state: &AppState,
     req: &Request,
     user: UserId,
     id: &str,
-    liked: bool,
+    kind: Engagement,
+    on: bool,
 ) -> poem::Result<Json<Status>> {
     let post = PostId(path_id(id)?);
-    let author = likes::post_author(&state.db, post)
-        .await
-        .map_err(|e| api(like_error(e)))?;
-    state
-        .writes
-        .likes
+    // The lock key and the limit are the native routes': a like changes its
+    // post's author, a repost its reposter's fan-out.
+    let (key_owner, limit, verb) = match kind {
+        Engagement::Favourite => {
+            let author = likes::post_author(&state.db, post)
+                .await
+                .map_err(|e| api(like_error(e)))?;
+            (author, &state.writes.likes, "favourite")
+        }
+        Engagement::Reblog => (user, &state.writes.reposts, "reblog"),
+    };
+    limit
         .admit(&state.db, &user.to_string())
         .await
         .map_err(api)?;
     let key = idempotency_key(req)?;
     let origin = origin(req);
-    let verb = if liked { "favourite" } else { "unfavourite" };
-    let path = format!("/api/v1/statuses/{}/{verb}", post.0);
+    let undo = if on { "" } else { "un" };
+    let path = format!("/api/v1/statuses/{}/{undo}{verb}", post.0);
     let command = Command::new(user, key.as_deref(), "POST", &path, &());
-    // The post's author is the key, as on the native route.
-    let (status, token) = idempotency::run(&state.db, author, command, async |tx| {
-        let event = likes::set(tx, user, post, liked)
-            .await
-            .map_err(like_error)?;
+    let (status, token) = idempotency::run(&state.db, key_owner, command, async |tx| {
+        let event = match kind {
+            Engagement::Favourite => likes::set(tx, user, post, on).await.map_err(like_error)?,
+            Engagement::Reblog => reposts::set(tx, user, post, on)
+                .await
+                .map_err(repost_error)?,
+        };
+        let status = match kind {
+            // A reblog answers with the status that wraps the reblogged one.
+            Engagement::Reblog if on => mastodon_views::reblog(tx, user, post, &origin)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Record not found"))?,
+            _ => render(tx, user, post, &origin).await?,
+        };
         Ok((
-            render(tx, user, post, &origin).await?,
+            status,
             event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
         ))
     })
@@ -244,7 +267,7 @@ pub async fn favourite(
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
     let user = caller.require("write:favourites")?;
-    set_favourite(state, req, user, &id, true).await
+    engage(state, req, user, &id, Engagement::Favourite, true).await
 }
 
 /// `POST /api/v1/statuses/:id/unfavourite`.
@@ -256,49 +279,7 @@ pub async fn unfavourite(
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
     let user = caller.require("write:favourites")?;
-    set_favourite(state, req, user, &id, false).await
-}
-
-async fn set_reblog(
-    state: &AppState,
-    req: &Request,
-    user: UserId,
-    id: &str,
-    reposted: bool,
-) -> poem::Result<Json<Status>> {
-    let post = PostId(path_id(id)?);
-    state
-        .writes
-        .reposts
-        .admit(&state.db, &user.to_string())
-        .await
-        .map_err(api)?;
-    let key = idempotency_key(req)?;
-    let origin = origin(req);
-    let verb = if reposted { "reblog" } else { "unreblog" };
-    let path = format!("/api/v1/statuses/{}/{verb}", post.0);
-    let command = Command::new(user, key.as_deref(), "POST", &path, &());
-    // The reposter is the key, as on the native route.
-    let (status, token) = idempotency::run(&state.db, user, command, async |tx| {
-        let event = reposts::set(tx, user, post, reposted)
-            .await
-            .map_err(repost_error)?;
-        let status = if reposted {
-            mastodon_views::reblog(tx, user, post, &origin)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Record not found"))?
-        } else {
-            render(tx, user, post, &origin).await?
-        };
-        Ok((
-            status,
-            event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
-        ))
-    })
-    .await
-    .map_err(api)?;
-    state.recent_writes.record(user, token.event()).await;
-    Ok(Json(status))
+    engage(state, req, user, &id, Engagement::Favourite, false).await
 }
 
 /// `POST /api/v1/statuses/:id/reblog`: answers with the reblog, which
@@ -311,7 +292,7 @@ pub async fn reblog(
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
     let user = caller.require("write:statuses")?;
-    set_reblog(state, req, user, &id, true).await
+    engage(state, req, user, &id, Engagement::Reblog, true).await
 }
 
 /// `POST /api/v1/statuses/:id/unreblog`: answers with the status.
@@ -323,7 +304,7 @@ pub async fn unreblog(
     Path(id): Path<String>,
 ) -> poem::Result<Json<Status>> {
     let user = caller.require("write:statuses")?;
-    set_reblog(state, req, user, &id, false).await
+    engage(state, req, user, &id, Engagement::Reblog, false).await
 }
 
 /// `POST /api/v1/markers`: moves the notifications marker. This system
