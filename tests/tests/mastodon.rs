@@ -188,6 +188,7 @@ async fn the_authorization_code_flow_with_pkce_and_revocation_work_on_every_host
         .await
         .unwrap();
     assert_eq!(form.status(), StatusCode::OK);
+    assert_eq!(form.headers()["x-frame-options"], "DENY");
     let page = form.text().await.unwrap();
     assert!(
         page.contains("<form") && page.contains("name=\"password\""),

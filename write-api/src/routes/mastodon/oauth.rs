@@ -332,15 +332,25 @@ async fn authorization(state: &AppState, params: &Params) -> poem::Result<Author
     })
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
+/// A page of the authorization flow. It asks for a password, so no other
+/// site may frame it, it loads nothing, and its address (which may carry
+/// a code) is not sent on as a referrer.
+fn page(title: &str, body: &str) -> Response {
     Html(format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title></head><body><main>{body}</main></body></html>"
     ))
+    .with_header("X-Frame-Options", "DENY")
+    .with_header(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    )
+    .with_header("Referrer-Policy", "no-referrer")
+    .into_response()
 }
 
-fn login_form(auth: &Authorization, params: &Params, error: Option<&str>) -> Html<String> {
+fn login_form(auth: &Authorization, params: &Params, error: Option<&str>) -> Response {
     let hidden: String = [
         ("response_type", Some("code")),
         ("client_id", Some(auth.app.client_id.as_str())),
@@ -386,7 +396,7 @@ fn login_form(auth: &Authorization, params: &Params, error: Option<&str>) -> Htm
 pub async fn authorize_form(
     Data(state): Data<&Arc<AppState>>,
     params: Params,
-) -> poem::Result<Html<String>> {
+) -> poem::Result<Response> {
     let auth = authorization(state, &params).await?;
     Ok(login_form(&auth, &params, None))
 }
@@ -406,11 +416,9 @@ pub async fn authorize(
     let user = match crate::flows::check_password(state, &client, login, password).await {
         Ok(user) => user,
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
-            return Ok(
-                login_form(&auth, &params, Some("The username or password is wrong."))
-                    .with_status(StatusCode::UNAUTHORIZED)
-                    .into_response(),
-            );
+            let mut form = login_form(&auth, &params, Some("The username or password is wrong."));
+            form.set_status(StatusCode::UNAUTHORIZED);
+            return Ok(form);
         }
         Err(e) => return Err(api(e)),
     };
@@ -433,7 +441,7 @@ pub async fn authorize(
             escape(&auth.app.name),
             escape(&code)
         );
-        return Ok(page("Authorization code", &body).into_response());
+        return Ok(page("Authorization code", &body));
     }
     let mut query = vec![("code", code.as_str())];
     if let Some(s) = auth.state.as_deref() {
