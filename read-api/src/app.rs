@@ -88,7 +88,7 @@ pub fn build(
     let spec = api.spec();
     let route_templates = platform::routes::RouteTemplates::from_spec(&spec);
     let waiters = Waiters::start(cache.clone(), limits.max_waiters);
-    let mastodon_routes = Arc::new(routes::mastodon::routes(
+    let (mastodon_routes, mastodon_templates) = routes::mastodon::routes(
         feeds.clone(),
         Arc::clone(&hub),
         Arc::new(RecentWritesWait {
@@ -96,7 +96,8 @@ pub fn build(
             cache,
             bound: limits.bound,
         }),
-    ));
+    );
+    let mastodon_routes = Arc::new(mastodon_routes);
     let wait = Arc::new(ConsistencyWait {
         waiters,
         bound: limits.bound,
@@ -123,6 +124,9 @@ pub fn build(
         .data(verifier)
         .data(revoked);
     // Boxed: the middleware stack's type is deeper than the compiler follows.
+    // Metrics name the Mastodon routes too; only the native ones wait for
+    // consistency tokens (Mastodon's reads wait for recent writes instead).
+    let route_templates = route_templates.with_routes(&mastodon_templates);
     ops::with_middleware(app, 16 * 1024, cors, route_templates)
         .map_to_response()
         .boxed()

@@ -70,6 +70,23 @@ async fn mastodon_py_runs_its_whole_scenario_through_the_front_door() {
     assert!(ok, "the Mastodon.py scenario failed:\n{output}");
     assert!(output.contains("scenario passed"), "{output}");
     println!("{output}");
+    // The HTTP metrics name Mastodon's routes by their templates.
+    for (service, route) in [
+        ("read-api", "/api/v1/timelines/home"),
+        ("read-api", "/api/v1/statuses/{id}/context"),
+        ("write-api", "/api/v1/statuses/{id}/favourite"),
+    ] {
+        let metrics = reqwest::get(format!("{}/metrics", stack.service(service).url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(&format!("route=\"{route}\"")),
+            "{service} has no metrics for {route}"
+        );
+    }
 }
 
 fn tempdir(what: &str) -> PathBuf {

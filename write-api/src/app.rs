@@ -81,7 +81,8 @@ pub fn build(
 ) -> impl poem::Endpoint + use<> {
     let db = state.db.clone();
     let state = Arc::new(state);
-    let mastodon_routes = Arc::new(routes::mastodon::routes(Arc::clone(&state)));
+    let (mastodon_routes, mastodon_templates) = routes::mastodon::routes(Arc::clone(&state));
+    let mastodon_routes = Arc::new(mastodon_routes);
     let api = OpenApiService::new(
         routes::api(state),
         "Microblog write API",
@@ -90,7 +91,8 @@ pub fn build(
     .description("The command side: accounts, sessions, posts and follows.")
     .server(server_url);
     let spec = api.spec();
-    let route_templates = platform::routes::RouteTemplates::from_spec(&spec);
+    let route_templates =
+        platform::routes::RouteTemplates::from_spec(&spec).with_routes(&mastodon_templates);
     let spec = openapi::endpoint(openapi::with_links(&spec, LINKS));
     let docs = api.swagger_ui();
     let route = Route::new()

@@ -14,6 +14,7 @@
 //! - [`params`]: parameters from the query, JSON, form or multipart body.
 //! - [`paging`]: `max_id`/`since_id`/`min_id` and `Link` headers.
 //! - [`errors`]: `{"error": …}` bodies and the middleware that makes them.
+//! - [`routes`]: a host's routes and their templates from one table.
 
 pub mod auth;
 pub mod entities;
@@ -22,6 +23,7 @@ pub mod html;
 pub mod ids;
 pub mod paging;
 pub mod params;
+pub mod routes;
 
 /// The Mastodon version this API claims: the shape it follows. Clients
 /// parse it as semver to choose features.

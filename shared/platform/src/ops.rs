@@ -83,6 +83,7 @@ pub async fn record_http_metrics<E: Endpoint>(
     routes: RouteTemplates,
 ) -> poem::Result<Response> {
     let method = method_label(req.method()).to_owned();
+    let request_method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
     let response = match ep.call(req).await {
@@ -90,7 +91,7 @@ pub async fn record_http_metrics<E: Endpoint>(
         Err(e) => e.into_response(),
     };
     let labels = [
-        ("route", routes.label(&path, &response)),
+        ("route", routes.label(&request_method, &path, &response)),
         ("method", method),
         ("status", response.status().as_u16().to_string()),
     ];

@@ -39,6 +39,22 @@ impl RouteTemplates {
         }
     }
 
+    /// Adds routes served outside the OpenAPI document (the Mastodon API's),
+    /// as (method, `/path/{variable}` template).
+    pub fn with_routes(self, routes: &[(String, String)]) -> RouteTemplates {
+        let mut by_method = (*self.by_method).clone();
+        by_method.extend(routes.iter().map(|(method, template)| {
+            (
+                method.to_ascii_uppercase(),
+                template.split('/').map(str::to_owned).collect(),
+            )
+        }));
+        RouteTemplates {
+            by_operation: self.by_operation,
+            by_method: Arc::new(by_method),
+        }
+    }
+
     /// The segments of the template that `method` and `path` are an
     /// instance of, if any (a `{variable}` matches one non-empty segment).
     pub fn find(&self, method: &str, path: &str) -> Option<&[String]> {
@@ -65,15 +81,23 @@ impl RouteTemplates {
             .map(str::to_owned)
     }
 
-    /// The template that served `response`; the operational routes by their
-    /// path; anything else (documentation assets, unknown paths) as `other`,
-    /// so the label's values stay few whatever clients send.
-    pub(crate) fn label(&self, path: &str, response: &Response) -> String {
+    /// The template that served `response` (a documented operation's, or
+    /// one added by [`RouteTemplates::with_routes`] that `method` and
+    /// `path` match); the operational routes by their path; anything else
+    /// (documentation assets, unknown paths) as `other`, so the label's
+    /// values stay few whatever clients send.
+    pub(crate) fn label(&self, method: &str, path: &str, response: &Response) -> String {
         if let Some(template) = response
             .data::<poem_openapi::OperationId>()
             .and_then(|id| self.by_operation.get(id.0))
         {
             return template.clone();
+        }
+        if response.status() != poem::http::StatusCode::NOT_FOUND
+            && response.status() != poem::http::StatusCode::METHOD_NOT_ALLOWED
+            && let Some(template) = self.find(method, path)
+        {
+            return template.join("/");
         }
         match path {
             "/health" | "/ready" | "/metrics" | "/openapi.json" => path.to_owned(),
@@ -85,6 +109,18 @@ impl RouteTemplates {
 #[cfg(test)]
 mod tests {
     use super::RouteTemplates;
+
+    #[test]
+    fn routes_outside_the_document_are_matched_too() {
+        let routes = RouteTemplates::default()
+            .with_routes(&[("POST".into(), "/api/v1/statuses/{id}/favourite".into())]);
+        assert!(
+            routes
+                .find("POST", "/api/v1/statuses/7/favourite")
+                .is_some()
+        );
+        assert!(routes.find("GET", "/api/v1/statuses/7/favourite").is_none());
+    }
 
     #[test]
     fn requests_are_matched_to_their_templates() {

@@ -19,66 +19,96 @@ mod timelines;
 use std::sync::Arc;
 
 use mastodon::errors::MastodonError;
-use poem::{EndpointExt, Route, get};
+use mastodon::routes::Table;
+use poem::EndpointExt;
+use poem::http::Method;
 use readmodel::StoreError;
 
 use crate::consistency::RecentWritesWait;
 use crate::feed::FeedService;
 use crate::stream::LiveHub;
 
-/// Every Mastodon route of the read host.
+/// Every Mastodon route of the read host, and their templates.
 pub fn routes(
     feeds: Arc<FeedService>,
     hub: Arc<LiveHub>,
     wait: Arc<RecentWritesWait>,
-) -> impl poem::Endpoint {
-    Route::new()
-        .at("/api/v1/streaming/health", get(streaming::health))
-        .at("/api/v1/streaming", get(streaming::streaming))
-        .at("/api/v1/streaming/*path", get(streaming::named))
-        .at("/api/v1/instance", get(instance::instance_v1))
-        .at("/api/v2/instance", get(instance::instance_v2))
-        .at("/.well-known/nodeinfo", get(instance::nodeinfo_links))
-        .at("/nodeinfo/2.0", get(instance::nodeinfo))
-        .at("/api/v1/preferences", get(instance::preferences))
-        .at("/api/v1/lists", get(instance::empty_list))
-        .at("/api/v1/custom_emojis", get(instance::empty_list))
-        .at("/api/v1/filters", get(instance::empty_list))
-        .at("/api/v2/filters", get(instance::empty_list))
+) -> (impl poem::Endpoint, Vec<(String, String)>) {
+    let (route, templates) = Table::new()
+        .at(Method::GET, "/api/v1/streaming/health", streaming::health)
+        .at(Method::GET, "/api/v1/streaming", streaming::streaming)
+        .at(Method::GET, "/api/v1/streaming/*path", streaming::named)
+        .at(Method::GET, "/api/v1/instance", instance::instance_v1)
+        .at(Method::GET, "/api/v2/instance", instance::instance_v2)
         .at(
+            Method::GET,
+            "/.well-known/nodeinfo",
+            instance::nodeinfo_links,
+        )
+        .at(Method::GET, "/nodeinfo/2.0", instance::nodeinfo)
+        .at(Method::GET, "/api/v1/preferences", instance::preferences)
+        .at(Method::GET, "/api/v1/lists", instance::empty_list)
+        .at(Method::GET, "/api/v1/custom_emojis", instance::empty_list)
+        .at(Method::GET, "/api/v1/filters", instance::empty_list)
+        .at(Method::GET, "/api/v2/filters", instance::empty_list)
+        .at(
+            Method::GET,
             "/avatars/original/missing.png",
-            get(instance::missing_picture),
+            instance::missing_picture,
         )
         .at(
+            Method::GET,
             "/headers/original/missing.png",
-            get(instance::missing_picture),
+            instance::missing_picture,
         )
         .at(
+            Method::GET,
             "/api/v1/accounts/verify_credentials",
-            get(accounts::verify_credentials),
+            accounts::verify_credentials,
         )
-        .at("/api/v1/accounts/lookup", get(accounts::lookup))
+        .at(Method::GET, "/api/v1/accounts/lookup", accounts::lookup)
         .at(
+            Method::GET,
             "/api/v1/accounts/relationships",
-            get(accounts::relationships),
+            accounts::relationships,
         )
-        .at("/api/v1/accounts/:id", get(accounts::show))
+        .at(Method::GET, "/api/v1/accounts/:id", accounts::show)
         .at(
+            Method::GET,
             "/api/v1/accounts/:id/statuses",
-            get(timelines::account_statuses),
+            timelines::account_statuses,
         )
-        .at("/api/v1/accounts/:id/followers", get(accounts::followers))
-        .at("/api/v1/accounts/:id/following", get(accounts::following))
-        .at("/api/v2/search", get(accounts::search))
-        .at("/api/v1/statuses/:id", get(timelines::status))
-        .at("/api/v1/statuses/:id/context", get(timelines::context))
-        .at("/api/v1/timelines/home", get(timelines::home))
-        .at("/api/v1/notifications", get(notifications::list))
-        .at("/api/v1/notifications/:id", get(notifications::show))
-        .at("/api/v1/markers", get(notifications::markers))
+        .at(
+            Method::GET,
+            "/api/v1/accounts/:id/followers",
+            accounts::followers,
+        )
+        .at(
+            Method::GET,
+            "/api/v1/accounts/:id/following",
+            accounts::following,
+        )
+        .at(Method::GET, "/api/v2/search", accounts::search)
+        .at(Method::GET, "/api/v1/statuses/:id", timelines::status)
+        .at(
+            Method::GET,
+            "/api/v1/statuses/:id/context",
+            timelines::context,
+        )
+        .at(Method::GET, "/api/v1/timelines/home", timelines::home)
+        .at(Method::GET, "/api/v1/notifications", notifications::list)
+        .at(
+            Method::GET,
+            "/api/v1/notifications/:id",
+            notifications::show,
+        )
+        .at(Method::GET, "/api/v1/markers", notifications::markers)
+        .build();
+    let endpoint = route
         .data(feeds)
         .data(hub)
-        .around(move |ep, req| crate::consistency::wait_for_recent_writes(ep, req, wait.clone()))
+        .around(move |ep, req| crate::consistency::wait_for_recent_writes(ep, req, wait.clone()));
+    (endpoint, templates)
 }
 
 /// A read-model failure: 503, retry shortly (never a 500 for a client).

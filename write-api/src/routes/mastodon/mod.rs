@@ -14,47 +14,73 @@ mod statuses;
 
 use std::sync::Arc;
 
+use mastodon::routes::Table;
 use platform::error::ApiError;
-use poem::{EndpointExt, Route, get, patch, post};
+use poem::EndpointExt;
+use poem::http::Method;
 
 use crate::state::AppState;
 
-/// Every Mastodon route of the write host.
-pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
-    Route::new()
-        .at("/api/v1/apps", post(oauth::create_app))
-        .at("/api/v1/apps/verify_credentials", get(oauth::verify_app))
+/// Every Mastodon route of the write host, and their templates.
+pub fn routes(state: Arc<AppState>) -> (impl poem::Endpoint, Vec<(String, String)>) {
+    let (route, templates) = Table::new()
+        .at(Method::POST, "/api/v1/apps", oauth::create_app)
         .at(
-            "/oauth/authorize",
-            get(oauth::authorize_form).post(oauth::authorize),
+            Method::GET,
+            "/api/v1/apps/verify_credentials",
+            oauth::verify_app,
         )
-        .at("/oauth/token", post(oauth::issue_token))
-        .at("/oauth/revoke", post(oauth::revoke))
+        .at(Method::GET, "/oauth/authorize", oauth::authorize_form)
+        .at(Method::POST, "/oauth/authorize", oauth::authorize)
+        .at(Method::POST, "/oauth/token", oauth::issue_token)
+        .at(Method::POST, "/oauth/revoke", oauth::revoke)
         .at(
+            Method::GET,
             "/.well-known/oauth-authorization-server",
-            get(oauth::server_metadata),
+            oauth::server_metadata,
         )
-        .at("/api/v1/accounts", post(accounts::register))
+        .at(Method::POST, "/api/v1/accounts", accounts::register)
         .at(
+            Method::PATCH,
             "/api/v1/accounts/update_credentials",
-            patch(accounts::update_credentials),
+            accounts::update_credentials,
         )
-        .at("/api/v1/accounts/:id/follow", post(accounts::follow))
-        .at("/api/v1/accounts/:id/unfollow", post(accounts::unfollow))
-        .at("/api/v1/statuses", post(statuses::create))
         .at(
-            "/api/v1/statuses/:id",
-            poem::put(statuses::edit).delete(statuses::delete),
+            Method::POST,
+            "/api/v1/accounts/:id/follow",
+            accounts::follow,
         )
-        .at("/api/v1/statuses/:id/favourite", post(statuses::favourite))
         .at(
+            Method::POST,
+            "/api/v1/accounts/:id/unfollow",
+            accounts::unfollow,
+        )
+        .at(Method::POST, "/api/v1/statuses", statuses::create)
+        .at(Method::PUT, "/api/v1/statuses/:id", statuses::edit)
+        .at(Method::DELETE, "/api/v1/statuses/:id", statuses::delete)
+        .at(
+            Method::POST,
+            "/api/v1/statuses/:id/favourite",
+            statuses::favourite,
+        )
+        .at(
+            Method::POST,
             "/api/v1/statuses/:id/unfavourite",
-            post(statuses::unfavourite),
+            statuses::unfavourite,
         )
-        .at("/api/v1/statuses/:id/reblog", post(statuses::reblog))
-        .at("/api/v1/statuses/:id/unreblog", post(statuses::unreblog))
-        .at("/api/v1/markers", post(statuses::set_markers))
-        .data(state)
+        .at(
+            Method::POST,
+            "/api/v1/statuses/:id/reblog",
+            statuses::reblog,
+        )
+        .at(
+            Method::POST,
+            "/api/v1/statuses/:id/unreblog",
+            statuses::unreblog,
+        )
+        .at(Method::POST, "/api/v1/markers", statuses::set_markers)
+        .build();
+    (route.data(state), templates)
 }
 
 /// The shared API error as a poem error (rendered as Mastodon's error
