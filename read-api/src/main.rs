@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let app = read_api::app::build(
         feeds,
-        hub,
+        Arc::clone(&hub),
         verifier,
         metrics,
         read_api::app::WaitLimits {
@@ -41,5 +41,7 @@ async fn main() -> anyhow::Result<()> {
     );
     tracing::info!(addr = %config.listen_addr, "read-api listening");
     platform::ops::serve(&config.listen_addr, app).await?;
+    // Upgraded sockets outlive the HTTP server's graceful shutdown.
+    hub.drained(std::time::Duration::from_secs(5)).await;
     Ok(())
 }

@@ -29,6 +29,10 @@ use tokio::sync::mpsc;
 use crate::stream::render::{Dialect, render};
 use crate::stream::{CloseReason, Connection, LiveHub, RefuseReason};
 
+/// How long a socket closed by the server waits for the client's answering
+/// close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+
 #[derive(Deserialize)]
 pub struct StreamQuery {
     pub access_token: Option<String>,
@@ -376,7 +380,13 @@ async fn websocket(
             CloseCode::from(reason.code()),
             reason.as_str().into(),
         )));
-        let _ = sink.send(close).await;
+        if sink.send(close).await.is_ok() {
+            // The closing handshake: the client answers with its own close
+            // frame. Ending the TCP connection before that may reset it and
+            // lose the frame that tells the client why.
+            let answered = async { while let Some(Ok(_)) = incoming.next().await {} };
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, answered).await;
+        }
     }
     ended(reason);
 }

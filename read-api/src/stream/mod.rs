@@ -130,6 +130,8 @@ pub struct LiveHub {
     /// their previous connection cannot leave their channel unsubscribed.
     subscribing: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
+    /// Woken whenever the last open connection goes.
+    drained: tokio::sync::Notify,
 }
 
 impl LiveHub {
@@ -148,6 +150,7 @@ impl LiveHub {
             registry: Mutex::default(),
             subscribing: tokio::sync::Mutex::default(),
             shutdown: watch::channel(false).0,
+            drained: tokio::sync::Notify::new(),
         });
         let dispatcher = Arc::downgrade(&hub);
         tokio::spawn(async move {
@@ -256,6 +259,9 @@ impl LiveHub {
             if connections.remove(&id).is_some() {
                 registry.open -= 1;
                 metrics::gauge!("read_stream_connections").decrement(1.0);
+                if registry.open == 0 {
+                    self.drained.notify_waiters();
+                }
             }
             if !registry.users.get(&user).is_some_and(HashMap::is_empty) {
                 return;
@@ -333,11 +339,32 @@ impl LiveHub {
         }
         registry.open -= dropped;
         metrics::gauge!("read_stream_connections").decrement(dropped as f64);
+        if dropped > 0 && registry.open == 0 {
+            self.drained.notify_waiters();
+        }
     }
 
     /// Closes every connection with 1001, so clients reconnect to another
     /// replica.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once no connection is open here, or after `within`: the
+    /// process must not exit while sockets are still sending their close
+    /// frames.
+    pub async fn drained(&self, within: Duration) {
+        let wait = async {
+            loop {
+                let notified = self.drained.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.registry().open == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, wait).await;
     }
 }
