@@ -1,8 +1,9 @@
 //! Accounts: the followers and following lists of an account, newest
-//! follow first, and profile search.
+//! follow first, the accounts that like or repost a post, and profile
+//! search.
 
-use contracts::ids::UserId;
-use readmodel::social::FollowList;
+use contracts::ids::{PostId, UserId};
+use readmodel::social::{Engagement, FollowList};
 use readmodel::{FollowEdge, ProfileRecord, StoreError};
 
 use crate::feed::FeedService;
@@ -10,10 +11,11 @@ use crate::feed::FeedService;
 /// Longest search query, in characters.
 pub const MAX_QUERY_CHARS: usize = 64;
 
-/// A page of profiles and where the next one starts.
-pub struct ProfilePage {
+/// A page of profiles and where the next one starts: after a follow edge,
+/// or below an account id.
+pub struct ProfilePage<Bound = FollowEdge> {
     pub profiles: Vec<ProfileRecord>,
-    pub next: Option<FollowEdge>,
+    pub next: Option<Bound>,
 }
 
 impl FeedService {
@@ -24,14 +26,41 @@ impl FeedService {
         after: Option<FollowEdge>,
         limit: usize,
     ) -> Result<ProfilePage, StoreError> {
-        let mut edges = self.store().follow_list(list, after, limit + 1).await?;
-        let next = if edges.len() > limit {
-            edges.truncate(limit);
-            edges.last().copied()
+        let edges = self.store().follow_list(list, after, limit + 1).await?;
+        self.profile_page(edges, limit, |e| e.user).await
+    }
+
+    /// The accounts that like (or repost) `post` below `before`, highest
+    /// account id first, hydrated through the cache.
+    pub async fn engaged_by(
+        &self,
+        kind: Engagement,
+        post: PostId,
+        before: Option<UserId>,
+        limit: usize,
+    ) -> Result<ProfilePage<UserId>, StoreError> {
+        let users = self
+            .store()
+            .engaged_by(kind, post, before, limit + 1)
+            .await?;
+        self.profile_page(users, limit, |&u| u).await
+    }
+
+    /// The profiles of up to `limit` of `rows` (read one beyond, to know
+    /// whether a next page exists), in their order.
+    async fn profile_page<Bound: Copy>(
+        &self,
+        mut rows: Vec<Bound>,
+        limit: usize,
+        user: fn(&Bound) -> UserId,
+    ) -> Result<ProfilePage<Bound>, StoreError> {
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().copied()
         } else {
             None
         };
-        let ids: Vec<UserId> = edges.iter().map(|e| e.user).collect();
+        let ids: Vec<UserId> = rows.iter().map(user).collect();
         let mut found = self.profiles_by_id(&ids).await?;
         let profiles = ids.iter().filter_map(|id| found.remove(id)).collect();
         Ok(ProfilePage { profiles, next })

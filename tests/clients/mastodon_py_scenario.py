@@ -106,6 +106,12 @@ eventually("a reader sees the edit",
            lambda: alice.status(first.id).content == f"<p>edited {RUN}</p>")
 seen_status = alice.status(first.id)
 check("a reader sees their favourite", seen_status.favourited)
+alice.status_reblog(posted[3].id)
+eventually("favourited_by lists who favourites a status",
+           lambda: [a.id for a in bob.status_favourited_by(first.id)] == [me.id])
+eventually("reblogged_by lists who reblogs a status",
+           lambda: [a.id for a in bob.status_reblogged_by(posted[3].id)] == [me.id])
+check("an undone reblog is not listed", bob.status_reblogged_by(posted[1].id) == [])
 
 deleted = bob.status_delete(posted[2].id)
 check("delete answers the status with its text", deleted.text == f"post 2 of {RUN}")

@@ -98,6 +98,18 @@ pub trait SocialReader: Send + Sync + 'static {
         after: Option<PostId>,
         limit: usize,
     ) -> Result<Vec<PostId>, StoreError>;
+    /// The accounts that like (or repost) `post`, highest account id
+    /// first, strictly below `before`, at most `limit`: the "favourited by"
+    /// and "reblogged by" lists. Account ids order the list because a
+    /// post's likers can be many, and only an order a store keeps in the
+    /// post's own partition pages without reading all of them.
+    async fn engaged_by(
+        &self,
+        kind: Engagement,
+        post: PostId,
+        before: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError>;
     /// Direct replies to `parent` strictly after `after`, oldest first;
     /// deleted replies stay listed (hydration drops them), so the thread
     /// below a deleted reply can still be walked.

@@ -513,6 +513,42 @@ async fn likes_and_reposts_keep_the_newest_change(store: Arc<dyn FeedWriter>) {
     assert!(liked.await.unwrap().is_empty());
 }
 
+async fn a_posts_likers_and_reposters_page_by_account(store: Arc<dyn FeedWriter>) {
+    let state = |active, version| EngagementState { active, version };
+    for kind in [Engagement::Like, Engagement::Repost] {
+        let (post, other) = (PostId(1), PostId(2));
+        for (user, version) in [(3, 1), (9, 2), (5, 3), (7, 4), (4, 5)] {
+            let liked = state(true, version);
+            store
+                .set_engaged(kind, UserId(user), post, liked)
+                .await
+                .unwrap();
+        }
+        store
+            .set_engaged(kind, UserId(8), other, state(true, 1))
+            .await
+            .unwrap();
+        // 5 withdraws; a late redelivery of its engagement changes nothing.
+        store
+            .set_engaged(kind, UserId(5), post, state(false, 6))
+            .await
+            .unwrap();
+        store
+            .set_engaged(kind, UserId(5), post, state(true, 3))
+            .await
+            .unwrap();
+        let first = store.engaged_by(kind, post, None, 2).await.unwrap();
+        assert_eq!(first, vec![UserId(9), UserId(7)], "{kind:?}");
+        let rest = store
+            .engaged_by(kind, post, Some(UserId(7)), 10)
+            .await
+            .unwrap();
+        assert_eq!(rest, vec![UserId(4), UserId(3)], "{kind:?}");
+        let none = store.engaged_by(kind, PostId(3), None, 10).await.unwrap();
+        assert!(none.is_empty(), "{kind:?}");
+    }
+}
+
 /// Offers `owners` the post at `original` through `entry` (a repost,
 /// stored with its timeline entry, or the post itself); returns the readers
 /// it reached, sorted.
@@ -1003,6 +1039,7 @@ contract!(
     ping_answers,
     counts_keep_the_newest_version,
     likes_and_reposts_keep_the_newest_change,
+    a_posts_likers_and_reposters_page_by_account,
     a_post_shows_once_per_feed_through_reposts,
     a_post_arriving_after_its_repost_waits_behind_it,
     a_backfill_passes_over_posts_a_repost_shows,

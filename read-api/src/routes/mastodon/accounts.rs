@@ -12,8 +12,8 @@ use mastodon::paging::{Bounds, json_with_link, origin};
 use mastodon::params::Params;
 use poem::web::{Data, Json, Path};
 use poem::{Request, Response, handler};
-use readmodel::FollowEdge;
-use readmodel::social::FollowList;
+use readmodel::social::{Engagement, FollowList};
+use readmodel::{FollowEdge, ProfileRecord};
 
 use super::render::{self, account_parts};
 use super::store_error;
@@ -125,14 +125,17 @@ async fn follow_list(
         .follow_list(list(account), after, bounds.limit)
         .await
         .map_err(store_error)?;
+    Ok(account_page(req, &page.profiles, page.next.map(edge_bound)))
+}
+
+/// A page of accounts, with a `Link` to the page after `next`.
+fn account_page(req: &Request, profiles: &[ProfileRecord], next: Option<String>) -> Response {
     let origin = origin(req);
-    let accounts: Vec<Account> = page
-        .profiles
+    let accounts: Vec<Account> = profiles
         .iter()
         .map(|p| render::account(p, &origin))
         .collect();
-    let next = page.next.map(edge_bound);
-    Ok(json_with_link(req, accounts, next.as_deref(), None))
+    json_with_link(req, accounts, next.as_deref(), None)
 }
 
 /// `GET /api/v1/accounts/:id/followers`.
@@ -155,6 +158,52 @@ pub async fn following(
     params: Params,
 ) -> poem::Result<Response> {
     follow_list(feeds, req, &id, &params, FollowList::Following).await
+}
+
+async fn engaged_by(
+    feeds: &FeedService,
+    req: &Request,
+    id: &str,
+    params: &Params,
+    kind: Engagement,
+) -> poem::Result<Response> {
+    let post = StatusId::parse(id)
+        .ok_or_else(MastodonError::not_found)?
+        .post;
+    if feeds.post(post, None).await.map_err(store_error)?.is_none() {
+        return Err(MastodonError::not_found().into());
+    }
+    let bounds = Bounds::from_params(params, DEFAULT_LIMIT, MAX_LIMIT)?;
+    // The list is ordered by account id, so its bounds are account ids.
+    let before = bounds.max_id.as_deref().and_then(|raw| raw.parse().ok());
+    let page = feeds
+        .engaged_by(kind, post, before.map(UserId), bounds.limit)
+        .await
+        .map_err(store_error)?;
+    let next = page.next.map(|user| user.0.to_string());
+    Ok(account_page(req, &page.profiles, next))
+}
+
+/// `GET /api/v1/statuses/:id/favourited_by`.
+#[handler]
+pub async fn favourited_by(
+    Data(feeds): Data<&Arc<FeedService>>,
+    req: &Request,
+    Path(id): Path<String>,
+    params: Params,
+) -> poem::Result<Response> {
+    engaged_by(feeds, req, &id, &params, Engagement::Like).await
+}
+
+/// `GET /api/v1/statuses/:id/reblogged_by`.
+#[handler]
+pub async fn reblogged_by(
+    Data(feeds): Data<&Arc<FeedService>>,
+    req: &Request,
+    Path(id): Path<String>,
+    params: Params,
+) -> poem::Result<Response> {
+    engaged_by(feeds, req, &id, &params, Engagement::Repost).await
 }
 
 /// Most accounts one relationships request may ask about.

@@ -95,6 +95,16 @@ pub fn routes(
             "/api/v1/statuses/:id/context",
             timelines::context,
         )
+        .at(
+            Method::GET,
+            "/api/v1/statuses/:id/favourited_by",
+            accounts::favourited_by,
+        )
+        .at(
+            Method::GET,
+            "/api/v1/statuses/:id/reblogged_by",
+            accounts::reblogged_by,
+        )
         .at(Method::GET, "/api/v1/timelines/home", timelines::home)
         .at(Method::GET, "/api/v1/notifications", notifications::list)
         .at(

@@ -55,29 +55,45 @@ pub(super) struct Statements {
     by_prefix: PreparedStatement,
 }
 
-/// The statements of one engagement's table: (user, post) → state, written
-/// `USING TIMESTAMP <counts version>`.
+/// The statements of one engagement's tables: (user, post) → state and its
+/// twin (post, user) → state, both written `USING TIMESTAMP <counts
+/// version>`.
 struct EngagementStatements {
     among: PreparedStatement,
     posts: PreparedStatement,
+    by_post: PreparedStatement,
     set: PreparedStatement,
+    set_by_post: PreparedStatement,
 }
 
 impl EngagementStatements {
-    async fn prepare(session: &Session, table: &str, column: &str) -> Result<Self, StoreError> {
+    async fn prepare(
+        session: &Session,
+        by_user: &str,
+        by_post: &str,
+        column: &str,
+    ) -> Result<Self, StoreError> {
         let prepare = |cql: String| async move { session.prepare(cql).await.map_err(err) };
         Ok(Self {
             among: prepare(format!(
-                "SELECT post_id, {column}, WRITETIME({column}) FROM {table}
+                "SELECT post_id, {column}, WRITETIME({column}) FROM {by_user}
                  WHERE user_id = ? AND post_id IN ?"
             ))
             .await?,
             posts: prepare(format!(
-                "SELECT post_id, {column} FROM {table} WHERE user_id = ? AND post_id > ? LIMIT ?"
+                "SELECT post_id, {column} FROM {by_user} WHERE user_id = ? AND post_id > ? LIMIT ?"
+            ))
+            .await?,
+            by_post: prepare(format!(
+                "SELECT user_id, {column} FROM {by_post} WHERE post_id = ? AND user_id < ? LIMIT ?"
             ))
             .await?,
             set: prepare(format!(
-                "INSERT INTO {table} (user_id, post_id, {column}) VALUES (?, ?, ?) USING TIMESTAMP ?"
+                "INSERT INTO {by_user} (user_id, post_id, {column}) VALUES (?, ?, ?) USING TIMESTAMP ?"
+            ))
+            .await?,
+            set_by_post: prepare(format!(
+                "INSERT INTO {by_post} (post_id, user_id, {column}) VALUES (?, ?, ?) USING TIMESTAMP ?"
             ))
             .await?,
         })
@@ -104,8 +120,13 @@ impl Statements {
                  USING TIMESTAMP ?",
             )
             .await?,
-            likes: EngagementStatements::prepare(session, "likes_by_user", "liked").await?,
-            reposts: EngagementStatements::prepare(session, "reposts_by_user", "reposted").await?,
+            likes: EngagementStatements::prepare(session, "likes_by_user", "likers_by_post", "liked").await?,
+            reposts: EngagementStatements::prepare(
+                session,
+                "reposts_by_user",
+                "reposters_by_post",
+                "reposted",
+            ).await?,
             feed_holds: prepare(
                 "SELECT author_id, WRITETIME(author_id) FROM home_feed
                  WHERE owner_id = ? AND bucket = ? AND created_at_ms = ? AND post_id = ?",
@@ -497,6 +518,38 @@ impl CassandraStore {
             .map(|row| row.map_err(err))
             .collect()
     }
+
+    /// The first `limit` ids whose state is true in `key`'s partition of an
+    /// engagement table, past `bound` in the statement's direction (it
+    /// takes key, bound and a row limit, and selects (id, state)). Reads
+    /// past withdrawn states until `limit` active ones are found or the
+    /// partition ends.
+    async fn active_rows(
+        &self,
+        statement: &PreparedStatement,
+        key: i64,
+        mut bound: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut found = Vec::new();
+        let chunk = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        loop {
+            let rows: Vec<(i64, bool)> = self.select(statement, (key, bound, chunk)).await?;
+            let exhausted = rows.len() < chunk as usize;
+            for (id, active) in rows {
+                bound = id;
+                if active {
+                    found.push(id);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(found);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -542,8 +595,6 @@ impl SocialReader for CassandraStore {
             .collect())
     }
 
-    /// Reads past withdrawn states (rows with the state false) until
-    /// `limit` active ones are found or the partition ends.
     async fn engaged_posts(
         &self,
         kind: Engagement,
@@ -552,25 +603,22 @@ impl SocialReader for CassandraStore {
         limit: usize,
     ) -> Result<Vec<PostId>, StoreError> {
         let statement = &self.social.engagement(kind).posts;
-        let mut found = Vec::new();
-        let mut from = after.map_or(i64::MIN, |p| p.0);
-        let chunk = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
-        loop {
-            let rows: Vec<(i64, bool)> = self.select(statement, (user.0, from, chunk)).await?;
-            let exhausted = rows.len() < chunk as usize;
-            for (post, active) in rows {
-                from = post;
-                if active {
-                    found.push(PostId(post));
-                    if found.len() == limit {
-                        return Ok(found);
-                    }
-                }
-            }
-            if exhausted {
-                return Ok(found);
-            }
-        }
+        let from = after.map_or(i64::MIN, |p| p.0);
+        let found = self.active_rows(statement, user.0, from, limit).await?;
+        Ok(found.into_iter().map(PostId).collect())
+    }
+
+    async fn engaged_by(
+        &self,
+        kind: Engagement,
+        post: PostId,
+        before: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let statement = &self.social.engagement(kind).by_post;
+        let below = before.map_or(i64::MAX, |u| u.0);
+        let found = self.active_rows(statement, post.0, below, limit).await?;
+        Ok(found.into_iter().map(UserId).collect())
     }
 
     async fn replies_page(
@@ -697,11 +745,18 @@ impl SocialWriter for CassandraStore {
         post: PostId,
         state: EngagementState,
     ) -> Result<(), StoreError> {
-        let values = (user.0, post.0, state.active, state.version);
-        self.session
-            .execute_unpaged(&self.social.engagement(kind).set, values)
-            .await
-            .map_err(err)?;
+        let statements = self.social.engagement(kind);
+        futures::try_join!(
+            self.session.execute_unpaged(
+                &statements.set,
+                (user.0, post.0, state.active, state.version)
+            ),
+            self.session.execute_unpaged(
+                &statements.set_by_post,
+                (post.0, user.0, state.active, state.version)
+            ),
+        )
+        .map_err(err)?;
         Ok(())
     }
 

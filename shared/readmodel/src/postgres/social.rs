@@ -102,6 +102,26 @@ impl SocialReader for PgFeedStore {
         Ok(rows.into_iter().map(|(id,)| PostId(id)).collect())
     }
 
+    async fn engaged_by(
+        &self,
+        kind: Engagement,
+        post: PostId,
+        before: Option<UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let (table, column) = engagement_table(kind);
+        let rows: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT user_id FROM {table} WHERE post_id = $1 AND {column} AND user_id < $2
+             ORDER BY user_id DESC LIMIT $3"
+        )))
+        .bind(post.0)
+        .bind(before.map_or(i64::MAX, |u| u.0))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
+    }
+
     async fn replies_page(
         &self,
         parent: PostId,
