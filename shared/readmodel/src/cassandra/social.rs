@@ -120,13 +120,20 @@ impl Statements {
                  USING TIMESTAMP ?",
             )
             .await?,
-            likes: EngagementStatements::prepare(session, "likes_by_user", "likers_by_post", "liked").await?,
+            likes: EngagementStatements::prepare(
+                session,
+                "likes_by_user",
+                "likers_by_post",
+                "liked",
+            )
+            .await?,
             reposts: EngagementStatements::prepare(
                 session,
                 "reposts_by_user",
                 "reposters_by_post",
                 "reposted",
-            ).await?,
+            )
+            .await?,
             feed_holds: prepare(
                 "SELECT author_id, WRITETIME(author_id) FROM home_feed
                  WHERE owner_id = ? AND bucket = ? AND created_at_ms = ? AND post_id = ?",
