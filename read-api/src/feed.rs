@@ -34,6 +34,24 @@ use crate::merge;
 /// Celebrity timelines read at once for one page.
 const TIMELINE_READS_IN_FLIGHT: usize = 16;
 
+/// Keeps the first `limit` of `entries`; the last one kept is where the
+/// next page starts if there were more.
+pub(crate) fn cut(entries: &mut Vec<FeedPosition>, limit: usize) -> Option<FeedPosition> {
+    if entries.len() > limit {
+        entries.truncate(limit);
+        entries.last().copied()
+    } else {
+        None
+    }
+}
+
+/// Shows each post once, where it first appears (its newest entry): a
+/// merged page can reach a post through several entries.
+fn once_each(items: &mut Vec<Item>) {
+    let mut seen = HashSet::new();
+    items.retain(|item| seen.insert(item.post.id));
+}
+
 /// Those of `ids` (with their cached states) that `count` of their counts
 /// does not rule out: a post counted with none is engaged by nobody.
 fn possibly_engaged(
@@ -151,12 +169,15 @@ impl FeedService {
             .await?;
         let mut lists = timelines;
         lists.push(feed);
-        let mut page = self
-            .page(merge::newest_first(lists, wanted), limit, Some(owner))
+        let mut entries = merge::newest_first(lists, wanted);
+        let next = cut(&mut entries, limit);
+        // The rules run before a page shows each post once: a post a rule
+        // leaves out must not have displaced its other entry.
+        let mut items = self.hydrate(&entries, Some(owner)).await?;
+        self.apply_merge_rules(owner, &celebrities, &mut items)
             .await?;
-        self.drop_foreign_replies(owner, &celebrities, &mut page.items)
-            .await?;
-        Ok(page)
+        once_each(&mut items);
+        Ok(Page { items, next })
     }
 
     /// The celebrities `owner` follows, through the cache; a miss loads the
@@ -182,31 +203,60 @@ impl FeedService {
         Ok(loaded)
     }
 
-    /// Applies the fan-out's reply rule to the posts merged at read time:
-    /// a celebrity's reply to another account shows only to readers who
-    /// follow that account too (or are it). The page may come out shorter;
-    /// its cursor still continues after everything it covered.
-    pub(crate) async fn drop_foreign_replies(
+    /// Applies the fan-out's rules to what a page merged at read time
+    /// from the timelines of `celebrities`:
+    /// - a celebrity's reply to another account shows only to readers who
+    ///   follow that account too (or are it);
+    /// - a post shows once: a celebrity's repost of a post by the reader or
+    ///   by someone the reader follows is left out (the post has its own
+    ///   place in the feed), and so is a fanned-out repost of a followed
+    ///   celebrity's post (the merge brings the post itself).
+    ///
+    /// The page may come out shorter; its cursor still continues after
+    /// everything it covered.
+    pub(crate) async fn apply_merge_rules(
         &self,
         reader: UserId,
         celebrities: &[UserId],
         items: &mut Vec<Item>,
     ) -> Result<(), StoreError> {
+        let from_celebrity = |item: &Item| match &item.reposted_by {
+            Some(reposter) => celebrities.contains(&reposter.id),
+            None => celebrities.contains(&item.post.author_id),
+        };
         let replied_to = |item: &Item| {
             item.post
                 .answers_another()
-                .filter(|&a| a != reader && celebrities.contains(&item.post.author_id))
+                .filter(|&a| a != reader && item.reposted_by.is_none() && from_celebrity(item))
         };
-        let mut accounts: Vec<UserId> = items.iter().filter_map(replied_to).collect();
+        let merged_repost_of = |item: &Item| {
+            (item.reposted_by.is_some() && from_celebrity(item)).then_some(item.post.author_id)
+        };
+        let mut accounts: Vec<UserId> = items
+            .iter()
+            .flat_map(|item| replied_to(item).into_iter().chain(merged_repost_of(item)))
+            .filter(|&a| a != reader)
+            .collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let unfollowed: HashSet<UserId> = self
-            .store
-            .not_followed_among(reader, &accounts)
-            .await?
-            .into_iter()
-            .collect();
-        items.retain(|item| replied_to(item).is_none_or(|a| !unfollowed.contains(&a)));
+        let unfollowed: HashSet<UserId> = if accounts.is_empty() {
+            HashSet::new()
+        } else {
+            self.store
+                .not_followed_among(reader, &accounts)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        items.retain(|item| {
+            let foreign_reply = replied_to(item).is_some_and(|a| unfollowed.contains(&a));
+            let shown_as_itself = merged_repost_of(item)
+                .is_some_and(|author| author == reader || !unfollowed.contains(&author));
+            let fanned_out_repost_of_celebrity = item.reposted_by.is_some()
+                && !from_celebrity(item)
+                && celebrities.contains(&item.post.author_id);
+            !(foreign_reply || shown_as_itself || fanned_out_repost_of_celebrity)
+        });
         Ok(())
     }
 
@@ -217,13 +267,9 @@ impl FeedService {
         limit: usize,
         viewer: Option<UserId>,
     ) -> Result<Page, StoreError> {
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().copied()
-        } else {
-            None
-        };
-        let items = self.hydrate(&entries, viewer).await?;
+        let next = cut(&mut entries, limit);
+        let mut items = self.hydrate(&entries, viewer).await?;
+        once_each(&mut items);
         Ok(Page { items, next })
     }
 
@@ -329,9 +375,8 @@ impl FeedService {
     }
 
     /// Turns entries into items, in order, dropping posts that no longer
-    /// exist; a repost becomes the post it names, marked with its reposter,
-    /// and a post shows once per page however many entries name it. With
-    /// a `viewer`, marks what that reader liked and reposted.
+    /// exist; a repost becomes the post it names, marked with its reposter.
+    /// With a `viewer`, marks what that reader liked and reposted.
     pub async fn hydrate(
         &self,
         entries: &[FeedPosition],
@@ -356,7 +401,6 @@ impl FeedService {
             let more = self.objects(&originals, viewer).await?;
             objects.extend(more);
         }
-        let mut seen = HashSet::new();
         let shown: Vec<(&PostRecord, Option<&PostRecord>)> = entries
             .iter()
             .filter_map(|e| {
@@ -366,7 +410,6 @@ impl FeedService {
                     None => Some((post, None)),
                 }
             })
-            .filter(|(post, _)| seen.insert(post.id))
             .collect();
         let mut author_ids: Vec<UserId> = shown
             .iter()

@@ -38,12 +38,7 @@ impl FeedService {
         viewer: Option<UserId>,
     ) -> Result<Page, StoreError> {
         let mut entries = self.store().replies_page(parent, after, limit + 1).await?;
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().copied()
-        } else {
-            None
-        };
+        let next = crate::feed::cut(&mut entries, limit);
         let items = self.hydrate(&entries, viewer).await?;
         Ok(Page { items, next })
     }

@@ -603,7 +603,22 @@ impl Stack {
         consistency: &str,
         limit: u32,
     ) -> Vec<String> {
-        let mut texts = Vec::new();
+        self.whole_feed_items(http, token, consistency, limit)
+            .await
+            .iter()
+            .map(|item| item["post"]["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every item of `token`'s home feed, newest first, read page by page.
+    pub async fn whole_feed_items(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        consistency: &str,
+        limit: u32,
+    ) -> Vec<serde_json::Value> {
+        let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut url = format!("{}?limit={limit}", self.read("/v1/feed"));
@@ -619,12 +634,10 @@ impl Stack {
                 .unwrap();
             assert_eq!(response.status(), reqwest::StatusCode::OK);
             let page: serde_json::Value = response.json().await.unwrap();
-            for item in page["items"].as_array().unwrap() {
-                texts.push(item["post"]["text"].as_str().unwrap().to_owned());
-            }
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
-                None => return texts,
+                None => return items,
             }
         }
     }

@@ -177,6 +177,49 @@ async fn a_celebritys_reposts_are_merged_at_read_time() {
     assert_eq!(reposters(&page), [shown("the star's own", None)]);
 }
 
+/// A post reaches a reader through the merge and through fan-out at once
+/// (a celebrity's repost of a post the reader follows, a followed
+/// account's repost of a followed celebrity's post) and still shows once,
+/// at its own place, even when its entries fall on different pages.
+#[tokio::test]
+async fn a_post_merged_at_read_time_shows_once_across_pages() {
+    let (stack, http, [star, ally, fan, other]) = Stack::with_accounts(
+        &[("CELEBRITY_FOLLOWER_THRESHOLD", "2")],
+        ["star", "ally", "fan", "other"],
+    )
+    .await;
+    for (who, whom) in [(&fan, &star), (&other, &star), (&fan, &ally)] {
+        let token = stack.follow(&http, &who.access, &whom.id, true).await;
+        feed(&stack, &http, who, &token).await;
+    }
+    let (star_post, token) = stack.post(&http, &star.access, "the star's").await;
+    feed(&stack, &http, &fan, &token).await;
+    let token = repost(&stack, &http, &ally, &star_post, true).await;
+    feed(&stack, &http, &fan, &token).await;
+    let (own, token) = stack.post(&http, &fan.access, "the fan's").await;
+    feed(&stack, &http, &fan, &token).await;
+    let token = repost(&stack, &http, &star, &own, true).await;
+    feed(&stack, &http, &fan, &token).await;
+    let (ally_post, token) = stack.post(&http, &ally.access, "the ally's").await;
+    feed(&stack, &http, &fan, &token).await;
+    let last = repost(&stack, &http, &star, &ally_post, true).await;
+    for limit in [1, 20] {
+        let items = stack
+            .whole_feed_items(&http, &fan.access, &last, limit)
+            .await;
+        let whole = reposters(&json!({ "items": items }));
+        assert_eq!(
+            whole,
+            [
+                shown("the ally's", None),
+                shown("the fan's", None),
+                shown("the star's", None)
+            ],
+            "pages of {limit}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn unfollowing_a_reposter_hands_the_place_to_another_repost() {
     let (stack, http, [alice, bob, carol, dave]) =

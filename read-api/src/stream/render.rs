@@ -72,8 +72,8 @@ impl Rendered {
 }
 
 /// What `viewer` is sent for `message`, if anything: a post that is gone
-/// by now, or a celebrity's reply the viewer's home feed would not show,
-/// sends nothing.
+/// by now, or a celebrity's post or repost the viewer's home feed would not
+/// show, sends nothing.
 pub async fn render(
     feeds: &FeedService,
     viewer: UserId,
@@ -87,7 +87,7 @@ pub async fn render(
             if let Channel::Author(author) = message.channel {
                 let mut items = vec![item];
                 feeds
-                    .drop_foreign_replies(viewer, &[author], &mut items)
+                    .apply_merge_rules(viewer, &[author], &mut items)
                     .await?;
                 let Some(item) = items.pop() else {
                     return Ok(None);
