@@ -167,6 +167,9 @@ impl FeedService {
             .buffer_unordered(TIMELINE_READS_IN_FLIGHT)
             .try_collect()
             .await?;
+        // Entries fanned out before their author became a celebrity are in
+        // both; they count as the feed's own.
+        let fanned_out: HashSet<PostId> = feed.iter().map(|e| e.post_id).collect();
         let mut lists = timelines;
         lists.push(feed);
         let mut entries = merge::newest_first(lists, wanted);
@@ -174,7 +177,7 @@ impl FeedService {
         // The rules run before a page shows each post once: a post a rule
         // leaves out must not have displaced its other entry.
         let mut items = self.hydrate(&entries, Some(owner)).await?;
-        self.apply_merge_rules(owner, &celebrities, &mut items)
+        self.apply_merge_rules(owner, &celebrities, &fanned_out, &mut items)
             .await?;
         once_each(&mut items);
         Ok(Page { items, next })
@@ -203,14 +206,16 @@ impl FeedService {
         Ok(loaded)
     }
 
-    /// Applies the fan-out's rules to what a page merged at read time
-    /// from the timelines of `celebrities`:
+    /// Applies the fan-out's rules to the items of a page that came from
+    /// the timelines of `celebrities` rather than from the reader's own
+    /// feed (whose entries are `fanned_out`):
     /// - a celebrity's reply to another account shows only to readers who
     ///   follow that account too (or are it);
-    /// - a post shows once: a celebrity's repost of a post by the reader or
-    ///   by someone the reader follows is left out (the post has its own
-    ///   place in the feed), and so is a fanned-out repost of a followed
-    ///   celebrity's post (the merge brings the post itself).
+    /// - a post shows once: a merged repost of a post by the reader or by
+    ///   someone the reader follows is left out (the post has its place in
+    ///   the feed, itself or through the repost that reached it first), and
+    ///   so is a fanned-out repost of a followed celebrity's post (the merge
+    ///   brings the post itself).
     ///
     /// The page may come out shorter; its cursor still continues after
     /// everything it covered.
@@ -218,19 +223,20 @@ impl FeedService {
         &self,
         reader: UserId,
         celebrities: &[UserId],
+        fanned_out: &HashSet<PostId>,
         items: &mut Vec<Item>,
     ) -> Result<(), StoreError> {
-        let from_celebrity = |item: &Item| match &item.reposted_by {
-            Some(reposter) => celebrities.contains(&reposter.id),
-            None => celebrities.contains(&item.post.author_id),
+        let merged = |item: &Item| {
+            let entry = item.via_repost.map_or(item.post.id, |(id, _)| id);
+            !fanned_out.contains(&entry)
         };
         let replied_to = |item: &Item| {
             item.post
                 .answers_another()
-                .filter(|&a| a != reader && item.reposted_by.is_none() && from_celebrity(item))
+                .filter(|&a| a != reader && item.reposted_by.is_none() && merged(item))
         };
         let merged_repost_of = |item: &Item| {
-            (item.reposted_by.is_some() && from_celebrity(item)).then_some(item.post.author_id)
+            (item.reposted_by.is_some() && merged(item)).then_some(item.post.author_id)
         };
         let mut accounts: Vec<UserId> = items
             .iter()
@@ -250,12 +256,12 @@ impl FeedService {
         };
         items.retain(|item| {
             let foreign_reply = replied_to(item).is_some_and(|a| unfollowed.contains(&a));
-            let shown_as_itself = merged_repost_of(item)
+            let placed_elsewhere = merged_repost_of(item)
                 .is_some_and(|author| author == reader || !unfollowed.contains(&author));
-            let fanned_out_repost_of_celebrity = item.reposted_by.is_some()
-                && !from_celebrity(item)
+            let merged_as_itself = item.reposted_by.is_some()
+                && !merged(item)
                 && celebrities.contains(&item.post.author_id);
-            !(foreign_reply || shown_as_itself || fanned_out_repost_of_celebrity)
+            !(foreign_reply || placed_elsewhere || merged_as_itself)
         });
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! Mastodon's entities as their payload. Either way items are hydrated
 //! for the viewer and notifications like their page's.
 
+use std::collections::HashSet;
+
 use contracts::ids::UserId;
 use poem_openapi::types::ToJSON;
 use readmodel::cache::{Channel, LiveEvent, LiveMessage};
@@ -87,7 +89,7 @@ pub async fn render(
             if let Channel::Author(author) = message.channel {
                 let mut items = vec![item];
                 feeds
-                    .apply_merge_rules(viewer, &[author], &mut items)
+                    .apply_merge_rules(viewer, &[author], &HashSet::new(), &mut items)
                     .await?;
                 let Some(item) = items.pop() else {
                     return Ok(None);
