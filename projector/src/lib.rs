@@ -51,7 +51,7 @@ pub fn describe_metrics() {
     );
     describe_histogram!(
         "projector_batch_size",
-        "Records taken from the broker at once (PROJECTOR_BATCH_MAX bounds it)."
+        "Applied records finished together (their snapshots and applied marks written in one go)."
     );
     describe_counter!(
         "projector_posts_total",
