@@ -81,7 +81,11 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     let watcher = tokio::spawn(watch_feed(
         api.clone(),
         follower.access.clone(),
-        bench_started,
+        Schedule {
+            started: bench_started,
+            rate: args.rate,
+            posts: (args.rate * args.seconds as f64) as usize,
+        },
         Duration::from_secs(args.seconds + 60),
     ));
     load::open_loop(
@@ -129,28 +133,62 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
 
 const FEED_POLL: Duration = Duration::from_millis(20);
 const LATE_COMMITS: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+/// How often a poll reads down to the oldest post not seen yet, and how far
+/// below the newest post it reads at most.
+const DEEP_EVERY: Duration = Duration::from_millis(500);
+const DEEPEST: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
-/// Polls `access`'s home feed and records, for each post newer than
-/// `since` the first time it shows, the time since its `created_at`. Each
-/// poll reads back to [`LATE_COMMITS`] before the newest post of the last
-/// poll, since a post's `created_at` is its transaction's start and a
-/// post that commits later may land below one already seen. Stops after
-/// `within`, or 5 s after the last new post once something was seen.
+/// When the load posts what: post `i` ("benchmark post {i}") is sent at
+/// `started + i / rate`, and its `created_at` is no earlier.
+struct Schedule {
+    started: chrono::DateTime<chrono::Utc>,
+    rate: f64,
+    posts: usize,
+}
+
+impl Schedule {
+    fn sent_at(&self, post: usize) -> chrono::DateTime<chrono::Utc> {
+        self.started + chrono::TimeDelta::microseconds((post as f64 / self.rate * 1e6) as i64)
+    }
+}
+
+/// Polls `access`'s home feed and records, for each post of the load the
+/// first time it shows, the time since its `created_at`. Every poll reads
+/// back to [`LATE_COMMITS`] before the newest post of the last one, since
+/// a post's `created_at` is its transaction's start and one that commits
+/// later may land below one already seen; every [`DEEP_EVERY`] a poll reads
+/// further, to the send time of the oldest post not seen yet (posts of
+/// different authors are applied independently, so one can land well below
+/// newer ones), never more than [`DEEPEST`]. Posts found by a deep poll
+/// are timed up to [`DEEP_EVERY`] late; reading that deep every poll would
+/// load the system it measures. Stops after `within`, when every post was
+/// seen, or 5 s after the last new post once something was seen.
 async fn watch_feed(
     api: Api,
     access: String,
-    since: chrono::DateTime<chrono::Utc>,
+    schedule: Schedule,
     within: Duration,
 ) -> Histogram<u64> {
     let mut lag = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
     let mut seen = HashSet::new();
-    let mut frontier = since;
+    let mut unseen: std::collections::BTreeSet<usize> = (0..schedule.posts).collect();
+    let mut frontier = schedule.started;
     let deadline = Instant::now() + within;
     let mut last_new = Instant::now();
+    let mut last_deep = Instant::now();
     while Instant::now() < deadline
+        && !unseen.is_empty()
         && (seen.is_empty() || last_new.elapsed() < Duration::from_secs(5))
     {
-        let horizon = (frontier - LATE_COMMITS).max(since);
+        let mut horizon = frontier - LATE_COMMITS;
+        if last_deep.elapsed() >= DEEP_EVERY {
+            last_deep = Instant::now();
+            let oldest_unseen = unseen.first().map(|&i| schedule.sent_at(i));
+            horizon = horizon
+                .min(oldest_unseen.unwrap_or(horizon))
+                .max(frontier - DEEPEST);
+        }
+        let horizon = horizon.max(schedule.started);
         let mut newest = frontier;
         let mut cursor: Option<String> = None;
         'pages: loop {
@@ -173,6 +211,13 @@ async fn watch_feed(
                     last_new = Instant::now();
                     let micros = (now - created).num_microseconds().unwrap_or(0);
                     lag.saturating_record(micros.max(1) as u64);
+                    let number = item["post"]["text"]
+                        .as_str()
+                        .and_then(|t| t.strip_prefix("benchmark post "))
+                        .and_then(|n| n.parse().ok());
+                    if let Some(number) = number {
+                        unseen.remove(&number);
+                    }
                 }
             }
             match page["next_cursor"].as_str() {
