@@ -1,4 +1,7 @@
 //! Configuration of the projector, from the environment.
+
+use std::time::Duration;
+
 use broker::KafkaConfig;
 use platform::config::{self, ConfigError};
 use readmodel::connect::ReadModelConfig;
@@ -23,13 +26,15 @@ pub struct Config {
     /// membership.
     pub instance_id: Option<String>,
     /// `PROJECTOR_BATCH_MAX`, default 500: records taken from the broker
-    /// whose offsets are not stored yet, at most (the projector's memory
-    /// and redelivery after a crash are bounded by it).
+    /// at once.
     pub batch_max: usize,
-    /// `PROJECTOR_CONCURRENCY`, default 4: lanes applying records at once
-    /// (each key's records in order in one lane). The work is round trips
-    /// to the stores, so it may exceed the cores; where the stores share
-    /// the machine with the write path, more slows the writes (README,
+    /// `PROJECTOR_BATCH_WAIT_MS`, default 5, at most 1000: how long a
+    /// batch waits for more records after its first.
+    pub batch_wait: Duration,
+    /// `PROJECTOR_CONCURRENCY`, default 4: keys of a batch applied at
+    /// once (each key's records in order). The work is round trips to the
+    /// stores, so it may exceed the cores; where the stores share the
+    /// machine with the write path, more slows the writes (README,
     /// Benchmarks).
     pub concurrency: usize,
 }
@@ -45,6 +50,11 @@ impl Config {
             max_attempts: config::in_range("PROJECTOR_MAX_ATTEMPTS", 5, 1..=100)?,
             instance_id: config::optional("PROJECTOR_INSTANCE_ID")?,
             batch_max: config::in_range("PROJECTOR_BATCH_MAX", 500, 1..=100_000)?,
+            batch_wait: Duration::from_millis(config::in_range(
+                "PROJECTOR_BATCH_WAIT_MS",
+                5,
+                0..=1000,
+            )?),
             concurrency: config::in_range("PROJECTOR_CONCURRENCY", 4, 1..=1024)?,
         })
     }

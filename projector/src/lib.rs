@@ -51,7 +51,7 @@ pub fn describe_metrics() {
     );
     describe_histogram!(
         "projector_batch_size",
-        "Applied records finished together (their snapshots and applied marks written in one go)."
+        "Records taken from the broker at once (PROJECTOR_BATCH_MAX bounds it)."
     );
     describe_counter!(
         "projector_posts_total",
