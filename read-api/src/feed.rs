@@ -34,12 +34,13 @@ use crate::merge;
 /// Celebrity timelines read at once for one page.
 const TIMELINE_READS_IN_FLIGHT: usize = 16;
 
-/// Keeps the first `limit` of `entries`; the last one kept is where the
-/// next page starts if there were more.
-pub(crate) fn cut(entries: &mut Vec<FeedPosition>, limit: usize) -> Option<FeedPosition> {
-    if entries.len() > limit {
-        entries.truncate(limit);
-        entries.last().copied()
+/// Keeps the first `limit` of `rows` (read one beyond, to know whether a
+/// next page exists); the last one kept is where the next page starts if
+/// there were more.
+pub(crate) fn cut<T: Copy>(rows: &mut Vec<T>, limit: usize) -> Option<T> {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().copied()
     } else {
         None
     }
@@ -267,7 +268,7 @@ impl FeedService {
     }
 
     /// Hydrates the first `limit` of `entries`; a further entry means there is a next page.
-    async fn page(
+    pub(crate) async fn page(
         &self,
         mut entries: Vec<FeedPosition>,
         limit: usize,

@@ -6,7 +6,7 @@ use contracts::ids::{PostId, UserId};
 use readmodel::social::{Engagement, FollowList};
 use readmodel::{FollowEdge, ProfileRecord, StoreError};
 
-use crate::feed::FeedService;
+use crate::feed::{FeedService, cut};
 
 /// Longest search query, in characters.
 pub const MAX_QUERY_CHARS: usize = 64;
@@ -54,12 +54,7 @@ impl FeedService {
         limit: usize,
         user: fn(&Bound) -> UserId,
     ) -> Result<ProfilePage<Bound>, StoreError> {
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().copied()
-        } else {
-            None
-        };
+        let next = cut(&mut rows, limit);
         let ids: Vec<UserId> = rows.iter().map(user).collect();
         let mut found = self.profiles_by_id(&ids).await?;
         let profiles = ids.iter().filter_map(|id| found.remove(id)).collect();

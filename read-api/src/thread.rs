@@ -37,10 +37,8 @@ impl FeedService {
         limit: usize,
         viewer: Option<UserId>,
     ) -> Result<Page, StoreError> {
-        let mut entries = self.store().replies_page(parent, after, limit + 1).await?;
-        let next = crate::feed::cut(&mut entries, limit);
-        let items = self.hydrate(&entries, viewer).await?;
-        Ok(Page { items, next })
+        let entries = self.store().replies_page(parent, after, limit + 1).await?;
+        self.page(entries, limit, viewer).await
     }
 
     /// The context of `post`, or `None` if the post does not exist.
