@@ -70,6 +70,15 @@ pub fn share(s: &str) -> Result<f64, String> {
     }
 }
 
+/// How many requests [`open_loop`] schedules at `rate` over `duration`:
+/// one every `1 / rate`, from the start up to (not at) its end.
+pub fn scheduled(rate: f64, duration: Duration) -> u64 {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    (0u64..)
+        .take_while(|&i| interval.mul_f64(i as f64) < duration)
+        .count() as u64
+}
+
 /// Calls `request(i)` at `rate` per second for `duration`, each on its own
 /// task, and records each latency from the moment it was scheduled.
 /// At most `max_in_flight` requests run at once; past that a request counts
@@ -88,12 +97,9 @@ pub async fn open_loop<F, Fut>(
     let started = tokio::time::Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     let mut tasks = Vec::new();
-    for i in 0u64.. {
-        let scheduled = started + interval.mul_f64(i as f64);
-        if scheduled >= started + duration {
-            break;
-        }
-        tokio::time::sleep_until(scheduled).await;
+    for i in 0..scheduled(rate, duration) {
+        let due = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due).await;
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             recorder.record(Duration::from_secs(60), false);
             continue;
@@ -101,7 +107,7 @@ pub async fn open_loop<F, Fut>(
         let (recorder, future) = (recorder.clone(), request(i));
         tasks.push(tokio::spawn(async move {
             let ok = future.await;
-            recorder.record(scheduled.elapsed(), ok);
+            recorder.record(due.elapsed(), ok);
             drop(permit);
         }));
     }

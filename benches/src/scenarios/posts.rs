@@ -84,7 +84,7 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         Schedule {
             started: bench_started,
             rate: args.rate,
-            posts: (args.rate * args.seconds as f64) as usize,
+            posts: load::scheduled(args.rate, Duration::from_secs(args.seconds)) as usize,
         },
         Duration::from_secs(args.seconds + 60),
     ));
