@@ -26,7 +26,7 @@ use contracts::ids::{NotificationId, PostId, UserId};
 use readmodel::cache::{HotCache, LiveEvent};
 use readmodel::{
     Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, Marker, NotificationKind,
-    NotificationRecord, PostRecord, ProfileRecord, RepostOf, StoreError,
+    NotificationRecord, PostRecord, ProfileRecord, RepostOf, StoreError, Timeline,
 };
 
 /// Profile snapshots of a batch written to the durable store at once.
@@ -77,7 +77,10 @@ impl Effects {
     /// a batch of one author's posts carries the same snapshot many times.
     pub async fn apply_without_profiles(&self, event: &Event) -> Result<(), StoreError> {
         match event {
-            Event::UserCreated(e) => self.store.index_profile(&(&e.user).into()).await?,
+            Event::UserCreated(e) => {
+                self.store.index_profile(&(&e.user).into()).await?;
+                self.cache.count_accounts(&[e.user.id]).await?
+            }
             Event::UserUpdated(e) => self.store.index_profile(&(&e.user).into()).await?,
             Event::CelebrityChanged(e) if e.author.celebrity => {
                 self.celebrity_started(e.author.id).await?
@@ -85,12 +88,14 @@ impl Effects {
             Event::CelebrityChanged(_) => {}
             Event::PostCreated(e) => {
                 self.post_created(e).await?;
-                self.notify_post(e).await?
+                self.notify_post(e).await?;
+                self.cache.count_posts(&[e.post_id]).await?
             }
             Event::PostEdited(e) => self.post_edited(e).await?,
             Event::PostDeleted(e) => {
                 self.post_deleted(e).await?;
-                self.withdraw_about(e.post_id, e.deleted_at).await?
+                self.withdraw_about(e.post_id, e.deleted_at).await?;
+                self.cache.count_deleted_posts(&[e.post_id]).await?
             }
             Event::FollowCreated(e) => {
                 self.follow_created(e).await?;
@@ -124,11 +129,27 @@ impl Effects {
             Event::RepostDeleted(e) => self.repost_deleted(e).await?,
             Event::NotificationMarkerUpdated(e) => {
                 let marker = Marker {
-                    last_read_id: e.last_read_id,
+                    last_read_id: e.last_read_id.0,
                     version: e.version,
                 };
-                self.store.put_marker(e.user_id, marker).await?
+                self.store
+                    .put_marker(e.user_id, Timeline::Notifications, marker)
+                    .await?
             }
+            Event::HomeMarkerUpdated(e) => {
+                let marker = Marker {
+                    last_read_id: e.last_read_id.0,
+                    version: e.version,
+                };
+                self.store
+                    .put_marker(e.user_id, Timeline::Home, marker)
+                    .await?
+            }
+            Event::NotificationDismissed(e) => {
+                self.withdraw(e.user_id, e.notification_id, e.dismissed_at)
+                    .await?
+            }
+            Event::NotificationsCleared(e) => self.clear_inbox(e).await?,
         }
         Ok(())
     }
@@ -176,6 +197,9 @@ impl Effects {
             .await?;
         let Some(id) = e.like_id else { return Ok(()) };
         if liked {
+            self.store
+                .add_favourite(e.user_id, id.0, e.post_id, e.at)
+                .await?;
             let n = NotificationRecord {
                 id,
                 kind: NotificationKind::Like,
@@ -185,6 +209,9 @@ impl Effects {
             };
             self.notify(e.post_author_id, n).await
         } else {
+            self.store
+                .remove_favourite(e.user_id, id.0, e.post_id, e.at)
+                .await?;
             self.withdraw(e.post_author_id, id, e.at).await
         }
     }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use contracts::ids::{NotificationId, PostId, UserId};
 use readmodel::cache::{HotInbox, INBOX_CAP};
 use readmodel::notifications::UNREAD_CAP;
-use readmodel::{FeedPosition, NotificationKind, NotificationRecord, ProfileRecord, StoreError};
+use readmodel::{
+    FeedPosition, NotificationKind, NotificationRecord, ProfileRecord, StoreError, Timeline,
+};
 
 use crate::feed::{FeedService, Item, cache_failed};
 
@@ -183,8 +185,8 @@ impl FeedService {
 
     /// `user`'s read marker (0 when never set) and the notifications above it.
     pub async fn notifications_marker(&self, user: UserId) -> Result<MarkerState, StoreError> {
-        let marker = self.store().marker(user).await?;
-        let last_read_id = marker.map_or(NotificationId(0), |m| m.last_read_id);
+        let marker = self.store().marker(user, Timeline::Notifications).await?;
+        let last_read_id = NotificationId(marker.map_or(0, |m| m.last_read_id));
         let unread_count = self
             .store()
             .unread_count(user, last_read_id, UNREAD_CAP)

@@ -10,7 +10,8 @@
 //!   the Mastodon-compatible ones in `routes::mastodon`.
 //! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
 //! - [`thread`]: replies and context; [`people`]: follow lists and search;
-//!   [`inbox`]: notifications and their read marker.
+//!   [`inbox`]: notifications and their read marker; [`favourites`]: what
+//!   a user likes.
 //! - [`stream`]: the live stream's hub (WebSocket and SSE connections).
 //! - [`consistency`]: holding reads until their own writes are visible.
 //! - [`sessions`]: the revoked sessions whose access tokens are refused.
@@ -19,6 +20,7 @@
 pub mod app;
 pub mod config;
 pub mod consistency;
+pub mod favourites;
 pub mod feed;
 pub mod inbox;
 pub mod merge;

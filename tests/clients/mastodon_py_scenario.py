@@ -1,7 +1,8 @@
 """Mastodon.py (pinned by `deploy/stack test`) against the front door's
 Mastodon origin, unmodified: app, registration, login, statuses, replies,
 favourites, reblogs, edits, deletes, follows, the home timeline paged by
-`fetch_next`, notifications and the markers. Exits non-zero, naming the
+`fetch_next`, favourites, notifications (dismissed and cleared) and the
+markers. Exits non-zero, naming the
 step, on the first thing that is not as Mastodon would answer.
 
 Usage: python mastodon_py_scenario.py http://social.localhost:PORT RUN_ID
@@ -106,6 +107,15 @@ eventually("a reader sees the edit",
            lambda: alice.status(first.id).content == f"<p>edited {RUN}</p>")
 seen_status = alice.status(first.id)
 check("a reader sees their favourite", seen_status.favourited)
+for status in posted[3:6]:
+    alice.status_favourite(status.id)
+newest = alice.favourites(limit=2)
+favourites = newest + (alice.fetch_next(newest) or [])
+check("favourites list the liked statuses, newest like first, paged by Link",
+      [s.id for s in favourites] == [posted[5].id, posted[4].id, posted[3].id, first.id])
+alice.status_unfavourite(posted[4].id)
+check("an undone favourite leaves the list at once",
+      [s.id for s in alice.favourites()] == [posted[5].id, posted[3].id, first.id])
 alice.status_reblog(posted[3].id)
 eventually("favourited_by lists who favourites a status",
            lambda: [a.id for a in bob.status_favourited_by(first.id)] == [me.id])
@@ -135,6 +145,19 @@ check("types[] filters notifications", {n.type for n in mentions} == {"mention"}
 bob.markers_set("notifications", notifications[0].id)
 markers = bob.markers_get("notifications")
 check("the notifications marker is kept", str(markers.notifications.last_read_id) == str(notifications[0].id))
+alice.markers_set(["home", "notifications"], [posted[0].id, 7])
+markers = alice.markers_get(["home", "notifications"])
+check("the home marker is kept beside the notifications one",
+      str(markers.home.last_read_id) == str(posted[0].id)
+      and str(markers.notifications.last_read_id) == "7")
+check("markers answer only the timelines asked for",
+      set(alice.markers_get("home").keys()) == {"home"})
+oldest = notifications[-1]
+bob.notifications_dismiss(oldest.id)
+check("a dismissed notification is gone at once",
+      all(n.id != oldest.id for n in bob.notifications()))
+bob.notifications_clear()
+check("a cleared inbox is empty at once", bob.notifications() == [])
 
 statuses = alice.account_statuses(bob_me.id, limit=5)
 check("an account's statuses page", len(statuses) == 5)
@@ -175,4 +198,7 @@ socket.close()
 relationship = alice.account_unfollow(bob_me.id)
 check("unfollow answers the relationship", not relationship.following)
 check("instance answers a semver version", alice.instance().version.startswith("4."))
+stats = alice.instance_v1().stats
+check("instance counts the accounts and statuses",
+      stats.user_count >= 2 and stats.status_count >= 5)
 print("scenario passed")

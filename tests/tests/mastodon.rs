@@ -395,6 +395,26 @@ async fn bad_input_gets_mastodon_errors_never_a_server_error() {
             StatusCode::NOT_FOUND,
         ),
         (
+            http.post(format!("{base}/api/v1/markers"))
+                .bearer_auth(&token)
+                .form(&[("home[last_read_id]", "-3")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            http.post(format!("{base}/api/v1/notifications/nope/dismiss"))
+                .bearer_auth(&token),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            http.post(format!("{base}/api/v1/notifications/clear")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            http.get(format!("{base}/api/v1/favourites?limit=0"))
+                .bearer_auth(&token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
             http.post(format!("{base}/oauth/token"))
                 .form(&[("grant_type", "password"), ("client_id", "nobody")]),
             StatusCode::UNAUTHORIZED,

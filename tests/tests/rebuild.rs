@@ -505,3 +505,135 @@ async fn a_rebuild_restores_notifications_and_the_marker() {
         json!({"last_read_id": follow_id, "unread_count": 1})
     );
 }
+
+/// A Mastodon read on the read host as the holder of `token`; the caller's
+/// own Mastodon writes are waited for without any header.
+async fn mastodon_read(stack: &Stack, http: &Client, token: &str, path: &str) -> Value {
+    let response = http
+        .get(stack.read(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_rebuild_keeps_inbox_edits_and_restores_favourites_and_the_home_marker() {
+    let (stack, http, [a, b, c]) = Stack::with_accounts(&[], ["amy", "bob", "cat"]).await;
+    let (post, _) = stack.post(&http, &a.access, "likeable").await;
+    for liker in [&b, &c] {
+        let response = stack
+            .acting(&http, &liker.access)
+            .post(&format!("/api/v1/statuses/{post}/favourite"), json!({}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    stack.follow(&http, &b.access, &a.id, true).await;
+    let kinds = |page: &Value| -> Vec<String> {
+        page.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n["type"].as_str().unwrap(),
+                    n["account"]["username"]
+                )
+            })
+            .collect()
+    };
+    let inbox = stack
+        .eventually(
+            &http,
+            &stack.read("/api/v1/notifications"),
+            Some(&a.access),
+            |page| page.as_array().is_some_and(|n| n.len() == 3),
+        )
+        .await;
+    let bobs_like = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "favourite" && n["account"]["username"] == "bob")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let amy = stack.acting(&http, &a.access);
+    let dismissed = amy
+        .post(
+            &format!("/api/v1/notifications/{bobs_like}/dismiss"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(dismissed.status(), StatusCode::OK);
+    let marked = amy
+        .post("/api/v1/markers", json!({"home": {"last_read_id": post}}))
+        .await;
+    assert_eq!(marked.status(), StatusCode::OK);
+    let expected = ["follow \"bob\"", "favourite \"cat\""];
+    let page = mastodon_read(&stack, &http, &a.access, "/api/v1/notifications").await;
+    assert_eq!(kinds(&page), expected);
+    let favourites = |token: String| {
+        let (stack, http) = (&stack, &http);
+        async move {
+            let page = mastodon_read(stack, http, &token, "/api/v1/favourites").await;
+            let ids: Vec<String> = page
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids
+        }
+    };
+    assert_eq!(favourites(b.access.clone()).await, [post.as_str()]);
+
+    // Lose the inbox, its tombstones, the markers and the favourites.
+    let db = read_db(&stack).await;
+    for sql in [
+        "DELETE FROM notifications",
+        "DELETE FROM notification_tombstones",
+        "DELETE FROM home_markers",
+        "DELETE FROM favourites",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    let redis = redis().await;
+    for suffix in ["", ":state"] {
+        let key = format!("{}inbox:{{{}}}{suffix}", stack.redis_prefix, a.id);
+        let _: () = redis.del(key).await.unwrap();
+    }
+    assert!(favourites(b.access.clone()).await.is_empty());
+
+    let rebuild = async || {
+        let output = stack.run("projector", &["rebuild"]).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    rebuild().await;
+    let page = mastodon_read(&stack, &http, &a.access, "/api/v1/notifications").await;
+    assert_eq!(kinds(&page), expected, "the dismissed one stays out");
+    let markers = mastodon_read(&stack, &http, &a.access, "/api/v1/markers?timeline[]=home").await;
+    assert_eq!(markers["home"]["last_read_id"], json!(post));
+    assert_eq!(favourites(b.access.clone()).await, [post.as_str()]);
+
+    // A clear survives a rebuild too, even one that finds the clear's
+    // record in the read model lost.
+    let cleared = amy.post("/api/v1/notifications/clear", json!({})).await;
+    assert_eq!(cleared.status(), StatusCode::OK);
+    let page = mastodon_read(&stack, &http, &a.access, "/api/v1/notifications").await;
+    assert_eq!(page, json!([]));
+    sqlx::query("DELETE FROM notifications_cleared")
+        .execute(&db)
+        .await
+        .unwrap();
+    rebuild().await;
+    let page = mastodon_read(&stack, &http, &a.access, "/api/v1/notifications").await;
+    assert_eq!(page, json!([]));
+}

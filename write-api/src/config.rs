@@ -52,7 +52,7 @@ pub struct Config {
     /// follows and unfollows together), `LIKES_PER_MINUTE` (default 60,
     /// likes and unlikes together), `REPOSTS_PER_MINUTE` (default 30,
     /// reposts and undos together) and `MARKERS_PER_MINUTE` (default 60,
-    /// moves of the notifications read marker): writes one account may make.
+    /// marker moves, dismissals and clears): writes one account may make.
     pub writes: WriteLimits,
     /// `CELEBRITY_FOLLOWER_THRESHOLD`, default 10000: followers at which an
     /// author's posts switch to fan-out on read (off again below 90%).

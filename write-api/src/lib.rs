@@ -1,7 +1,7 @@
 //! The command side of the microblog, over HTTP.
 //!
 //! Every command validates its input ([`accounts`], [`posts`], [`likes`],
-//! [`reposts`], [`follows`], [`markers`]), then writes its rows and one outbox event ([`outbox`]) in a
+//! [`reposts`], [`follows`], [`markers`], [`inbox`]), then writes its rows and one outbox event ([`outbox`]) in a
 //! single PostgreSQL transaction; the relay (`write-api/relay/`, a crate of
 //! its own) publishes them. HTTP handlers in [`routes`] stay thin.
 //!
@@ -14,7 +14,7 @@
 //! - [`app`]: assembly, documentation and middleware; [`state`]: what
 //!   every handler needs; [`routes`]: the handlers.
 //! - [`accounts`], [`sessions`], [`posts`], [`likes`], [`reposts`],
-//!   [`follows`], [`markers`]: the commands.
+//!   [`follows`], [`markers`], [`inbox`]: the commands.
 //! - [`idempotency`]: a command's transaction, key lock and idempotency key;
 //!   [`locks`]: the partition-key lock objects; [`outbox`]: events out.
 //! - [`passwords`], [`tokens`]: argon2id hashing, token minting.
@@ -35,6 +35,7 @@ pub mod config;
 pub mod flows;
 pub mod follows;
 pub mod idempotency;
+pub mod inbox;
 pub mod likes;
 pub mod locks;
 pub mod markers;

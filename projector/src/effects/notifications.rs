@@ -3,7 +3,7 @@
 //! stores the same one again; nobody is notified of their own action.
 
 use chrono::{DateTime, Duration, Utc};
-use contracts::events::PostCreated;
+use contracts::events::{NotificationsCleared, PostCreated};
 use contracts::ids::{NotificationId, PostId, UserId};
 use readmodel::cache::LiveEvent;
 use readmodel::notifications::{KEEP_DAYS, KEEP_NEWEST};
@@ -17,7 +17,8 @@ const TRIM_EVERY: i64 = 64;
 
 impl Effects {
     /// Stores `n` in `recipient`'s inbox, both tiers, unless the recipient
-    /// did it themselves.
+    /// did it themselves or took it out of the inbox already (dismissed,
+    /// cleared, or its cause withdrawn).
     pub(super) async fn notify(
         &self,
         recipient: UserId,
@@ -26,7 +27,9 @@ impl Effects {
         if recipient == n.actor {
             return Ok(());
         }
-        self.store.add_notification(recipient, &n).await?;
+        if !self.store.add_notification(recipient, &n).await? {
+            return Ok(());
+        }
         self.cache.add_notification(recipient, &n).await?;
         self.live(&[recipient], &LiveEvent::Notification(n.clone()))
             .await;
@@ -51,6 +54,18 @@ impl Effects {
         self.store.remove_notification(recipient, id, at).await?;
         self.cache.remove_notification(recipient, id).await?;
         metrics::counter!("projector_notifications_total", "change" => "withdrawn").increment(1);
+        Ok(())
+    }
+
+    /// Takes what a clear covers out of the inbox: the durable one for
+    /// good; the hot one is dropped, and the next read warms it from the
+    /// durable one.
+    pub(super) async fn clear_inbox(&self, e: &NotificationsCleared) -> Result<(), StoreError> {
+        self.store
+            .clear_notifications(e.user_id, e.up_to, e.cleared_at)
+            .await?;
+        self.cache.forget_inbox(e.user_id).await?;
+        metrics::counter!("projector_notifications_total", "change" => "cleared").increment(1);
         Ok(())
     }
 

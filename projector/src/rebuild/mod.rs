@@ -26,8 +26,8 @@
 //!
 //! Besides feeds, each user's posts get their counts and thread links, and
 //! their reposts, likes, repost states, follow lists and notifications are
-//! repaired by the same two rules; the notifications read marker is
-//! restored too.
+//! repaired by the same two rules, and their likes by time
+//! ("favourites"); the read markers are restored too.
 //!
 //! # Layout
 //! - this file: the repair rules per user, over both tiers.
@@ -50,7 +50,9 @@ use futures::{StreamExt, TryStreamExt, stream};
 use readmodel::cache::HotCache;
 use readmodel::notifications::{KEEP_DAYS, KEEP_NEWEST};
 use readmodel::social::FollowList;
-use readmodel::{Engagement, EngagementState, FeedPosition, FeedWriter, PostCounts, StoreError};
+use readmodel::{
+    Engagement, EngagementState, FeedPosition, FeedWriter, PostCounts, StoreError, Timeline,
+};
 use sqlx::PgPool;
 
 use crate::effects::merge_into_feed;
@@ -183,6 +185,7 @@ impl Rebuilder {
         self.thread_links(id).await?;
         self.engagements(Engagement::Like, id).await?;
         self.engagements(Engagement::Repost, id).await?;
+        self.favourites(id).await?;
         self.followers(id).await?;
         self.follow_edges(id).await?;
         self.home_feed(id).await?;
@@ -199,6 +202,7 @@ impl Rebuilder {
         let profile = profile.ok_or(RebuildError::UnknownUser(id))?;
         self.store.put_profile(&profile).await?;
         self.store.index_profile(&profile).await?;
+        self.cache.count_accounts(&[profile.id]).await?;
         self.cache.put_profiles(&[profile]).await?;
         Ok(())
     }
@@ -225,6 +229,8 @@ impl Rebuilder {
             let counts: Vec<(PostId, PostCounts)> =
                 posts.iter().map(|(post, c)| (post.id, *c)).collect();
             self.cache.put_counts(&counts).await?;
+            let ids: Vec<PostId> = posts.iter().map(|(post, _)| post.id).collect();
+            self.cache.count_posts(&ids).await?;
             Tally::add(&self.tally.posts, posts.len());
             written.extend(posts.iter().map(|(post, _)| post.position()));
             if !full {
@@ -457,10 +463,44 @@ impl Rebuilder {
         Ok(())
     }
 
+    /// `user`'s likes by time ("favourites"): each like is listed, then
+    /// each listed one the source no longer has is unlisted.
+    async fn favourites(&self, user: UserId) -> Result<(), RebuildError> {
+        let mut before = i64::MAX;
+        loop {
+            let likes = self.source.likes(user, before, BATCH).await?;
+            stream::iter(&likes)
+                .map(|&(like, post, at)| self.store.add_favourite(user, like, post, at))
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_collect::<()>()
+                .await?;
+            match likes.last() {
+                Some(&(last, _, _)) if likes.len() == BATCH => before = last,
+                _ => break,
+            }
+        }
+        let now = self.source.now().await?;
+        let mut before = None;
+        loop {
+            let page = self.store.favourites_page(user, before, BATCH).await?;
+            let ids: Vec<i64> = page.iter().map(|&(like, _)| like).collect();
+            let kept = self.source.likes_among(user, &ids).await?;
+            for &(like, post) in page.iter().filter(|(like, _)| !kept.contains(like)) {
+                self.store.remove_favourite(user, like, post, now).await?;
+                Tally::add(&self.tally.removed, 1);
+            }
+            if page.len() < BATCH {
+                return Ok(());
+            }
+            before = page.last().map(|&(like, _)| like);
+        }
+    }
+
     /// `user`'s inbox: the notifications the source makes (the newest
     /// [`KEEP_NEWEST`] and every one younger than [`KEEP_DAYS`] days) are
     /// written, then each stored one the source no longer makes is
-    /// withdrawn; then the read marker, and the hot inbox is dropped.
+    /// withdrawn; then the newest clear (so a cause still on its way stays
+    /// out) and the read markers, and the hot inbox is dropped.
     async fn inbox(&self, user: UserId) -> Result<(), RebuildError> {
         let since = Utc::now() - Duration::days(KEEP_DAYS);
         let mut before = i64::MAX;
@@ -481,7 +521,7 @@ impl Rebuilder {
             stream::iter(wanted)
                 .map(|n| self.store.add_notification(user, n))
                 .buffer_unordered(WRITES_IN_FLIGHT)
-                .try_collect::<()>()
+                .try_collect::<Vec<bool>>()
                 .await?;
             if done {
                 break;
@@ -505,8 +545,13 @@ impl Rebuilder {
             }
             before = page.last().map(|n| n.id);
         }
-        if let Some(marker) = self.source.marker(user).await? {
-            self.store.put_marker(user, marker).await?;
+        if let Some((up_to, at)) = self.source.inbox_cleared(user).await? {
+            self.store.clear_notifications(user, up_to, at).await?;
+        }
+        for timeline in [Timeline::Home, Timeline::Notifications] {
+            if let Some(marker) = self.source.marker(user, timeline).await? {
+                self.store.put_marker(user, timeline, marker).await?;
+            }
         }
         self.cache.forget_inbox(user).await?;
         Ok(())

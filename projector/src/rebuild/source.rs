@@ -9,7 +9,7 @@ use contracts::ids::{NotificationId, PostId, UserId};
 use readmodel::notifications::NotificationRow;
 use readmodel::{
     Engagement, FeedEntry, FeedPosition, Marker, NotificationRecord, PostCounts, PostRecord,
-    PostRow, ProfileRecord, ProfileRow, RepostOf,
+    PostRow, ProfileRecord, ProfileRow, RepostOf, Timeline,
 };
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -55,6 +55,13 @@ const NOTIFICATIONS: &str = "
       FROM post_mentions m JOIN posts c ON c.id = m.post_id
      WHERE m.user_id = $1 AND c.author_id <> $1 AND c.deleted_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = c.in_reply_to_id AND p.author_id = $1)";
+
+/// Of the notifications of `n` (a row of [`NOTIFICATIONS`]), those of
+/// recipient `$1` not dismissed nor cleared.
+const NOT_TAKEN_OUT: &str = "
+    NOT EXISTS (SELECT 1 FROM notification_dismissals d
+                 WHERE d.user_id = $1 AND d.notification_id = n.id)
+    AND NOT EXISTS (SELECT 1 FROM notification_clears c WHERE c.user_id = $1 AND c.up_to >= n.id)";
 
 impl Source {
     pub fn new(pool: PgPool) -> Self {
@@ -437,7 +444,8 @@ impl Source {
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, sqlx::Error> {
         let rows: Vec<NotificationRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT * FROM ({NOTIFICATIONS}) n WHERE id < $2 ORDER BY id DESC LIMIT $3"
+            "SELECT * FROM ({NOTIFICATIONS}) n WHERE id < $2 AND {NOT_TAKEN_OUT}
+             ORDER BY id DESC LIMIT $3"
         )))
         .bind(recipient.0)
         .bind(before)
@@ -459,7 +467,7 @@ impl Source {
     ) -> Result<HashSet<i64>, sqlx::Error> {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
         let rows: Vec<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT id FROM ({NOTIFICATIONS}) n WHERE id = ANY($2)"
+            "SELECT id FROM ({NOTIFICATIONS}) n WHERE id = ANY($2) AND {NOT_TAKEN_OUT}"
         )))
         .bind(recipient.0)
         .bind(&ids)
@@ -468,18 +476,77 @@ impl Source {
         Ok(id_set(rows))
     }
 
-    /// `user`'s notifications read marker, if ever set.
-    pub async fn marker(&self, user: UserId) -> Result<Option<Marker>, sqlx::Error> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT last_read_id, version FROM notification_markers WHERE user_id = $1",
-        )
+    /// `user`'s newest clear of their inbox, if any: up to which id, and
+    /// when.
+    pub async fn inbox_cleared(
+        &self,
+        user: UserId,
+    ) -> Result<Option<(NotificationId, DateTime<Utc>)>, sqlx::Error> {
+        let row: Option<(i64, DateTime<Utc>)> =
+            sqlx::query_as("SELECT up_to, cleared_at FROM notification_clears WHERE user_id = $1")
+                .bind(user.0)
+                .fetch_optional(&self.0)
+                .await?;
+        Ok(row.map(|(up_to, at)| (NotificationId(up_to), at)))
+    }
+
+    /// `user`'s read marker of `timeline`, if ever set.
+    pub async fn marker(
+        &self,
+        user: UserId,
+        timeline: Timeline,
+    ) -> Result<Option<Marker>, sqlx::Error> {
+        let table = match timeline {
+            Timeline::Home => "home_markers",
+            Timeline::Notifications => "notification_markers",
+        };
+        let row: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT last_read_id, version FROM {table} WHERE user_id = $1"
+        )))
         .bind(user.0)
         .fetch_optional(&self.0)
         .await?;
         Ok(row.map(|(last_read_id, version)| Marker {
-            last_read_id: NotificationId(last_read_id),
+            last_read_id,
             version,
         }))
+    }
+
+    /// Up to `limit` of `user`'s likes with ids below `before`, newest
+    /// first: (the like's id, the post, when it was made).
+    pub async fn likes(
+        &self,
+        user: UserId,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, PostId, DateTime<Utc>)>, sqlx::Error> {
+        let rows: Vec<(i64, i64, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, post_id, created_at FROM likes WHERE user_id = $1 AND id < $2
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, post, at)| (id, PostId(post), at))
+            .collect())
+    }
+
+    /// Which of `ids` are likes of `user`'s now.
+    pub async fn likes_among(
+        &self,
+        user: UserId,
+        ids: &[i64],
+    ) -> Result<HashSet<i64>, sqlx::Error> {
+        let rows = sqlx::query_as("SELECT id FROM likes WHERE user_id = $1 AND id = ANY($2)")
+            .bind(user.0)
+            .bind(ids)
+            .fetch_all(&self.0)
+            .await?;
+        Ok(id_set(rows))
     }
 }
 

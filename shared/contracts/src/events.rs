@@ -239,6 +239,37 @@ pub struct NotificationMarkerUpdated {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `user_id` read their home timeline up to the post `last_read_id`.
+/// `version` grows with every change of the marker, so a consumer keeps
+/// the newest. Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HomeMarkerUpdated {
+    pub user_id: UserId,
+    pub last_read_id: PostId,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `user_id` dismissed one of their notifications: it leaves their inbox
+/// for good, even if its cause is delivered again. Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDismissed {
+    pub user_id: UserId,
+    pub notification_id: NotificationId,
+    pub dismissed_at: DateTime<Utc>,
+}
+
+/// `user_id` cleared their inbox: every notification with an id up to
+/// `up_to` (the newest id drawn when the clear was made) leaves it for
+/// good, including ones whose cause arrives after this event.
+/// Key: the account's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationsCleared {
+    pub user_id: UserId,
+    pub up_to: NotificationId,
+    pub cleared_at: DateTime<Utc>,
+}
+
 /// The typed events this build knows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -256,6 +287,9 @@ pub enum Event {
     RepostCreated(RepostChanged),
     RepostDeleted(RepostChanged),
     NotificationMarkerUpdated(NotificationMarkerUpdated),
+    HomeMarkerUpdated(HomeMarkerUpdated),
+    NotificationDismissed(NotificationDismissed),
+    NotificationsCleared(NotificationsCleared),
 }
 
 /// What a consumer gets from a record.
@@ -298,6 +332,9 @@ impl Event {
     pub const REPOST_CREATED: &'static str = "repost.created";
     pub const REPOST_DELETED: &'static str = "repost.deleted";
     pub const NOTIFICATION_MARKER_UPDATED: &'static str = "notification_marker.updated";
+    pub const HOME_MARKER_UPDATED: &'static str = "home_marker.updated";
+    pub const NOTIFICATION_DISMISSED: &'static str = "notification.dismissed";
+    pub const NOTIFICATIONS_CLEARED: &'static str = "notifications.cleared";
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -315,6 +352,9 @@ impl Event {
             Event::RepostCreated(_) => Self::REPOST_CREATED,
             Event::RepostDeleted(_) => Self::REPOST_DELETED,
             Event::NotificationMarkerUpdated(_) => Self::NOTIFICATION_MARKER_UPDATED,
+            Event::HomeMarkerUpdated(_) => Self::HOME_MARKER_UPDATED,
+            Event::NotificationDismissed(_) => Self::NOTIFICATION_DISMISSED,
+            Event::NotificationsCleared(_) => Self::NOTIFICATIONS_CLEARED,
         }
     }
 
@@ -339,6 +379,9 @@ impl Event {
             Event::LikeCreated(e) | Event::LikeDeleted(e) => e.post_author_id,
             Event::RepostCreated(e) | Event::RepostDeleted(e) => e.user_id,
             Event::NotificationMarkerUpdated(e) => e.user_id,
+            Event::HomeMarkerUpdated(e) => e.user_id,
+            Event::NotificationDismissed(e) => e.user_id,
+            Event::NotificationsCleared(e) => e.user_id,
         }
     }
 
@@ -358,6 +401,9 @@ impl Event {
             Event::LikeCreated(e) | Event::LikeDeleted(e) => ("post", e.post_id.0),
             Event::RepostCreated(e) | Event::RepostDeleted(e) => ("post", e.repost_id.0),
             Event::NotificationMarkerUpdated(e) => ("user", e.user_id.0),
+            Event::HomeMarkerUpdated(e) => ("user", e.user_id.0),
+            Event::NotificationDismissed(e) => ("user", e.user_id.0),
+            Event::NotificationsCleared(e) => ("user", e.user_id.0),
         }
     }
 
@@ -378,7 +424,10 @@ impl Event {
             | Event::LikeDeleted(_)
             | Event::RepostCreated(_)
             | Event::RepostDeleted(_)
-            | Event::NotificationMarkerUpdated(_) => vec![],
+            | Event::NotificationMarkerUpdated(_)
+            | Event::HomeMarkerUpdated(_)
+            | Event::NotificationDismissed(_)
+            | Event::NotificationsCleared(_) => vec![],
         }
     }
 
@@ -396,6 +445,9 @@ impl Event {
             Event::LikeCreated(e) | Event::LikeDeleted(e) => serde_json::to_value(e),
             Event::RepostCreated(e) | Event::RepostDeleted(e) => serde_json::to_value(e),
             Event::NotificationMarkerUpdated(e) => serde_json::to_value(e),
+            Event::HomeMarkerUpdated(e) => serde_json::to_value(e),
+            Event::NotificationDismissed(e) => serde_json::to_value(e),
+            Event::NotificationsCleared(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain data and always serialise")
     }
@@ -439,6 +491,15 @@ impl Envelope {
             Event::REPOST_DELETED => serde_json::from_value(data).map(Event::RepostDeleted),
             Event::NOTIFICATION_MARKER_UPDATED => {
                 serde_json::from_value(data).map(Event::NotificationMarkerUpdated)
+            }
+            Event::HOME_MARKER_UPDATED => {
+                serde_json::from_value(data).map(Event::HomeMarkerUpdated)
+            }
+            Event::NOTIFICATION_DISMISSED => {
+                serde_json::from_value(data).map(Event::NotificationDismissed)
+            }
+            Event::NOTIFICATIONS_CLEARED => {
+                serde_json::from_value(data).map(Event::NotificationsCleared)
             }
             _ => return Ok(Decoded::Unknown(envelope)),
         };

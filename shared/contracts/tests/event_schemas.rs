@@ -3,9 +3,10 @@
 
 use chrono::Utc;
 use contracts::events::{
-    Envelope, Event, FollowCreated, FollowDeleted, LikeChanged, NotificationMarkerUpdated,
-    PostCounts, PostCreated, PostDeleted, PostEdited, ReplyTarget, RepostChanged, SessionRevoked,
-    UserCreated, UserSnapshot, UserUpdated,
+    Envelope, Event, FollowCreated, FollowDeleted, HomeMarkerUpdated, LikeChanged,
+    NotificationDismissed, NotificationMarkerUpdated, NotificationsCleared, PostCounts,
+    PostCreated, PostDeleted, PostEdited, ReplyTarget, RepostChanged, SessionRevoked, UserCreated,
+    UserSnapshot, UserUpdated,
 };
 use contracts::ids::{NotificationId, PostId, UserId};
 use serde_json::Value;
@@ -151,6 +152,22 @@ fn every_event_matches_its_schema() {
             last_read_id: NotificationId(12),
             version: 1,
             updated_at: now,
+        }),
+        Event::HomeMarkerUpdated(HomeMarkerUpdated {
+            user_id: UserId(1),
+            last_read_id: PostId(2),
+            version: 3,
+            updated_at: now,
+        }),
+        Event::NotificationDismissed(NotificationDismissed {
+            user_id: UserId(1),
+            notification_id: NotificationId(12),
+            dismissed_at: now,
+        }),
+        Event::NotificationsCleared(NotificationsCleared {
+            user_id: UserId(1),
+            up_to: NotificationId(12),
+            cleared_at: now,
         }),
         Event::SessionRevoked(SessionRevoked {
             session_id: uuid::Uuid::new_v4(),

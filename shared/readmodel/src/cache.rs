@@ -31,6 +31,8 @@
 //!   API in the last minute, which that user's reads wait for.
 //! - `inbox:{user}`, `inbox:{user}:state`, `inbox:{user}:version`: the
 //!   newest notifications; see [`notifications`].
+//! - `stats:accounts`, `stats:posts`, `stats:deleted_posts`: instance
+//!   statistics; see [`stats`].
 //! - `online:{user}`, `live:{user}`, `live:{user}:log`, `author:{user}`:
 //!   the live stream; see [`stream`].
 //! - `{sessions}:revoked`: sorted set of revoked session ids, scored by the
@@ -45,9 +47,11 @@
 //! continuing from the durable store after its last entry skips nothing.
 
 mod notifications;
+mod stats;
 mod stream;
 
 pub use notifications::{HotInbox, INBOX_CAP};
+pub use stats::InstanceStats;
 pub use stream::{Channel, LiveEvent, LiveMessage, ONLINE_TTL_SECS, Subscriber, log_position};
 
 use std::time::Duration;

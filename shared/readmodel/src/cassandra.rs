@@ -92,12 +92,13 @@ const NEWEST: FeedPosition = FeedPosition {
 };
 
 /// `schema/cassandra/`, in order.
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 6] = [
     include_str!("../../../schema/cassandra/0001_read_model.cql"),
     include_str!("../../../schema/cassandra/0002_conversations.cql"),
     include_str!("../../../schema/cassandra/0003_reposts.cql"),
     include_str!("../../../schema/cassandra/0004_notifications.cql"),
     include_str!("../../../schema/cassandra/0005_engaged_by_post.cql"),
+    include_str!("../../../schema/cassandra/0006_markers_favourites.cql"),
 ];
 
 fn err(e: impl std::fmt::Display) -> StoreError {

@@ -52,7 +52,7 @@ pub use contracts::cursor::FeedPosition;
 pub use contracts::events::PostCounts;
 use contracts::ids::{PostId, UserId};
 pub use notifications::{
-    Marker, NotificationKind, NotificationReader, NotificationRecord, NotificationWriter,
+    Marker, NotificationKind, NotificationReader, NotificationRecord, NotificationWriter, Timeline,
 };
 pub use social::{Engagement, EngagementState, FollowEdge, SocialReader, SocialWriter};
 

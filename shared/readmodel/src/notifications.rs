@@ -1,5 +1,5 @@
-//! Notifications in the durable read model: each recipient's inbox and
-//! read marker. Split from [`crate::FeedReader`] and [`crate::FeedWriter`],
+//! Notifications in the durable read model: each recipient's inbox, and
+//! the read markers of inboxes and home feeds. Split from [`crate::FeedReader`] and [`crate::FeedWriter`],
 //! which extend these traits.
 //!
 //! A notification takes the id of its cause (see
@@ -7,6 +7,11 @@
 //! recipient's inbox is ordered by id, newest first. Inboxes are bounded:
 //! the newest [`KEEP_NEWEST`] stay, and older ones too while younger than
 //! [`KEEP_DAYS`] days.
+//!
+//! What leaves an inbox leaves it for good: a withdrawn, dismissed or
+//! cleared notification stays out when its cause is delivered again (a
+//! redelivery, a rebuild racing the projector, a cause that arrives after
+//! the clear that covers it).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,11 +81,21 @@ pub struct NotificationRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// How far a user has read their notifications, as of the marker's
-/// `version` (stores keep the highest).
+/// What a read marker marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timeline {
+    /// The home feed; the id is a post's.
+    Home,
+    /// The inbox; the id is a notification's.
+    Notifications,
+}
+
+/// How far a user has read a timeline, as of the marker's `version`
+/// (stores keep the highest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
-    pub last_read_id: NotificationId,
+    /// A post id or a notification id, by [`Timeline`].
+    pub last_read_id: i64,
     pub version: i64,
 }
 
@@ -130,22 +145,23 @@ pub trait NotificationReader: Send + Sync + 'static {
         after: NotificationId,
         cap: usize,
     ) -> Result<usize, StoreError>;
-    /// `user`'s read marker, if ever set.
-    async fn marker(&self, user: UserId) -> Result<Option<Marker>, StoreError>;
+    /// `user`'s read marker of `timeline`, if ever set.
+    async fn marker(&self, user: UserId, timeline: Timeline) -> Result<Option<Marker>, StoreError>;
 }
 
 /// What only the projector (and its rebuild) does to inboxes.
 #[async_trait]
 pub trait NotificationWriter: NotificationReader {
     /// Stores `notification` in `recipient`'s inbox; storing it again
-    /// changes nothing. Stamped with its creation time, so a store that
-    /// orders writes by timestamp (Cassandra) keeps a later withdrawal.
+    /// changes nothing. Returns whether it shows: not when it was
+    /// withdrawn, dismissed or cleared before (in any order of arrival).
     async fn add_notification(
         &self,
         recipient: UserId,
         notification: &NotificationRecord,
-    ) -> Result<(), StoreError>;
-    /// Withdraws one notification; `at` is the withdrawal's time.
+    ) -> Result<bool, StoreError>;
+    /// Withdraws (or dismisses) one notification for good; `at` is the
+    /// withdrawal's time.
     async fn remove_notification(
         &self,
         recipient: UserId,
@@ -167,6 +183,21 @@ pub trait NotificationWriter: NotificationReader {
         keep: usize,
         since: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// Stores `marker` unless one of the same or a higher version is stored.
-    async fn put_marker(&self, user: UserId, marker: Marker) -> Result<(), StoreError>;
+    /// Takes every notification with an id up to `up_to` out of
+    /// `recipient`'s inbox for good, those stored later too; `at` is the
+    /// clear's time.
+    async fn clear_notifications(
+        &self,
+        recipient: UserId,
+        up_to: NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Stores `marker` of `timeline` unless one of the same or a higher
+    /// version is stored.
+    async fn put_marker(
+        &self,
+        user: UserId,
+        timeline: Timeline,
+        marker: Marker,
+    ) -> Result<(), StoreError>;
 }

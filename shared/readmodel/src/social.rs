@@ -1,6 +1,7 @@
 //! The conversational and social part of the durable read model: replies
-//! and thread links, engagement counts, who liked and reposted what, the follow lists by
-//! time and profile search. Split from [`crate::FeedReader`] and
+//! and thread links, engagement counts, who liked and reposted what (and
+//! each user's likes by time, "favourites"), the follow lists by time and
+//! profile search. Split from [`crate::FeedReader`] and
 //! [`crate::FeedWriter`], which extend these traits, to keep each small.
 //!
 //! Counts, likes and reposts are version-guarded: a post's counts carry the
@@ -110,6 +111,14 @@ pub trait SocialReader: Send + Sync + 'static {
         before: Option<UserId>,
         limit: usize,
     ) -> Result<Vec<UserId>, StoreError>;
+    /// What `user` likes, newest like first: (the like's id, the post) for
+    /// like ids strictly below `before`, at most `limit` ("favourites").
+    async fn favourites_page(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, PostId)>, StoreError>;
     /// Direct replies to `parent` strictly after `after`, oldest first;
     /// deleted replies stay listed (hydration drops them), so the thread
     /// below a deleted reply can still be walked.
@@ -177,6 +186,24 @@ pub trait SocialWriter: SocialReader {
         user: UserId,
         post: PostId,
         state: EngagementState,
+    ) -> Result<(), StoreError>;
+    /// Lists `user`'s like `like_id` of `post`, made at `at`, in
+    /// [`SocialReader::favourites_page`]; a like removed before stays out.
+    async fn add_favourite(
+        &self,
+        user: UserId,
+        like_id: i64,
+        post: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Unlists `user`'s like `like_id` of `post` for good; `at` is when it
+    /// ended.
+    async fn remove_favourite(
+        &self,
+        user: UserId,
+        like_id: i64,
+        post: PostId,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Makes `profile` findable by [`SocialReader::search_profiles`] under
     /// its current names; called when an account is created or renamed.

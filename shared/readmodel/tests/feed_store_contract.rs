@@ -14,6 +14,7 @@ use readmodel::social::FollowList;
 use readmodel::{
     Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, FollowEdge, Marker,
     NotificationKind, NotificationRecord, PostCounts, PostRecord, ProfileRecord, RepostOf,
+    Timeline::{Home, Notifications},
 };
 
 async fn postgres() -> Arc<dyn FeedWriter> {
@@ -986,19 +987,148 @@ async fn a_trim_keeps_the_newest_and_the_young(store: Arc<dyn FeedWriter>) {
     );
 }
 
-async fn markers_keep_the_newest_version(store: Arc<dyn FeedWriter>) {
+async fn markers_keep_the_newest_version_per_timeline(store: Arc<dyn FeedWriter>) {
     let me = UserId(1);
-    assert_eq!(store.marker(me).await.unwrap(), None);
-    let marker = |id, version| Marker {
-        last_read_id: NotificationId(id),
+    assert_eq!(store.marker(me, Notifications).await.unwrap(), None);
+    let marker = |last_read_id, version| Marker {
+        last_read_id,
         version,
     };
-    store.put_marker(me, marker(50, 2)).await.unwrap();
-    store.put_marker(me, marker(40, 1)).await.unwrap();
-    assert_eq!(store.marker(me).await.unwrap(), Some(marker(50, 2)));
-    store.put_marker(me, marker(10, 3)).await.unwrap();
-    assert_eq!(store.marker(me).await.unwrap(), Some(marker(10, 3)));
-    assert_eq!(store.marker(UserId(2)).await.unwrap(), None);
+    store
+        .put_marker(me, Notifications, marker(50, 2))
+        .await
+        .unwrap();
+    store
+        .put_marker(me, Notifications, marker(40, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.marker(me, Notifications).await.unwrap(),
+        Some(marker(50, 2))
+    );
+    store
+        .put_marker(me, Notifications, marker(10, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.marker(me, Notifications).await.unwrap(),
+        Some(marker(10, 3))
+    );
+    assert_eq!(store.marker(me, Home).await.unwrap(), None);
+    store.put_marker(me, Home, marker(900, 1)).await.unwrap();
+    assert_eq!(store.marker(me, Home).await.unwrap(), Some(marker(900, 1)));
+    assert_eq!(
+        store.marker(me, Notifications).await.unwrap(),
+        Some(marker(10, 3))
+    );
+    assert_eq!(store.marker(UserId(2), Home).await.unwrap(), None);
+}
+
+async fn what_leaves_an_inbox_stays_out(store: Arc<dyn FeedWriter>) {
+    use NotificationKind::*;
+    let me = UserId(1);
+    for id in 1..=5 {
+        assert!(
+            store
+                .add_notification(me, &note(id, Like, 9, Some(id)))
+                .await
+                .unwrap()
+        );
+    }
+    // Withdrawn or dismissed, then its cause delivered again.
+    store
+        .remove_notification(me, NotificationId(3), at(9_000))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .add_notification(me, &note(3, Like, 9, Some(3)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(inbox_ids(&store, 1, None, &[], 10).await, [5, 4, 2, 1]);
+    // A clear takes everything up to its id, and what arrives late for it.
+    store
+        .clear_notifications(me, NotificationId(4), at(9_500))
+        .await
+        .unwrap();
+    assert_eq!(inbox_ids(&store, 1, None, &[], 10).await, [5]);
+    assert!(
+        !store
+            .add_notification(me, &note(2, Like, 9, Some(2)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_notification(me, &note(4, Follow, 8, None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_notification(me, &note(6, Follow, 8, None))
+            .await
+            .unwrap()
+    );
+    // An older clear arriving late changes nothing.
+    store
+        .clear_notifications(me, NotificationId(2), at(9_200))
+        .await
+        .unwrap();
+    assert_eq!(inbox_ids(&store, 1, None, &[], 10).await, [6, 5]);
+    // Other inboxes are untouched.
+    assert!(
+        store
+            .add_notification(UserId(2), &note(3, Like, 9, Some(3)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(inbox_ids(&store, 2, None, &[], 10).await, [3]);
+}
+
+async fn favourites_page_newest_like_first_and_stay_removed(store: Arc<dyn FeedWriter>) {
+    let me = UserId(1);
+    let page = |before: Option<i64>, limit: usize| {
+        let store = Arc::clone(&store);
+        async move { store.favourites_page(me, before, limit).await.unwrap() }
+    };
+    assert!(page(None, 10).await.is_empty());
+    for (like, post) in [(10, 1), (20, 2), (30, 3), (40, 4)] {
+        store
+            .add_favourite(me, like, PostId(post), at(like * 1_000))
+            .await
+            .unwrap();
+    }
+    store
+        .add_favourite(UserId(2), 50, PostId(1), at(50_000))
+        .await
+        .unwrap();
+    assert_eq!(page(None, 2).await, [(40, PostId(4)), (30, PostId(3))]);
+    assert_eq!(page(Some(30), 10).await, [(20, PostId(2)), (10, PostId(1))]);
+    store
+        .remove_favourite(me, 20, PostId(2), at(60_000))
+        .await
+        .unwrap();
+    // The ended like's add delivered again; a new like of the post has a
+    // new id.
+    store
+        .add_favourite(me, 20, PostId(2), at(20_000))
+        .await
+        .unwrap();
+    store
+        .add_favourite(me, 70, PostId(2), at(70_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        page(None, 10).await,
+        [
+            (70, PostId(2)),
+            (40, PostId(4)),
+            (30, PostId(3)),
+            (10, PostId(1))
+        ]
+    );
 }
 
 macro_rules! contract {
@@ -1051,7 +1181,9 @@ contract!(
     notifications_are_withdrawn_one_by_one_or_by_post,
     unread_counts_are_capped,
     a_trim_keeps_the_newest_and_the_young,
-    markers_keep_the_newest_version,
+    markers_keep_the_newest_version_per_timeline,
+    what_leaves_an_inbox_stays_out,
+    favourites_page_newest_like_first_and_stay_removed,
 );
 
 /// Cassandra orders a write and its removal by their timestamps, the write
@@ -1113,21 +1245,4 @@ async fn on_postgres_a_backfill_racing_a_repost_places_the_post_once() {
         let feed = store.feed_page(owner, None, 10).await.unwrap();
         assert_eq!(feed.len(), 1, "round {round}: {feed:?}");
     }
-}
-
-/// On Cassandra a withdrawn notification stays withdrawn when its older
-/// add is delivered again (PostgreSQL applies them in commit order).
-#[tokio::test]
-async fn on_cassandra_a_withdrawn_notification_outlives_a_redelivered_add() {
-    let Some(store) = cassandra().await else {
-        return;
-    };
-    let n = note(3, NotificationKind::Like, 9, Some(3));
-    store.add_notification(UserId(1), &n).await.unwrap();
-    store
-        .remove_notification(UserId(1), n.id, at(9_000))
-        .await
-        .unwrap();
-    store.add_notification(UserId(1), &n).await.unwrap();
-    assert!(inbox_ids(&store, 1, None, &[], 10).await.is_empty());
 }

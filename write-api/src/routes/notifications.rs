@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
 use contracts::consistency::ConsistencyToken;
-use contracts::ids::NotificationId;
 use platform::auth::BearerAuth;
 use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
@@ -10,7 +9,7 @@ use serde::Serialize;
 
 use super::Tag;
 use crate::idempotency::{self, Request};
-use crate::markers;
+use crate::markers::{self, Timeline};
 use crate::state::AppState;
 use platform::error::{ApiError, ApiResult};
 
@@ -62,7 +61,6 @@ impl NotificationsApi {
             .parse::<i64>()
             .ok()
             .filter(|id| *id >= 0)
-            .map(NotificationId)
             .ok_or_else(|| {
                 ApiError::invalid_field("last_read_id", "must be a notification id (digits)")
             })?;
@@ -79,10 +77,12 @@ impl NotificationsApi {
             &body.0,
         );
         let ((), token) = idempotency::run(&self.0.db, auth.0, request, async |tx| {
-            let event = markers::set(tx, auth.0, last_read_id).await?;
+            let stored = markers::set(tx, auth.0, Timeline::Notifications, last_read_id).await?;
             Ok((
                 (),
-                event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
+                stored
+                    .event
+                    .map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
             ))
         })
         .await?;

@@ -2,13 +2,22 @@
 //! software (NodeInfo), preferences, and the lists, filters and emoji
 //! this system has none of (answered empty, as a server without any
 //! answers), and the default avatar every account shows.
+//!
+//! The account and post counts are the projector's estimates (within about
+//! 1%); if Redis cannot answer they show as zero, because clients read the
+//! instance before they log in and must not fail on it.
+
+use std::sync::Arc;
 
 use mastodon::VERSION;
 use mastodon::auth::Caller;
 use mastodon::paging::origin;
-use poem::web::Json;
+use poem::web::{Data, Json};
 use poem::{Request, Response, handler};
+use readmodel::cache::InstanceStats;
 use serde_json::{Value, json};
+
+use crate::feed::{FeedService, cache_failed};
 
 /// Characters in a post, as the write side enforces.
 const MAX_CHARACTERS: usize = 280;
@@ -50,9 +59,17 @@ fn polls_configuration() -> Value {
 
 const DESCRIPTION: &str = "A microblog: posts, replies, likes, reposts and follows.";
 
+async fn stats(feeds: &FeedService) -> InstanceStats {
+    feeds.cache().instance_stats().await.unwrap_or_else(|e| {
+        cache_failed("instance_stats", &e);
+        InstanceStats::default()
+    })
+}
+
 /// `GET /api/v1/instance`.
 #[handler]
-pub fn instance_v1(req: &Request) -> Json<Value> {
+pub async fn instance_v1(Data(feeds): Data<&Arc<FeedService>>, req: &Request) -> Json<Value> {
+    let stats = stats(feeds).await;
     let origin = origin(req);
     let streaming = origin.replacen("http", "ws", 1);
     Json(json!({
@@ -63,7 +80,11 @@ pub fn instance_v1(req: &Request) -> Json<Value> {
         "email": "",
         "version": VERSION,
         "urls": { "streaming_api": streaming },
-        "stats": { "user_count": 0, "status_count": 0, "domain_count": 1 },
+        "stats": {
+            "user_count": stats.accounts,
+            "status_count": stats.posts,
+            "domain_count": 1,
+        },
         "thumbnail": null,
         "languages": ["en"],
         "registrations": true,
@@ -124,13 +145,14 @@ pub fn nodeinfo_links(req: &Request) -> Json<Value> {
 
 /// `GET /nodeinfo/2.0`: megalodon detects the API by `software.name`.
 #[handler]
-pub fn nodeinfo() -> Json<Value> {
+pub async fn nodeinfo(Data(feeds): Data<&Arc<FeedService>>) -> Json<Value> {
+    let stats = stats(feeds).await;
     Json(json!({
         "version": "2.0",
         "software": { "name": "mastodon", "version": VERSION },
         "protocols": [],
         "services": { "outbound": [], "inbound": [] },
-        "usage": { "users": {}, "localPosts": 0 },
+        "usage": { "users": { "total": stats.accounts }, "localPosts": stats.posts },
         "openRegistrations": true,
         "metadata": { "nodeName": "Microblog" },
     }))

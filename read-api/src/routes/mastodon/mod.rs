@@ -106,6 +106,7 @@ pub fn routes(
             accounts::reblogged_by,
         )
         .at(Method::GET, "/api/v1/timelines/home", timelines::home)
+        .at(Method::GET, "/api/v1/favourites", timelines::favourites)
         .at(Method::GET, "/api/v1/notifications", notifications::list)
         .at(
             Method::GET,

@@ -11,7 +11,7 @@ use mastodon::paging::{Bounds, json_with_link, origin};
 use mastodon::params::Params;
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, Request, Response, handler};
-use readmodel::notifications::NotificationKind;
+use readmodel::notifications::{NotificationKind, Timeline};
 
 use super::render;
 use super::store_error;
@@ -143,8 +143,8 @@ pub async fn show(
     Ok(Json(render::notification(found, &origin(req))))
 }
 
-/// `GET /api/v1/markers`: the notifications marker (this system keeps no
-/// home-timeline marker, and Mastodon answers only markers that exist).
+/// `GET /api/v1/markers`: the home and notifications markers asked for
+/// with `timeline[]` (both when none is named), of those ever set.
 #[handler]
 pub async fn markers(
     Data(feeds): Data<&Arc<FeedService>>,
@@ -152,20 +152,32 @@ pub async fn markers(
     params: Params,
 ) -> poem::Result<Json<serde_json::Value>> {
     let user = caller.require("read:statuses")?;
-    let timelines = params.all("timeline");
-    if !timelines.is_empty() && !timelines.contains(&"notifications") {
-        return Ok(Json(serde_json::json!({})));
+    let asked = params.all("timeline");
+    let mut answer = serde_json::Map::new();
+    for (name, timeline) in [
+        ("home", Timeline::Home),
+        ("notifications", Timeline::Notifications),
+    ] {
+        if !asked.is_empty() && !asked.contains(&name) {
+            continue;
+        }
+        let stored = feeds
+            .store()
+            .marker(user, timeline)
+            .await
+            .map_err(store_error)?;
+        if let Some(marker) = stored {
+            let marker = Marker {
+                last_read_id: marker.last_read_id.to_string(),
+                version: marker.version,
+                // The read model keeps no time for a marker: this is when it
+                // was read.
+                updated_at: time(Utc::now()),
+            };
+            answer.insert(name.to_owned(), serde_json::json!(marker));
+        }
     }
-    let Some(marker) = feeds.store().marker(user).await.map_err(store_error)? else {
-        return Ok(Json(serde_json::json!({})));
-    };
-    let marker = Marker {
-        last_read_id: marker.last_read_id.to_string(),
-        version: marker.version,
-        // The read model keeps no time for a marker: this is when it was read.
-        updated_at: time(Utc::now()),
-    };
-    Ok(Json(serde_json::json!({ "notifications": marker })))
+    Ok(Json(serde_json::Value::Object(answer)))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Timelines and statuses: the home timeline, an account's statuses, one
-//! status and its context, each paged by Mastodon's bounds.
+//! status and its context, each paged by Mastodon's bounds, and the
+//! caller's favourites.
 
 use std::sync::Arc;
 
@@ -237,4 +238,38 @@ pub async fn context(
         ancestors: statuses(&context.ancestors),
         descendants: statuses(&context.descendants),
     }))
+}
+
+/// `GET /api/v1/favourites`: the caller's liked statuses, newest like
+/// first. Its bounds are like ids (opaque to clients, which follow `Link`).
+#[handler]
+pub async fn favourites(
+    Data(feeds): Data<&Arc<FeedService>>,
+    req: &Request,
+    caller: Caller,
+    params: Params,
+) -> poem::Result<Response> {
+    let user = caller.require("read:favourites")?;
+    let bounds = Bounds::from_params(&params, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let like_id = |raw: Option<&String>| raw.and_then(|raw| raw.parse::<i64>().ok());
+    let before = like_id(bounds.max_id.as_ref());
+    let after = like_id(bounds.min_id.as_ref().or(bounds.since_id.as_ref()));
+    let page = feeds
+        .favourites(user, before, after, bounds.limit)
+        .await
+        .map_err(store_error)?;
+    let origin = origin(req);
+    let statuses: Vec<Status> = page
+        .items
+        .iter()
+        .map(|item| render::status(item, &origin))
+        .collect();
+    let next = page.next.map(|id| id.to_string());
+    let first = page.first.map(|id| id.to_string());
+    Ok(json_with_link(
+        req,
+        statuses,
+        next.as_deref(),
+        first.as_deref(),
+    ))
 }

@@ -1,5 +1,10 @@
 //! [`NotificationReader`] and [`NotificationWriter`] on Cassandra /
-//! ScyllaDB (tables in `schema/cassandra/0004_notifications.cql`).
+//! ScyllaDB (tables in `schema/cassandra/0004_notifications.cql` and
+//! `0006_markers_favourites.cql`).
+//!
+//! Everything that takes a notification out is a delete stamped with its
+//! own time, later than the notification's creation time it was written
+//! with, so it wins whichever arrives first; a clear is one range delete.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,7 +15,7 @@ use super::{CassandraStore, err, micros};
 use crate::StoreError;
 use crate::notifications::{
     Marker, NotificationKind, NotificationReader, NotificationRecord, NotificationRow,
-    NotificationWriter,
+    NotificationWriter, Timeline,
 };
 use contracts::ids::{NotificationId, PostId, UserId};
 
@@ -25,12 +30,25 @@ pub(super) struct Statements {
     unread: PreparedStatement,
     add: PreparedStatement,
     add_by_post: PreparedStatement,
+    shows: PreparedStatement,
     remove: PreparedStatement,
+    clear: PreparedStatement,
     about: PreparedStatement,
     remove_by_post: PreparedStatement,
     trim_scan: PreparedStatement,
     get_marker: PreparedStatement,
     put_marker: PreparedStatement,
+    get_home_marker: PreparedStatement,
+    put_home_marker: PreparedStatement,
+}
+
+impl Statements {
+    fn markers(&self, timeline: Timeline) -> (&PreparedStatement, &PreparedStatement) {
+        match timeline {
+            Timeline::Home => (&self.get_home_marker, &self.put_home_marker),
+            Timeline::Notifications => (&self.get_marker, &self.put_marker),
+        }
+    }
 }
 
 impl Statements {
@@ -55,8 +73,14 @@ impl Statements {
                 "INSERT INTO notifications_by_post (post_id, recipient_id, id) VALUES (?, ?, ?)",
             )
             .await?,
+            shows: prepare("SELECT id FROM notifications WHERE recipient_id = ? AND id = ?")
+                .await?,
             remove: prepare(
                 "DELETE FROM notifications USING TIMESTAMP ? WHERE recipient_id = ? AND id = ?",
+            )
+            .await?,
+            clear: prepare(
+                "DELETE FROM notifications USING TIMESTAMP ? WHERE recipient_id = ? AND id <= ?",
             )
             .await?,
             about: prepare("SELECT recipient_id, id FROM notifications_by_post WHERE post_id = ?")
@@ -74,6 +98,14 @@ impl Statements {
             put_marker: prepare(
                 "INSERT INTO notification_markers (user_id, last_read_id) VALUES (?, ?)
                  USING TIMESTAMP ?",
+            )
+            .await?,
+            get_home_marker: prepare(
+                "SELECT last_read_id, WRITETIME(last_read_id) FROM home_markers WHERE user_id = ?",
+            )
+            .await?,
+            put_home_marker: prepare(
+                "INSERT INTO home_markers (user_id, last_read_id) VALUES (?, ?) USING TIMESTAMP ?",
             )
             .await?,
         })
@@ -132,15 +164,14 @@ impl NotificationReader for CassandraStore {
         Ok(rows.len())
     }
 
-    async fn marker(&self, user: UserId) -> Result<Option<Marker>, StoreError> {
-        let rows: Vec<(i64, i64)> = self
-            .select(&self.notifications.get_marker, (user.0,))
-            .await?;
+    async fn marker(&self, user: UserId, timeline: Timeline) -> Result<Option<Marker>, StoreError> {
+        let (get, _) = self.notifications.markers(timeline);
+        let rows: Vec<(i64, i64)> = self.select(get, (user.0,)).await?;
         Ok(rows
             .into_iter()
             .next()
             .map(|(last_read_id, version)| Marker {
-                last_read_id: NotificationId(last_read_id),
+                last_read_id,
                 version,
             }))
     }
@@ -152,7 +183,7 @@ impl NotificationWriter for CassandraStore {
         &self,
         recipient: UserId,
         n: &NotificationRecord,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let st = &self.notifications;
         if let Some(post) = n.post {
             self.session
@@ -173,7 +204,10 @@ impl NotificationWriter for CassandraStore {
             .execute_unpaged(&st.add, values)
             .await
             .map_err(err)?;
-        Ok(())
+        // A later delete shadows the row just written; only reading it
+        // back tells.
+        let found: Vec<(i64,)> = self.select(&st.shows, (recipient.0, n.id.0)).await?;
+        Ok(!found.is_empty())
     }
 
     async fn remove_notification(
@@ -231,12 +265,31 @@ impl NotificationWriter for CassandraStore {
         Ok(trimmed)
     }
 
-    async fn put_marker(&self, user: UserId, marker: Marker) -> Result<(), StoreError> {
+    async fn clear_notifications(
+        &self,
+        recipient: UserId,
+        up_to: NotificationId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.session
             .execute_unpaged(
-                &self.notifications.put_marker,
-                (user.0, marker.last_read_id.0, marker.version),
+                &self.notifications.clear,
+                (micros(at), recipient.0, up_to.0),
             )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn put_marker(
+        &self,
+        user: UserId,
+        timeline: Timeline,
+        marker: Marker,
+    ) -> Result<(), StoreError> {
+        let (_, put) = self.notifications.markers(timeline);
+        self.session
+            .execute_unpaged(put, (user.0, marker.last_read_id, marker.version))
             .await
             .map_err(err)?;
         Ok(())

@@ -1,5 +1,5 @@
 //! [`SocialReader`] and [`SocialWriter`] on Cassandra / ScyllaDB (tables in
-//! `schema/cassandra/0002_conversations.cql`).
+//! `schema/cassandra/0002_conversations.cql` and later).
 
 use std::collections::HashMap;
 
@@ -26,6 +26,9 @@ pub(super) struct Statements {
     put_counts: PreparedStatement,
     likes: EngagementStatements,
     reposts: EngagementStatements,
+    favourites: PreparedStatement,
+    add_favourite: PreparedStatement,
+    remove_favourite: PreparedStatement,
     feed_holds: PreparedStatement,
     get_offers: PreparedStatement,
     offers_among: PreparedStatement,
@@ -132,6 +135,20 @@ impl Statements {
                 "reposts_by_user",
                 "reposters_by_post",
                 "reposted",
+            )
+            .await?,
+            favourites: prepare(
+                "SELECT like_id, post_id FROM favourites_by_user
+                 WHERE user_id = ? AND like_id < ? LIMIT ?",
+            )
+            .await?,
+            add_favourite: prepare(
+                "INSERT INTO favourites_by_user (user_id, like_id, post_id) VALUES (?, ?, ?)
+                 USING TIMESTAMP ?",
+            )
+            .await?,
+            remove_favourite: prepare(
+                "DELETE FROM favourites_by_user USING TIMESTAMP ? WHERE user_id = ? AND like_id = ?",
             )
             .await?,
             feed_holds: prepare(
@@ -628,6 +645,23 @@ impl SocialReader for CassandraStore {
         Ok(found.into_iter().map(UserId).collect())
     }
 
+    async fn favourites_page(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, PostId)>, StoreError> {
+        let below = before.unwrap_or(i64::MAX);
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let rows: Vec<(i64, i64)> = self
+            .select(&self.social.favourites, (user.0, below, limit))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, post)| (id, PostId(post)))
+            .collect())
+    }
+
     async fn replies_page(
         &self,
         parent: PostId,
@@ -764,6 +798,37 @@ impl SocialWriter for CassandraStore {
             ),
         )
         .map_err(err)?;
+        Ok(())
+    }
+
+    async fn add_favourite(
+        &self,
+        user: UserId,
+        like_id: i64,
+        post: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(
+                &self.social.add_favourite,
+                (user.0, like_id, post.0, micros(at)),
+            )
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn remove_favourite(
+        &self,
+        user: UserId,
+        like_id: i64,
+        _post: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.social.remove_favourite, (micros(at), user.0, like_id))
+            .await
+            .map_err(err)?;
         Ok(())
     }
 

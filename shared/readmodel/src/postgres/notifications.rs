@@ -1,16 +1,25 @@
 //! [`NotificationReader`] and [`NotificationWriter`] on the PostgreSQL read
-//! database (`schema/read/0007_notifications.sql`).
+//! database (`schema/read/0007_notifications.sql`,
+//! `0010_markers_inbox_edits_favourites.sql`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 
 use super::PgFeedStore;
 use crate::StoreError;
 use crate::notifications::{
     Marker, NotificationKind, NotificationReader, NotificationRecord, NotificationRow,
-    NotificationWriter,
+    NotificationWriter, Timeline,
 };
 use contracts::ids::{NotificationId, PostId, UserId};
+
+fn marker_table(timeline: Timeline) -> &'static str {
+    match timeline {
+        Timeline::Home => "home_markers",
+        Timeline::Notifications => "notification_markers",
+    }
+}
 
 #[async_trait]
 impl NotificationReader for PgFeedStore {
@@ -54,15 +63,16 @@ impl NotificationReader for PgFeedStore {
         Ok(count as usize)
     }
 
-    async fn marker(&self, user: UserId) -> Result<Option<Marker>, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT last_read_id, version FROM notification_markers WHERE user_id = $1",
-        )
+    async fn marker(&self, user: UserId, timeline: Timeline) -> Result<Option<Marker>, StoreError> {
+        let table = marker_table(timeline);
+        let row: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT last_read_id, version FROM {table} WHERE user_id = $1"
+        )))
         .bind(user.0)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(last_read_id, version)| Marker {
-            last_read_id: NotificationId(last_read_id),
+            last_read_id,
             version,
         }))
     }
@@ -74,10 +84,17 @@ impl NotificationWriter for PgFeedStore {
         &self,
         recipient: UserId,
         n: &NotificationRecord,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO notifications (recipient_id, id, kind, actor_id, post_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    ) -> Result<bool, StoreError> {
+        let (shows,): (bool,) = sqlx::query_as(
+            "WITH gone AS (
+                 SELECT 1 FROM notification_tombstones WHERE recipient_id = $1 AND id = $2
+                 UNION ALL
+                 SELECT 1 FROM notifications_cleared WHERE recipient_id = $1 AND up_to >= $2),
+             added AS (
+                 INSERT INTO notifications (recipient_id, id, kind, actor_id, post_id, created_at)
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM gone)
+                 ON CONFLICT DO NOTHING)
+             SELECT NOT EXISTS (SELECT 1 FROM gone)",
         )
         .bind(recipient.0)
         .bind(n.id.0)
@@ -85,22 +102,28 @@ impl NotificationWriter for PgFeedStore {
         .bind(n.actor.0)
         .bind(n.post.map(|p| p.0))
         .bind(n.created_at)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(())
+        Ok(shows)
     }
 
     async fn remove_notification(
         &self,
         recipient: UserId,
         id: NotificationId,
-        _at: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM notifications WHERE recipient_id = $1 AND id = $2")
-            .bind(recipient.0)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "WITH removed AS (
+                 DELETE FROM notifications WHERE recipient_id = $1 AND id = $2)
+             INSERT INTO notification_tombstones (recipient_id, id, removed_at)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(recipient.0)
+        .bind(id.0)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -135,19 +158,51 @@ impl NotificationWriter for PgFeedStore {
         .bind(since)
         .execute(&self.pool)
         .await?;
+        sqlx::query(
+            "DELETE FROM notification_tombstones WHERE recipient_id = $1 AND removed_at < $2",
+        )
+        .bind(recipient.0)
+        .bind(since)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() as usize)
     }
 
-    async fn put_marker(&self, user: UserId, marker: Marker) -> Result<(), StoreError> {
+    async fn clear_notifications(
+        &self,
+        recipient: UserId,
+        up_to: NotificationId,
+        _at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO notification_markers AS m (user_id, last_read_id, version)
+            "WITH removed AS (
+                 DELETE FROM notifications WHERE recipient_id = $1 AND id <= $2)
+             INSERT INTO notifications_cleared AS c (recipient_id, up_to) VALUES ($1, $2)
+             ON CONFLICT (recipient_id) DO UPDATE SET up_to = GREATEST(c.up_to, EXCLUDED.up_to)",
+        )
+        .bind(recipient.0)
+        .bind(up_to.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn put_marker(
+        &self,
+        user: UserId,
+        timeline: Timeline,
+        marker: Marker,
+    ) -> Result<(), StoreError> {
+        let table = marker_table(timeline);
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} AS m (user_id, last_read_id, version)
              VALUES ($1, $2, $3)
              ON CONFLICT (user_id) DO UPDATE
                 SET last_read_id = EXCLUDED.last_read_id, version = EXCLUDED.version
-                WHERE m.version < EXCLUDED.version",
-        )
+                WHERE m.version < EXCLUDED.version"
+        )))
         .bind(user.0)
-        .bind(marker.last_read_id.0)
+        .bind(marker.last_read_id)
         .bind(marker.version)
         .execute(&self.pool)
         .await?;

@@ -122,6 +122,28 @@ impl SocialReader for PgFeedStore {
         Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
     }
 
+    async fn favourites_page(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, PostId)>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT like_id, post_id FROM favourites
+             WHERE user_id = $1 AND like_id < $2 AND removed_at IS NULL
+             ORDER BY like_id DESC LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, post)| (id, PostId(post)))
+            .collect())
+    }
+
     async fn replies_page(
         &self,
         parent: PostId,
@@ -273,6 +295,47 @@ impl SocialWriter for PgFeedStore {
         .bind(post.0)
         .bind(state.active)
         .bind(state.version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_favourite(
+        &self,
+        user: UserId,
+        like_id: i64,
+        post: PostId,
+        _at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO favourites (user_id, like_id, post_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(like_id)
+        .bind(post.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_favourite(
+        &self,
+        user: UserId,
+        like_id: i64,
+        post: PostId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO favourites AS f (user_id, like_id, post_id, removed_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, like_id) DO UPDATE SET removed_at = EXCLUDED.removed_at
+             WHERE f.removed_at IS NULL",
+        )
+        .bind(user.0)
+        .bind(like_id)
+        .bind(post.0)
+        .bind(at)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,6 +1,6 @@
 //! The command half of the Mastodon-compatible API (see `../shared/API.md`,
 //! "Mastodon-compatible client API"): OAuth, registration, statuses,
-//! favourites, reblogs, follows and markers. The front door sends these
+//! favourites, reblogs, follows, markers and inbox edits. The front door sends these
 //! paths here by method; the read host serves the rest.
 //!
 //! Handlers are plain poem handlers: Mastodon's clients send the same
@@ -9,6 +9,7 @@
 //! the shared API errors.
 
 mod accounts;
+mod notifications;
 mod oauth;
 mod statuses;
 
@@ -78,7 +79,17 @@ pub fn routes(state: Arc<AppState>) -> (impl poem::Endpoint, Vec<(String, String
             "/api/v1/statuses/:id/unreblog",
             statuses::unreblog,
         )
-        .at(Method::POST, "/api/v1/markers", statuses::set_markers)
+        .at(Method::POST, "/api/v1/markers", notifications::set_markers)
+        .at(
+            Method::POST,
+            "/api/v1/notifications/clear",
+            notifications::clear,
+        )
+        .at(
+            Method::POST,
+            "/api/v1/notifications/:id/dismiss",
+            notifications::dismiss,
+        )
         .build();
     (route.data(state), templates)
 }

@@ -1,4 +1,4 @@
-//! Statuses, favourites, reblogs and markers: each runs the same command
+//! Statuses, favourites and reblogs: each runs the same command
 //! as the native route (same limits, key lock, outbox event, idempotency)
 //! and answers with the Mastodon entity it changed, read back in the
 //! command's transaction so an idempotent replay answers the same.
@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use contracts::consistency::ConsistencyToken;
-use contracts::ids::{NotificationId, PostId, UserId};
+use contracts::ids::{PostId, UserId};
 use mastodon::auth::Caller;
-use mastodon::entities::{Marker, Status, time};
+use mastodon::entities::Status;
 use mastodon::errors::MastodonError;
 use mastodon::ids::StatusId;
 use mastodon::paging::origin;
@@ -22,7 +22,7 @@ use super::api;
 use crate::idempotency::{self, Request as Command};
 use crate::routes::posts::{like_error, post_error, repost_error};
 use crate::state::AppState;
-use crate::{likes, markers, mastodon_views, posts, reposts};
+use crate::{likes, mastodon_views, posts, reposts};
 use mastodon::params::path_id;
 use platform::error::{ApiError, ApiResult};
 
@@ -305,63 +305,4 @@ pub async fn unreblog(
 ) -> poem::Result<Json<Status>> {
     let user = caller.require("write:statuses")?;
     engage(state, req, user, &id, Engagement::Reblog, false).await
-}
-
-/// `POST /api/v1/markers`: moves the notifications marker. This system
-/// keeps no home-timeline marker, so a `home` marker is not stored and
-/// not answered (Mastodon answers only the markers that exist).
-#[handler]
-pub async fn set_markers(
-    Data(state): Data<&Arc<AppState>>,
-    caller: Caller,
-    params: Params,
-) -> poem::Result<Json<serde_json::Value>> {
-    let user = caller.require("write:statuses")?;
-    let Some(raw) = params.text("notifications[last_read_id]") else {
-        return Ok(Json(json!({})));
-    };
-    let last_read = raw
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id >= 0)
-        .map(NotificationId)
-        .ok_or_else(|| {
-            MastodonError::unprocessable("notifications[last_read_id] must be a notification id")
-        })?;
-    state
-        .writes
-        .markers
-        .admit(&state.db, &user.to_string())
-        .await
-        .map_err(api)?;
-    let path = "/api/v1/markers";
-    let command = Command::new(
-        user,
-        None,
-        "POST",
-        path,
-        &json!({"last_read_id": last_read.0}),
-    );
-    let (marker, token) = idempotency::run(&state.db, user, command, async |tx| {
-        let event = markers::set(tx, user, last_read).await?;
-        let (version, updated_at): (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
-            "SELECT version, updated_at FROM notification_markers WHERE user_id = $1",
-        )
-        .bind(user.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let marker = Marker {
-            last_read_id: last_read.to_string(),
-            version,
-            updated_at: time(updated_at),
-        };
-        Ok((
-            marker,
-            event.map_or_else(ConsistencyToken::nothing, ConsistencyToken::of),
-        ))
-    })
-    .await
-    .map_err(api)?;
-    state.recent_writes.record(user, token.event()).await;
-    Ok(Json(json!({ "notifications": marker })))
 }
