@@ -28,6 +28,22 @@ fn id(text: &str) -> i64 {
     text.parse().unwrap()
 }
 
+/// Notifications (native or Mastodon) as `type "username"`, in order.
+fn who_did_what(notifications: &Value) -> Vec<String> {
+    notifications
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}",
+                n["type"].as_str().unwrap(),
+                n["account"]["username"]
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_rebuild_repairs_a_corrupted_read_model_from_postgres() {
     let stack = Stack::start().await;
@@ -426,20 +442,7 @@ async fn a_rebuild_restores_notifications_and_the_marker() {
         .put(&format!("/v1/posts/{post}/like"))
         .await;
     let liked = e2e::consistency_token(&response);
-    let summary = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                format!(
-                    "{} {}",
-                    n["type"].as_str().unwrap(),
-                    n["account"]["username"]
-                )
-            })
-            .collect()
-    };
+    let summary = |page: &Value| who_did_what(&page["items"]);
     let page = stack
         .read_as(&http, "/v1/notifications", &a.access, &liked)
         .await;
@@ -531,19 +534,6 @@ async fn a_rebuild_keeps_inbox_edits_and_restores_favourites_and_the_home_marker
         assert_eq!(response.status(), StatusCode::OK);
     }
     stack.follow(&http, &b.access, &a.id, true).await;
-    let kinds = |page: &Value| -> Vec<String> {
-        page.as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                format!(
-                    "{} {}",
-                    n["type"].as_str().unwrap(),
-                    n["account"]["username"]
-                )
-            })
-            .collect()
-    };
     let inbox = stack
         .eventually(
             &http,
@@ -575,7 +565,7 @@ async fn a_rebuild_keeps_inbox_edits_and_restores_favourites_and_the_home_marker
     assert_eq!(marked.status(), StatusCode::OK);
     let expected = ["follow \"bob\"", "favourite \"cat\""];
     let page = mastodon_read(&stack, &http, &a.access, "/api/v1/notifications").await;
-    assert_eq!(kinds(&page), expected);
+    assert_eq!(who_did_what(&page), expected);
     let favourites = |token: String| {
         let (stack, http) = (&stack, &http);
         async move {
@@ -618,7 +608,7 @@ async fn a_rebuild_keeps_inbox_edits_and_restores_favourites_and_the_home_marker
     };
     rebuild().await;
     let page = mastodon_read(&stack, &http, &a.access, "/api/v1/notifications").await;
-    assert_eq!(kinds(&page), expected, "the dismissed one stays out");
+    assert_eq!(who_did_what(&page), expected, "the dismissed one stays out");
     let markers = mastodon_read(&stack, &http, &a.access, "/api/v1/markers?timeline[]=home").await;
     assert_eq!(markers["home"]["last_read_id"], json!(post));
     assert_eq!(favourites(b.access.clone()).await, [post.as_str()]);
