@@ -7,6 +7,11 @@ use read_api::feed::FeedService;
 use read_api::stream::LiveHub;
 use std::sync::Arc;
 
+/// glibc's allocator cost a quarter of the CPU of a hydrated page (many
+/// small, short-lived allocations across threads); see README, benchmarks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (config, metrics) =
