@@ -10,11 +10,13 @@
 //! page merges their timelines, read after the same cursor, with the
 //! precomputed feed (fan-out on read).
 //!
-//! Hydration looks a page's posts, counts and the signed-in reader's like
-//! and repost states up in one `MGET`, and its authors in another, then
-//! fetches only the misses from the durable store in one batch each, and
-//! refills the cache with them. A page with reposts looks the reposted
-//! posts up in one more `MGET`.
+//! Hydration looks a page's posts, counts, the signed-in reader's like and
+//! repost states and the authors up in one `MGET`, then fetches only the
+//! misses from the durable store in one batch each, and refills the cache
+//! with them. The authors (and the posts reposts name) are known in advance
+//! for posts this replica has seen ([`crate::facts`]); a page with posts it
+//! has not seen looks their authors (and reposted posts) up in one more
+//! `MGET`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use readmodel::{
     StoreError, StoresReady,
 };
 
+use crate::facts::PostFacts;
 use crate::merge;
 
 /// Celebrity timelines read at once for one page.
@@ -96,6 +99,8 @@ struct Objects {
     counts: HashMap<PostId, PostCounts>,
     liked: HashSet<PostId>,
     reposted: HashSet<PostId>,
+    /// The profiles asked for beside the posts that the cache held.
+    profiles: HashMap<UserId, ProfileRecord>,
 }
 
 impl Objects {
@@ -104,6 +109,7 @@ impl Objects {
         self.counts.extend(more.counts);
         self.liked.extend(more.liked);
         self.reposted.extend(more.reposted);
+        self.profiles.extend(more.profiles);
     }
 }
 
@@ -118,6 +124,7 @@ pub struct Page {
 pub struct FeedService {
     store: Arc<dyn FeedReader>,
     cache: HotCache,
+    facts: Arc<PostFacts>,
 }
 
 pub(crate) fn cache_failed(operation: &'static str, error: &StoreError) {
@@ -127,7 +134,11 @@ pub(crate) fn cache_failed(operation: &'static str, error: &StoreError) {
 
 impl FeedService {
     pub fn new(store: Arc<dyn FeedReader>, cache: HotCache) -> Self {
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            facts: Arc::default(),
+        }
     }
 
     pub fn cache(&self) -> &HotCache {
@@ -392,8 +403,25 @@ impl FeedService {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
-        let mut objects = self.objects(&ids, viewer).await?;
+        let mut ids: Vec<PostId> = entries.iter().map(|e| e.post_id).collect();
+        // What this replica knows of the posts rides along in the first
+        // round trip: the posts reposts name, and the authors.
+        let known: Vec<_> = self.facts.get(&ids).into_iter().flatten().collect();
+        let named: Vec<PostId> = known.iter().filter_map(|f| f.reposts).collect();
+        let mut authors: Vec<UserId> = known.iter().map(|f| f.author).collect();
+        authors.extend(
+            self.facts
+                .get(&named)
+                .into_iter()
+                .flatten()
+                .map(|f| f.author),
+        );
+        authors.sort_unstable();
+        authors.dedup();
+        ids.extend(named);
+        ids.sort_unstable();
+        ids.dedup();
+        let mut objects = self.objects(&ids, viewer, &authors).await?;
         let mut originals: Vec<PostId> = objects
             .posts
             .values()
@@ -402,12 +430,14 @@ impl FeedService {
             .filter(|id| !objects.posts.contains_key(id))
             .collect();
         if !originals.is_empty() {
-            // Only pages with reposts pay this second round trip.
+            // Only pages with reposts this replica has not seen pay this
+            // second round trip.
             originals.sort_unstable();
             originals.dedup();
-            let more = self.objects(&originals, viewer).await?;
+            let more = self.objects(&originals, viewer, &[]).await?;
             objects.extend(more);
         }
+        self.facts.remember(objects.posts.values());
         let shown: Vec<(&PostRecord, Option<&PostRecord>)> = entries
             .iter()
             .filter_map(|e| {
@@ -426,7 +456,11 @@ impl FeedService {
             .collect();
         author_ids.sort_unstable();
         author_ids.dedup();
-        let authors = self.profiles(&author_ids).await?;
+        author_ids.retain(|id| !objects.profiles.contains_key(id));
+        let mut authors = std::mem::take(&mut objects.profiles);
+        if !author_ids.is_empty() {
+            authors.extend(self.profiles(&author_ids).await?);
+        }
         Ok(shown
             .into_iter()
             .filter_map(|(post, repost)| {
@@ -451,16 +485,27 @@ impl FeedService {
 
     /// The posts among `ids`, their counts and, with a `viewer`, which of
     /// them the viewer likes and reposts: one `MGET`, then the durable
-    /// store for the misses.
-    async fn objects(&self, ids: &[PostId], viewer: Option<UserId>) -> Result<Objects, StoreError> {
+    /// store for the misses. The cached ones of `profiles` come along.
+    async fn objects(
+        &self,
+        ids: &[PostId],
+        viewer: Option<UserId>,
+        profiles: &[UserId],
+    ) -> Result<Objects, StoreError> {
         let cached = self
             .cache
-            .page_objects(ids, viewer)
+            .page_objects(ids, viewer, profiles)
             .await
             .unwrap_or_else(|e| {
                 cache_failed("hydrate", &e);
-                PageObjects::missing(ids.len())
+                PageObjects::missing(ids.len(), profiles.len())
             });
+        let profiles: HashMap<UserId, ProfileRecord> = cached
+            .profiles
+            .into_iter()
+            .flatten()
+            .map(|p| (p.id, p))
+            .collect();
         let (posts, counts) = tokio::join!(
             read_through(
                 "post",
@@ -489,6 +534,7 @@ impl FeedService {
             counts,
             liked: liked?,
             reposted: reposted?,
+            profiles,
         })
     }
 

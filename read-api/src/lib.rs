@@ -8,7 +8,9 @@
 //! # Layout
 //! - [`app`]: assembly and middleware; [`routes`]: the thin HTTP handlers,
 //!   the Mastodon-compatible ones in `routes::mastodon`.
-//! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge.
+//! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge;
+//!   [`facts`]: who wrote each post, remembered so hydration needs one
+//!   round trip.
 //! - [`thread`]: replies and context; [`people`]: follow lists and search;
 //!   [`inbox`]: notifications and their read marker; [`favourites`]: what
 //!   a user likes.
@@ -20,6 +22,7 @@
 pub mod app;
 pub mod config;
 pub mod consistency;
+pub mod facts;
 pub mod favourites;
 pub mod feed;
 pub mod inbox;

@@ -238,7 +238,7 @@ proptest! {
                         .collect();
                     expected.sort_unstable();
                     assert_eq!(shown, expected, "{user:?}'s {kind:?} after {ops:?}");
-                    let objects = cache.page_objects(&post_ids, Some(user)).await.unwrap();
+                    let objects = cache.page_objects(&post_ids, Some(user), &[]).await.unwrap();
                     let cached = match kind {
                         Engagement::Like => objects.likes,
                         Engagement::Repost => objects.reposts,

@@ -170,16 +170,20 @@ pub struct PageObjects {
     pub counts: Vec<Option<PostCounts>>,
     pub likes: Vec<Option<EngagementState>>,
     pub reposts: Vec<Option<EngagementState>>,
+    /// The profiles asked for beside the posts.
+    pub profiles: Vec<Option<ProfileRecord>>,
 }
 
 impl PageObjects {
-    /// Nothing found for `n` posts: what a failed cache amounts to.
-    pub fn missing(n: usize) -> Self {
+    /// Nothing found for `n` posts and `m` profiles: what a failed cache
+    /// amounts to.
+    pub fn missing(n: usize, m: usize) -> Self {
         Self {
             posts: vec![None; n],
             counts: vec![None; n],
             likes: vec![None; n],
             reposts: vec![None; n],
+            profiles: vec![None; m],
         }
     }
 }
@@ -759,12 +763,14 @@ impl HotCache {
     }
 
     /// What hydrating a page of `posts` needs from the cache, read in one
-    /// round trip: the posts, their counts and, with a `viewer`, the
-    /// viewer's like and repost states; `None` where missing.
+    /// round trip: the posts, their counts, with a `viewer` the viewer's
+    /// like and repost states, and the `profiles` asked for (the authors,
+    /// where the caller knows them); `None` where missing.
     pub async fn page_objects(
         &self,
         posts: &[PostId],
         viewer: Option<UserId>,
+        profiles: &[UserId],
     ) -> Result<PageObjects, StoreError> {
         let n = posts.len();
         let mut keys: Vec<String> = posts.iter().map(|&id| self.post_key(id)).collect();
@@ -778,6 +784,7 @@ impl HotCache {
                 );
             }
         }
+        keys.extend(profiles.iter().map(|&id| self.user_key(id)));
         let mut values = self.get_values(keys).await?.into_iter();
         let posts = take_decoded(&mut values, n);
         let counts = take_decoded(&mut values, n);
@@ -790,6 +797,7 @@ impl HotCache {
             counts,
             likes,
             reposts,
+            profiles: take_decoded(&mut values, profiles.len()),
         })
     }
 
