@@ -5,9 +5,12 @@
 //! in the background and on shutdown. A record that cannot be decoded, or
 //! whose effects still fail after `max_attempts` tries while the stores are
 //! reachable, goes to the dead-letter topic with the error and its source
-//! position in headers, and its partition moves on. While a store is
-//! unreachable nothing is dead-lettered: the consumer waits, so an outage
-//! delays the read model but never drops events from it.
+//! position in headers, and its partition moves on. Transient failures
+//! (timeouts, lost connections, lock waits, deadlocks, a store restarting;
+//! [`readmodel::StoreError::is_transient`]) and failures while a store is
+//! unreachable never count as tries: the consumer waits, so an outage
+//! delays the read model but never drops events from it. A partition held
+//! up that way shows as consumer lag.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -268,7 +271,6 @@ impl EventConsumer {
         let mut attempt = 0;
         let mut backoff = Duration::from_millis(100);
         loop {
-            attempt += 1;
             let error = match self.effects.apply_without_profiles(&event).await {
                 Ok(()) => {
                     metrics::histogram!("projector_event_processing_seconds")
@@ -289,9 +291,16 @@ impl EventConsumer {
                 }
                 Err(e) => e,
             };
-            let stores_up = self.effects.ping().await.is_ok();
-            tracing::warn!(error = %error, attempt, stores_up, partition = message.partition(), offset = message.offset(), "applying an event failed");
-            if stores_up && attempt >= self.max_attempts {
+            // Only a failure that may lie in the event itself counts towards
+            // dead-lettering it, and only while the stores answer: attempts
+            // made during an outage, or that lost to a timeout or a lock,
+            // say nothing about the event.
+            let counts = !error.is_transient() && self.effects.ping().await.is_ok();
+            if counts {
+                attempt += 1;
+            }
+            tracing::warn!(error = %error, attempt, counts, partition = message.partition(), offset = message.offset(), "applying an event failed");
+            if counts && attempt >= self.max_attempts {
                 let outcome = self.dead_letter(message, &error.to_string(), stop).await;
                 finished.events.push(id);
                 return outcome;

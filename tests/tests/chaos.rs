@@ -742,6 +742,14 @@ async fn end_to_end(stack: &Stack, brokers: &str, load: &Load, canary: &User) ->
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut state = pipeline_state(stack, http).await;
+    state.push_str(&probe_broker(brokers, &stack.events_topic).await);
+    panic!("the system did not recover within 300 s (posted: {posted}):\n{state}");
+}
+
+/// The relay's and projector's metrics that say where events are (backlog,
+/// leadership, partitions, lag, dead letters), and their log tails.
+async fn pipeline_state(stack: &Stack, http: &Client) -> String {
     let mut state = String::new();
     for service in ["relay", "projector"] {
         let metrics = http
@@ -757,6 +765,7 @@ async fn end_to_end(stack: &Stack, brokers: &str, load: &Load, canary: &User) ->
             "outbox_backlog",
             "assigned_partitions",
             "lag",
+            "dead_letter",
         ];
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             if interesting.iter().any(|w| line.contains(w)) {
@@ -768,8 +777,7 @@ async fn end_to_end(stack: &Stack, brokers: &str, load: &Load, canary: &User) ->
             stack.service(service).log_tail()
         ));
     }
-    state.push_str(&probe_broker(brokers, &stack.events_topic).await);
-    panic!("the system did not recover within 300 s (posted: {posted}):\n{state}");
+    state
 }
 
 /// What fresh clients get from the broker: tells a broker that stopped
@@ -1017,6 +1025,12 @@ async fn the_system_survives_every_component_failing_in_turn() {
         );
     }
     eprintln!("oracle: {verdict:?}");
+    if verdict != Verdict::default() {
+        eprintln!(
+            "the pipeline after the wait:\n{}",
+            pipeline_state(&stack, &http).await
+        );
+    }
 
     assert_eq!(
         verdict,

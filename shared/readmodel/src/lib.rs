@@ -284,6 +284,72 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether retrying the same operation later may succeed: the store was
+    /// unreachable, slow, overloaded or restarting, or a lock or
+    /// transaction lost a race. The projector retries such failures for as
+    /// long as they last and dead-letters only the others, whose cause may
+    /// lie in the event itself; an outage must delay the read model, never
+    /// drop events from it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Postgres(e) => postgres_transient(e),
+            StoreError::Redis(e) => redis_transient(e),
+            // The driver's errors arrive here as text; at run time they are
+            // timeouts and unavailable replicas, and a malformed statement is
+            // caught by the contract suite, not by an event.
+            StoreError::Cassandra(_) => true,
+            StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
+fn postgres_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLSTATE classes: 08 connection, 40 serialization failure or
+            // deadlock, 53 insufficient resources, 57 statement timeout or
+            // shutdown, 58 system error; 55P03 lock_timeout, 55006 object
+            // in use.
+            matches!(&code[..2.min(code.len())], "08" | "40" | "53" | "57" | "58")
+                || code == "55P03"
+                || code == "55006"
+        }),
+        _ => false,
+    }
+}
+
+fn redis_transient(e: &fred::error::Error) -> bool {
+    use fred::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::IO
+        | ErrorKind::Timeout
+        | ErrorKind::Canceled
+        | ErrorKind::Backpressure
+        | ErrorKind::Cluster
+        | ErrorKind::Routing
+        | ErrorKind::Protocol
+        | ErrorKind::Sentinel => true,
+        // Server replies while a node restarts, fails over or reshards.
+        _ => [
+            "LOADING",
+            "BUSY",
+            "TRYAGAIN",
+            "CLUSTERDOWN",
+            "MASTERDOWN",
+            "READONLY",
+        ]
+        .iter()
+        .any(|prefix| e.details().starts_with(prefix)),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         tracing::error!(error = %err, "read model unavailable");
