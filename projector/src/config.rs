@@ -17,7 +17,8 @@ pub struct Config {
     /// `FANOUT_PAGE_SIZE`, default 1000: followers loaded per fan-out step,
     /// which bounds a fan-out's memory whatever the follower count.
     pub fanout_page: usize,
-    /// `PROJECTOR_MAX_ATTEMPTS`, default 5: tries before an event is dead-lettered.
+    /// `PROJECTOR_MAX_ATTEMPTS`, default 5: tries before an event is dead-lettered;
+    /// transient failures and failures while a store is down do not count.
     pub max_attempts: u32,
     /// `PROJECTOR_INSTANCE_ID`, optional: static group membership (KIP-345).
     /// A projector restarted with the same id takes its partitions back
