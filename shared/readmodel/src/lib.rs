@@ -317,7 +317,7 @@ fn postgres_transient(e: &sqlx::Error) -> bool {
             // deadlock, 53 insufficient resources, 57 statement timeout or
             // shutdown, 58 system error; 55P03 lock_timeout, 55006 object
             // in use.
-            matches!(&code[..2.min(code.len())], "08" | "40" | "53" | "57" | "58")
+            matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58"))
                 || code == "55P03"
                 || code == "55006"
         }),
