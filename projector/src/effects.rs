@@ -23,7 +23,7 @@ use contracts::events::{
     PostEdited, RepostChanged, UserSnapshot,
 };
 use contracts::ids::{NotificationId, PostId, UserId};
-use readmodel::cache::{HotCache, LiveEvent};
+use readmodel::cache::{HotCache, HotList, LiveEvent};
 use readmodel::{
     Engagement, EngagementState, FeedEntry, FeedPosition, FeedWriter, Marker, NotificationKind,
     NotificationRecord, PostRecord, ProfileRecord, RepostOf, StoreError, Timeline,
@@ -237,6 +237,9 @@ impl Effects {
         let entry = repost.feed_entry();
         let position = entry.position;
         self.store.add_to_timeline(e.user_id, position).await?;
+        self.cache
+            .add_to_list(HotList::Timeline(e.user_id), &[position])
+            .await?;
         let original = FeedPosition {
             created_at_ms: e.post_created_at.timestamp_millis(),
             post_id: e.post_id,
@@ -284,13 +287,18 @@ impl Effects {
                 .await?;
             self.cache.remove_from_feeds(owners, position).await?;
             for (owner, entry) in replacements {
-                self.cache.add_to_feed(owner, &[entry]).await?;
+                self.cache
+                    .add_to_list(HotList::Home(owner), &[entry])
+                    .await?;
             }
             Ok(())
         })
         .await?;
         self.store
             .remove_from_timeline(e.user_id, position, e.at)
+            .await?;
+        self.cache
+            .remove_from_list(HotList::Timeline(e.user_id), &[position])
             .await
     }
 
@@ -333,7 +341,13 @@ impl Effects {
             self.store.put_post(&post),
             self.store.add_to_timeline(e.author_id, position)
         )?;
-        self.cache.put_posts(std::slice::from_ref(&post)).await?;
+        tokio::try_join!(
+            self.cache.put_posts(std::slice::from_ref(&post)),
+            self.cache.add_to_list(
+                HotList::Timeline(e.author_id),
+                std::slice::from_ref(&position)
+            )
+        )?;
         if let Some(target) = &e.in_reply_to {
             self.store.add_reply(target.post_id, position).await?;
             self.put_counts(target.post_id, target.counts).await?;
@@ -451,6 +465,9 @@ impl Effects {
         .await?;
         self.store
             .remove_from_timeline(e.author_id, position, e.deleted_at)
+            .await?;
+        self.cache
+            .remove_from_list(HotList::Timeline(e.author_id), &[position])
             .await
     }
 
@@ -485,7 +502,9 @@ impl Effects {
         // so these entries show even where that unfollow hid them.
         let delivered =
             merge_into_feed(&*self.store, e.follower_id, &entries, e.created_at).await?;
-        self.cache.add_to_feed(e.follower_id, &delivered).await
+        self.cache
+            .add_to_list(HotList::Home(e.follower_id), &delivered)
+            .await
     }
 
     /// Removes the edge and every post and repost of the followee from the
@@ -531,8 +550,9 @@ impl Effects {
                 .store
                 .restore_places(e.follower_id, &originals, e.deleted_at)
                 .await?;
-            self.cache.remove_from_feed(e.follower_id, &page).await?;
-            self.cache.add_to_feed(e.follower_id, &placed).await?;
+            let home = HotList::Home(e.follower_id);
+            self.cache.remove_from_list(home, &page).await?;
+            self.cache.add_to_list(home, &placed).await?;
             if page.len() < self.fanout_page {
                 return Ok(());
             }

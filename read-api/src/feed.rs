@@ -8,7 +8,8 @@
 //!
 //! Posts of celebrities the user follows reach no feed by fan-out; each
 //! page merges their timelines, read after the same cursor, with the
-//! precomputed feed (fan-out on read).
+//! precomputed feed (fan-out on read). Timelines are kept hot in Redis the
+//! same way as home feeds, so a warm page of any reader touches no SQL.
 //!
 //! Hydration looks a page's posts, counts, the signed-in reader's like and
 //! repost states and the authors up in one `MGET`, then fetches only the
@@ -25,7 +26,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId, normalize_username};
-use readmodel::cache::{HotCache, PageObjects};
+use readmodel::cache::{HotCache, HotList, PageObjects};
 use readmodel::{
     Engagement, EngagementState, FeedPosition, FeedReader, PostCounts, PostRecord, ProfileRecord,
     StoreError, StoresReady,
@@ -163,7 +164,7 @@ impl FeedService {
         // One extra entry tells whether another page exists.
         let wanted = limit + 1;
         let (feed, celebrities) = tokio::join!(
-            self.home_entries(owner, after, wanted),
+            self.entries(HotList::Home(owner), after, wanted),
             self.celebrities(owner)
         );
         let (feed, celebrities) = (feed?, celebrities?);
@@ -172,10 +173,7 @@ impl FeedService {
         }
         metrics::histogram!("read_feed_merged_celebrities").record(celebrities.len() as f64);
         let timelines: Vec<Vec<FeedPosition>> = stream::iter(celebrities.clone())
-            .map(|c| {
-                let store = Arc::clone(&self.store);
-                async move { store.timeline_page(c, after, wanted).await }
-            })
+            .map(|c| self.entries(HotList::Timeline(c), after, wanted))
             .buffer_unordered(TIMELINE_READS_IN_FLIGHT)
             .try_collect()
             .await?;
@@ -291,19 +289,26 @@ impl FeedService {
         Ok(Page { items, next })
     }
 
-    async fn home_entries(
+    /// Entries of `list` after `after`: from Redis while the list is warm,
+    /// continued from the durable store where Redis runs out; a cold list's
+    /// first page warms it.
+    async fn entries(
         &self,
-        owner: UserId,
+        list: HotList,
         after: Option<FeedPosition>,
         wanted: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        let hot = match self.cache.feed_page(owner, after, wanted).await {
+        let kind = list.kind();
+        let counted = |source: &'static str| {
+            metrics::counter!("read_feed_source_total", "list" => kind, "source" => source)
+                .increment(1);
+        };
+        let hot = match self.cache.list_page(list, after, wanted).await {
             Ok(hot) => hot,
             Err(e) => {
                 cache_failed("feed_page", &e);
-                metrics::counter!("read_feed_source_total", "source" => "durable_fallback")
-                    .increment(1);
-                return self.store.feed_page(owner, after, wanted).await;
+                counted("durable_fallback");
+                return self.durable_entries(list, after, wanted).await;
             }
         };
         match hot {
@@ -311,33 +316,29 @@ impl FeedService {
                 if entries.len() < wanted {
                     let from = entries.last().copied().or(after);
                     let rest = self
-                        .store
-                        .feed_page(owner, from, wanted - entries.len())
+                        .durable_entries(list, from, wanted - entries.len())
                         .await?;
-                    let source = if rest.is_empty() {
+                    counted(if rest.is_empty() {
                         "cache"
                     } else {
                         "cache_then_durable"
-                    };
-                    metrics::counter!("read_feed_source_total", "source" => source).increment(1);
+                    });
                     entries.extend(rest);
                 } else {
-                    metrics::counter!("read_feed_source_total", "source" => "cache").increment(1);
+                    counted("cache");
                 }
                 Ok(entries)
             }
             None => {
-                metrics::counter!("read_feed_source_total", "source" => "durable_cold")
-                    .increment(1);
+                counted("durable_cold");
                 if after.is_some() {
-                    return self.store.feed_page(owner, after, wanted).await;
+                    return self.durable_entries(list, after, wanted).await;
                 }
                 // A cold first page: load what the cache keeps, warm it, serve from it.
                 let newest = self
-                    .store
-                    .feed_page(owner, None, self.cache.feed_cap().max(wanted))
+                    .durable_entries(list, None, self.cache.feed_cap().max(wanted))
                     .await?;
-                if let Err(e) = self.cache.warm(owner, &newest).await {
+                if let Err(e) = self.cache.warm(list, &newest).await {
                     cache_failed("warm", &e);
                 }
                 Ok(newest.into_iter().take(wanted).collect())
@@ -345,8 +346,19 @@ impl FeedService {
         }
     }
 
-    /// An author's own posts after `after`, newest first, from the durable
-    /// timeline.
+    async fn durable_entries(
+        &self,
+        list: HotList,
+        after: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        match list {
+            HotList::Home(owner) => self.store.feed_page(owner, after, limit).await,
+            HotList::Timeline(author) => self.store.timeline_page(author, after, limit).await,
+        }
+    }
+
+    /// An author's own posts and reposts after `after`, newest first.
     pub async fn timeline_page(
         &self,
         author: UserId,
@@ -354,7 +366,9 @@ impl FeedService {
         limit: usize,
         viewer: Option<UserId>,
     ) -> Result<Page, StoreError> {
-        let entries = self.store.timeline_page(author, after, limit + 1).await?;
+        let entries = self
+            .entries(HotList::Timeline(author), after, limit + 1)
+            .await?;
         self.page(entries, limit, viewer).await
     }
 

@@ -38,7 +38,7 @@ pub fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "read_feed_source_total",
-        "Feed pages by where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
+        "Home feeds and author timelines read for pages, by list (home, timeline) and where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
     );
     describe_counter!(
         "read_cache_errors_total",

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use read_api::feed::FeedService;
 
 use contracts::ids::{PostId, UserId};
-use readmodel::cache::{CacheSettings, HotCache};
+use readmodel::cache::{CacheSettings, HotCache, HotList};
 use readmodel::postgres::{MIGRATOR, PgFeedStore};
 use readmodel::{FeedPosition, FeedWriter, PostRecord, ProfileRecord};
 
@@ -71,6 +71,10 @@ impl World {
         let position = post.position();
         self.store.put_post(&post).await.unwrap();
         self.store.add_to_timeline(author, position).await.unwrap();
+        self.cache
+            .add_to_list(HotList::Timeline(author), &[position])
+            .await
+            .unwrap();
         if fanned_out {
             self.store
                 .add_to_feeds(&[self.owner], post.feed_entry(), post.created_at)
@@ -97,6 +101,10 @@ impl World {
         if celebrity {
             self.store
                 .remove_from_timeline(CELEBRITY, position, deleted_at)
+                .await
+                .unwrap();
+            self.cache
+                .remove_from_list(HotList::Timeline(CELEBRITY), &[position])
                 .await
                 .unwrap();
         }

@@ -15,8 +15,9 @@
 //!    rebuild wrote from its snapshot but the projector had already removed
 //!    (a delete or an unfollow committed meanwhile) is removed again.
 //!
-//! The hot feed in Redis is then dropped, set and warm marker at once: the
-//! next read serves the repaired durable feed and warms the cache from it.
+//! The hot feed and the hot timeline in Redis are then dropped, set and
+//! warm marker at once: the next read serves the repaired durable list and
+//! warms the cache from it.
 //!
 //! What a rebuilt feed holds: the user's own posts and reposts and those of
 //! the ordinary accounts they follow, newest first up to the configured
@@ -47,7 +48,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use contracts::ids::{PostId, UserId};
 use futures::{StreamExt, TryStreamExt, stream};
-use readmodel::cache::HotCache;
+use readmodel::cache::{HotCache, HotList};
 use readmodel::notifications::{KEEP_DAYS, KEEP_NEWEST};
 use readmodel::social::FollowList;
 use readmodel::{
@@ -288,6 +289,7 @@ impl Rebuilder {
             self.cache.forget_posts(&posts).await?;
             Tally::add(&self.tally.removed, dead.len());
         }
+        self.cache.forget_list(HotList::Timeline(author)).await?;
         Ok(())
     }
 
@@ -459,7 +461,7 @@ impl Rebuilder {
             }
             after = page.last().copied();
         }
-        self.cache.forget_feed(owner).await?;
+        self.cache.forget_list(HotList::Home(owner)).await?;
         Ok(())
     }
 

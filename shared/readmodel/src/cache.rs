@@ -13,6 +13,9 @@
 //!   new entries), so readers trust a set only with its marker and otherwise
 //!   read the durable store and warm the set. Warming *adds* entries, so an
 //!   entry that fan-out wrote meanwhile is kept.
+//! - `timeline:{user}`, `timeline:{user}:warm`: the newest entries of an
+//!   author's own timeline (posts and reposts), kept like a home feed and
+//!   under the same rules; pages merging a celebrity's posts read them here.
 //! - `feed:{user}:celebrities`: the celebrities whose timelines the user's
 //!   feed merges (comma-separated ids), cached from the durable store;
 //!   `feed:{user}:celebrities:version` grows with every change the
@@ -41,7 +44,7 @@
 //!   reload the set only when it changed. One hash tag keeps both in one
 //!   slot of a Redis Cluster.
 //!
-//! Sets are trimmed to [`HotCache::feed_cap`] entries; older entries live in
+//! Sets (both kinds are a [`HotList`]) are trimmed to [`HotCache::feed_cap`] entries; older entries live in
 //! the durable store, where the read side continues without a seam. A set
 //! always holds every entry from its oldest member up ([`FEED_ADD`]), so
 //! continuing from the durable store after its last entry skips nothing.
@@ -164,6 +167,25 @@ redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 return 0
 "#;
 
+/// A sorted set of feed entries kept hot in Redis, with its warm marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotList {
+    /// A user's home feed.
+    Home(UserId),
+    /// An author's own posts and reposts.
+    Timeline(UserId),
+}
+
+impl HotList {
+    /// The metric label of the list's kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            HotList::Home(_) => "home",
+            HotList::Timeline(_) => "timeline",
+        }
+    }
+}
+
 /// What [`HotCache::page_objects`] found.
 pub struct PageObjects {
     pub posts: Vec<Option<PostRecord>>,
@@ -257,12 +279,15 @@ impl HotCache {
         Ok(())
     }
 
-    fn feed_key(&self, owner: UserId) -> String {
-        format!("{}feed:{{{}}}", self.prefix, owner.0)
+    fn list_key(&self, list: HotList) -> String {
+        match list {
+            HotList::Home(owner) => format!("{}feed:{{{}}}", self.prefix, owner.0),
+            HotList::Timeline(author) => format!("{}timeline:{{{}}}", self.prefix, author.0),
+        }
     }
 
-    fn warm_key(&self, owner: UserId) -> String {
-        format!("{}feed:{{{}}}:warm", self.prefix, owner.0)
+    fn warm_key(&self, list: HotList) -> String {
+        format!("{}:warm", self.list_key(list))
     }
 
     fn celebrities_key(&self, owner: UserId) -> String {
@@ -364,20 +389,20 @@ impl HotCache {
     /// at once on one connection.
     pub async fn fan_out(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
         let client = self.pool.next();
-        let writes = owners
-            .iter()
-            .map(|&owner| self.add_entries(client, owner, std::slice::from_ref(&entry)));
+        let writes = owners.iter().map(|&owner| {
+            self.add_entries(client, HotList::Home(owner), std::slice::from_ref(&entry))
+        });
         for result in futures::future::join_all(writes).await {
             result?;
         }
         Ok(())
     }
 
-    /// Runs [`FEED_ADD`] for `entries` on `owner`'s hot feed.
+    /// Runs [`FEED_ADD`] for `entries` on `list`.
     async fn add_entries(
         &self,
         client: &Client,
-        owner: UserId,
+        list: HotList,
         entries: &[FeedPosition],
     ) -> Result<(), StoreError> {
         let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * entries.len());
@@ -390,7 +415,7 @@ impl HotCache {
         let _: i64 = client
             .eval(
                 FEED_ADD,
-                vec![self.feed_key(owner), self.warm_key(owner)],
+                vec![self.list_key(list), self.warm_key(list)],
                 args,
             )
             .await?;
@@ -409,36 +434,36 @@ impl HotCache {
         let pipeline = self.pool.next().pipeline();
         for &owner in owners {
             let _: () = pipeline
-                .zrem(self.feed_key(owner), member(entry.post_id))
+                .zrem(self.list_key(HotList::Home(owner)), member(entry.post_id))
                 .await?;
         }
         let _: Vec<Value> = pipeline.all().await?;
         Ok(())
     }
 
-    /// Adds entries to one owner's hot feed (see [`FEED_ADD`]).
-    pub async fn add_to_feed(
+    /// Adds entries to one hot list (see [`FEED_ADD`]).
+    pub async fn add_to_list(
         &self,
-        owner: UserId,
+        list: HotList,
         entries: &[FeedPosition],
     ) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
-        self.add_entries(self.pool.next(), owner, entries).await
+        self.add_entries(self.pool.next(), list, entries).await
     }
 
-    /// Removes entries from one owner's hot feed.
-    pub async fn remove_from_feed(
+    /// Removes entries from one hot list.
+    pub async fn remove_from_list(
         &self,
-        owner: UserId,
+        list: HotList,
         entries: &[FeedPosition],
     ) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
         let members: Vec<String> = entries.iter().map(|e| member(e.post_id)).collect();
-        let _: i64 = self.pool.zrem(self.feed_key(owner), members).await?;
+        let _: i64 = self.pool.zrem(self.list_key(list), members).await?;
         Ok(())
     }
 
@@ -460,12 +485,12 @@ impl HotCache {
         Ok(())
     }
 
-    /// Drops `owner`'s hot feed and its warm marker at once, so the next
-    /// read serves and re-warms it from the durable store.
-    pub async fn forget_feed(&self, owner: UserId) -> Result<(), StoreError> {
+    /// Drops a hot list and its warm marker at once, so the next read
+    /// serves and re-warms it from the durable store.
+    pub async fn forget_list(&self, list: HotList) -> Result<(), StoreError> {
         let _: i64 = self
             .pool
-            .del(vec![self.feed_key(owner), self.warm_key(owner)])
+            .del(vec![self.list_key(list), self.warm_key(list)])
             .await?;
         Ok(())
     }
@@ -577,16 +602,16 @@ impl HotCache {
         Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
     }
 
-    /// A page of `owner`'s hot feed strictly after `after`, newest first.
-    /// `None` when the set is not warm and must not be trusted. Reading
-    /// extends the feed's life.
-    pub async fn feed_page(
+    /// A page of a hot list strictly after `after`, newest first. `None`
+    /// when the set is not warm and must not be trusted. Reading extends
+    /// the list's life.
+    pub async fn list_page(
         &self,
-        owner: UserId,
+        list: HotList,
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Option<Vec<FeedPosition>>, StoreError> {
-        let key = self.feed_key(owner);
+        let key = self.list_key(list);
         let ttl = Self::ttl_secs(self.feed_ttl);
         let max = ZRange {
             kind: ZRangeKind::Inclusive,
@@ -606,7 +631,7 @@ impl HotCache {
         // The common case in one round trip: extend both lifetimes and read
         // the first batch; the marker's EXPIRE says whether the set is warm.
         let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.expire(self.warm_key(owner), ttl, None).await?;
+        let _: () = pipeline.expire(self.warm_key(list), ttl, None).await?;
         let _: () = pipeline.expire(&key, ttl, None).await?;
         let _: () = pipeline
             .zrange(
@@ -662,9 +687,9 @@ impl HotCache {
         }
     }
 
-    /// Loads the newest durable entries into a cold feed and marks it warm.
-    pub async fn warm(&self, owner: UserId, entries: &[FeedPosition]) -> Result<(), StoreError> {
-        let key = self.feed_key(owner);
+    /// Loads the newest durable entries into a cold list and marks it warm.
+    pub async fn warm(&self, list: HotList, entries: &[FeedPosition]) -> Result<(), StoreError> {
+        let key = self.list_key(list);
         let ttl = Self::ttl_secs(self.feed_ttl);
         let pipeline = self.pool.next().pipeline();
         if !entries.is_empty() {
@@ -682,7 +707,7 @@ impl HotCache {
         }
         let _: () = pipeline
             .set(
-                self.warm_key(owner),
+                self.warm_key(list),
                 1,
                 Some(Expiration::EX(ttl)),
                 None,

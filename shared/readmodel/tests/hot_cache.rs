@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use contracts::ids::{NotificationId, PostId, UserId};
-use readmodel::cache::{CacheSettings, HotCache, HotInbox, INBOX_CAP};
+use readmodel::cache::{CacheSettings, HotCache, HotInbox, HotList, INBOX_CAP};
 use readmodel::{FeedPosition, NotificationKind, NotificationRecord, PostRecord, ProfileRecord};
 
 /// A cache on the single Redis and one on the cluster, if there is one.
@@ -51,21 +51,33 @@ async fn a_feed_is_trusted_only_once_warmed() {
         let alice = UserId(1);
         cache.fan_out(&[alice], pos(5_000, 5)).await.unwrap();
         // Fan-out alone may have written a fragment of an expired feed.
-        assert_eq!(cache.feed_page(alice, None, 10).await.unwrap(), None);
+        assert_eq!(
+            cache
+                .list_page(HotList::Home(alice), None, 10)
+                .await
+                .unwrap(),
+            None
+        );
 
         cache
-            .warm(alice, &[pos(1_000, 1), pos(2_000, 2)])
+            .warm(HotList::Home(alice), &[pos(1_000, 1), pos(2_000, 2)])
             .await
             .unwrap();
         // Warming adds to what fan-out wrote meanwhile instead of replacing it.
         assert_eq!(
-            cache.feed_page(alice, None, 10).await.unwrap(),
+            cache
+                .list_page(HotList::Home(alice), None, 10)
+                .await
+                .unwrap(),
             Some(vec![pos(5_000, 5), pos(2_000, 2), pos(1_000, 1)])
         );
         // An empty warmed feed is a real answer, not a miss.
-        cache.warm(UserId(2), &[]).await.unwrap();
+        cache.warm(HotList::Home(UserId(2)), &[]).await.unwrap();
         assert_eq!(
-            cache.feed_page(UserId(2), None, 10).await.unwrap(),
+            cache
+                .list_page(HotList::Home(UserId(2)), None, 10)
+                .await
+                .unwrap(),
             Some(vec![])
         );
     }
@@ -76,14 +88,18 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
     for cache in caches(100).await {
         let owner = UserId(1);
         let entries: Vec<FeedPosition> = (1..=30).map(|id| pos(1_000 + id / 10, id)).collect();
-        cache.warm(owner, &entries).await.unwrap();
+        cache.warm(HotList::Home(owner), &entries).await.unwrap();
 
         let mut expected = entries.clone();
         expected.sort_unstable_by(|a, b| b.cmp(a));
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = cache.feed_page(owner, after, 4).await.unwrap().unwrap();
+            let page = cache
+                .list_page(HotList::Home(owner), after, 4)
+                .await
+                .unwrap()
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -94,7 +110,7 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
         // Ids are zero-padded members, so 10 sorts after 9 within one millisecond.
         assert_eq!(
             cache
-                .feed_page(owner, Some(pos(1_001, 11)), 2)
+                .list_page(HotList::Home(owner), Some(pos(1_001, 11)), 2)
                 .await
                 .unwrap()
                 .unwrap(),
@@ -107,7 +123,10 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
 async fn feeds_keep_only_the_newest_entries() {
     for cache in caches(3).await {
         let owner = UserId(1);
-        cache.warm(owner, &[pos(1_000, 1)]).await.unwrap();
+        cache
+            .warm(HotList::Home(owner), &[pos(1_000, 1)])
+            .await
+            .unwrap();
         for id in 2..=5 {
             cache
                 .fan_out(&[owner, UserId(2)], pos(id * 1_000, id))
@@ -115,7 +134,10 @@ async fn feeds_keep_only_the_newest_entries() {
                 .unwrap();
         }
         assert_eq!(
-            cache.feed_page(owner, None, 10).await.unwrap(),
+            cache
+                .list_page(HotList::Home(owner), None, 10)
+                .await
+                .unwrap(),
             Some(vec![pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
         );
     }
@@ -127,38 +149,89 @@ async fn a_feed_never_takes_an_entry_that_would_leave_a_gap() {
         let owner = UserId(1);
         // The durable feed holds 1..=5; the hot set its newest three.
         cache
-            .warm(owner, &[pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
+            .warm(
+                HotList::Home(owner),
+                &[pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)],
+            )
             .await
             .unwrap();
         cache
-            .remove_from_feed(owner, &[pos(5_000, 5)])
+            .remove_from_list(HotList::Home(owner), &[pos(5_000, 5)])
             .await
             .unwrap();
         // A backfilled entry older than the oldest kept one stays durable-only:
         // in the set it would sit below 3 with 2 missing in between.
         cache
-            .add_to_feed(owner, &[pos(1_500, 7), pos(3_500, 8)])
+            .add_to_list(HotList::Home(owner), &[pos(1_500, 7), pos(3_500, 8)])
             .await
             .unwrap();
         assert_eq!(
-            cache.feed_page(owner, None, 10).await.unwrap(),
+            cache
+                .list_page(HotList::Home(owner), None, 10)
+                .await
+                .unwrap(),
             Some(vec![pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
         );
         // An emptied set no longer knows where it ends: the next entry makes it
         // cold, so the next read goes to the durable store and re-warms it.
         cache
-            .remove_from_feed(owner, &[pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
+            .remove_from_list(
+                HotList::Home(owner),
+                &[pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)],
+            )
             .await
             .unwrap();
         assert_eq!(
-            cache.feed_page(owner, None, 10).await.unwrap(),
+            cache
+                .list_page(HotList::Home(owner), None, 10)
+                .await
+                .unwrap(),
             Some(vec![])
         );
         cache.fan_out(&[owner], pos(9_000, 9)).await.unwrap();
-        assert_eq!(cache.feed_page(owner, None, 10).await.unwrap(), None);
+        assert_eq!(
+            cache
+                .list_page(HotList::Home(owner), None, 10)
+                .await
+                .unwrap(),
+            None
+        );
     }
 }
 
+#[tokio::test]
+async fn an_authors_timeline_is_a_list_of_its_own_beside_their_home_feed() {
+    for cache in caches(3).await {
+        let user = UserId(1);
+        let (home, timeline) = (HotList::Home(user), HotList::Timeline(user));
+        cache.warm(home, &[pos(1_000, 1)]).await.unwrap();
+        assert_eq!(cache.list_page(timeline, None, 10).await.unwrap(), None);
+        cache
+            .warm(timeline, &[pos(3_000, 3), pos(2_000, 2)])
+            .await
+            .unwrap();
+        cache
+            .add_to_list(timeline, &[pos(4_000, 4), pos(5_000, 5)])
+            .await
+            .unwrap();
+        cache
+            .remove_from_list(timeline, &[pos(4_000, 4)])
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.list_page(timeline, None, 10).await.unwrap(),
+            Some(vec![pos(5_000, 5), pos(3_000, 3)]),
+            "trimmed to the cap, then one removed"
+        );
+        assert_eq!(
+            cache.list_page(home, None, 10).await.unwrap(),
+            Some(vec![pos(1_000, 1)])
+        );
+        cache.forget_list(timeline).await.unwrap();
+        assert_eq!(cache.list_page(timeline, None, 10).await.unwrap(), None);
+        assert!(cache.list_page(home, None, 10).await.unwrap().is_some());
+    }
+}
 fn profile(version: i64) -> ProfileRecord {
     ProfileRecord {
         id: UserId(1),
