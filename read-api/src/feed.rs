@@ -2,7 +2,8 @@
 //!
 //! A home-feed page comes from the user's Redis sorted set while it is warm
 //! and holds enough entries, and continues from the durable store where
-//! Redis runs out, so scrolling back has no cap and no seam. A cold feed is
+//! Redis runs out, so scrolling back has no cap and no seam; a set known to
+//! hold the whole feed ends the page without that read. A cold feed is
 //! read from the durable store and warmed. If Redis fails, pages are served
 //! from the durable store alone (slower, still correct).
 //!
@@ -26,7 +27,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use chrono::{DateTime, Utc};
 use contracts::ids::{PostId, UserId, normalize_username};
-use readmodel::cache::{HotCache, HotList, PageObjects};
+use readmodel::cache::{HotCache, HotList, HotPage, Loaded, PageObjects};
 use readmodel::{
     Engagement, EngagementState, FeedPosition, FeedReader, PostCounts, PostRecord, ProfileRecord,
     StoreError, StoresReady,
@@ -312,8 +313,11 @@ impl FeedService {
             }
         };
         match hot {
-            Some(mut entries) => {
-                if entries.len() < wanted {
+            Some(HotPage {
+                mut entries,
+                at_end,
+            }) => {
+                if entries.len() < wanted && !at_end {
                     let from = entries.last().copied().or(after);
                     let rest = self
                         .durable_entries(list, from, wanted - entries.len())
@@ -335,10 +339,14 @@ impl FeedService {
                     return self.durable_entries(list, after, wanted).await;
                 }
                 // A cold first page: load what the cache keeps, warm it, serve from it.
-                let newest = self
-                    .durable_entries(list, None, self.cache.feed_cap().max(wanted))
-                    .await?;
-                if let Err(e) = self.cache.warm(list, &newest).await {
+                let load = self.cache.feed_cap().max(wanted);
+                let newest = self.durable_entries(list, None, load).await?;
+                let loaded = if newest.len() < load {
+                    Loaded::Whole
+                } else {
+                    Loaded::Newest
+                };
+                if let Err(e) = self.cache.warm(list, &newest, loaded).await {
                     cache_failed("warm", &e);
                 }
                 Ok(newest.into_iter().take(wanted).collect())

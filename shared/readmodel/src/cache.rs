@@ -12,7 +12,10 @@
 //!   a set without the marker may be a fragment (it expired, then received
 //!   new entries), so readers trust a set only with its marker and otherwise
 //!   read the durable store and warm the set. Warming *adds* entries, so an
-//!   entry that fan-out wrote meanwhile is kept.
+//!   entry that fan-out wrote meanwhile is kept. The marker is `whole` when
+//!   the set holds the entire feed (a page that runs out of it needs no
+//!   durable read; most timelines and many feeds are shorter than the cap)
+//!   and `newest` when the durable store may hold older entries.
 //! - `timeline:{user}`, `timeline:{user}:warm`: the newest entries of an
 //!   author's own timeline (posts and reposts), kept like a home feed and
 //!   under the same rules; pages merging a celebrity's posts read them here.
@@ -148,24 +151,77 @@ return 0
 /// so it stops being warm and the next read re-warms it. Then the set is
 /// trimmed to the cap and gets a TTL if it has none.
 ///
+/// A set marked [`WHOLE`] holds the entire list, so every entry belongs in
+/// it, an empty one is an empty list, and trimming it away from the cap
+/// makes it an ordinary warm set.
+///
 /// KEYS: feed set, warm marker. ARGV: cap, TTL seconds, then score and
 /// member of each entry.
 const FEED_ADD: &str = r#"
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #oldest == 0 then
+local whole = redis.call('GET', KEYS[2]) == 'whole'
+if #oldest == 0 and not whole then
   redis.call('DEL', KEYS[2])
 end
 for i = 3, #ARGV, 2 do
   local score, member = tonumber(ARGV[i]), ARGV[i + 1]
-  if #oldest == 0 or score > tonumber(oldest[2])
+  if whole or #oldest == 0 or score > tonumber(oldest[2])
       or (score == tonumber(oldest[2]) and member >= oldest[1]) then
     redis.call('ZADD', KEYS[1], score, member)
   end
 end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
+if redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1) > 0 and whole then
+  redis.call('SET', KEYS[2], 'newest', 'KEEPTTL')
+end
 redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 return 0
 "#;
+
+/// Adds the entries a read loaded from the durable store to a cold set
+/// (fan-out may have added newer ones meanwhile, which stay), trims it to
+/// the cap and marks it warm: as [`WHOLE`] if it was loaded whole and the
+/// trim took nothing away.
+///
+/// KEYS: feed set, warm marker. ARGV: cap, TTL seconds, marker, then score
+/// and member of each entry.
+const WARM: &str = r#"
+for i = 4, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+local marker = ARGV[3]
+if redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1) > 0 then
+  marker = 'newest'
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], marker, 'EX', ARGV[2])
+return 0
+"#;
+
+/// The warm marker of a set that holds its entire list: a page that runs
+/// out of the set has reached the list's end, with no durable read.
+const WHOLE: &str = "whole";
+
+/// The warm marker of a set that holds the newest entries of a list that
+/// may go on in the durable store.
+const NEWEST: &str = "newest";
+
+/// How much of a list [`HotCache::warm`] loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// The entire list: the durable store had no more.
+    Whole,
+    /// Its newest entries; older ones may follow in the durable store.
+    Newest,
+}
+
+/// A page of a warm hot list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotPage {
+    pub entries: Vec<FeedPosition>,
+    /// Nothing older than these entries exists, here or in the durable
+    /// store: a short page needs no durable continuation.
+    pub at_end: bool,
+}
 
 /// A sorted set of feed entries kept hot in Redis, with its warm marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -610,7 +666,7 @@ impl HotCache {
         list: HotList,
         after: Option<FeedPosition>,
         limit: usize,
-    ) -> Result<Option<Vec<FeedPosition>>, StoreError> {
+    ) -> Result<Option<HotPage>, StoreError> {
         let key = self.list_key(list);
         let ttl = Self::ttl_secs(self.feed_ttl);
         let max = ZRange {
@@ -629,9 +685,10 @@ impl HotCache {
         let by_score = Some(fred::types::sorted_sets::ZSort::ByScore);
 
         // The common case in one round trip: extend both lifetimes and read
-        // the first batch; the marker's EXPIRE says whether the set is warm.
+        // the first batch; the marker says whether the set is warm, and whole.
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.expire(self.warm_key(list), ttl, None).await?;
+        let _: () = pipeline.get(self.warm_key(list)).await?;
         let _: () = pipeline.expire(&key, ttl, None).await?;
         let _: () = pipeline
             .zrange(
@@ -644,10 +701,12 @@ impl HotCache {
                 true,
             )
             .await?;
-        let (warm, _, mut rows): (bool, bool, Vec<(String, f64)>) = pipeline.all().await?;
+        let (warm, marker, _, mut rows): (bool, Option<String>, bool, Vec<(String, f64)>) =
+            pipeline.all().await?;
         if !warm {
             return Ok(None);
         }
+        let whole = marker.as_deref() == Some(WHOLE);
         let mut offset = 0i64;
         let mut page = Vec::with_capacity(limit);
         loop {
@@ -664,12 +723,18 @@ impl HotCache {
                 if after.is_none_or(|a| position < a) {
                     page.push(position);
                     if page.len() == limit {
-                        return Ok(Some(page));
+                        return Ok(Some(HotPage {
+                            entries: page,
+                            at_end: false,
+                        }));
                     }
                 }
             }
             if fetched < batch {
-                return Ok(Some(page));
+                return Ok(Some(HotPage {
+                    entries: page,
+                    at_end: whole,
+                }));
             }
             offset += batch;
             rows = self
@@ -687,34 +752,33 @@ impl HotCache {
         }
     }
 
-    /// Loads the newest durable entries into a cold list and marks it warm.
-    pub async fn warm(&self, list: HotList, entries: &[FeedPosition]) -> Result<(), StoreError> {
-        let key = self.list_key(list);
-        let ttl = Self::ttl_secs(self.feed_ttl);
-        let pipeline = self.pool.next().pipeline();
-        if !entries.is_empty() {
-            let values: Vec<(f64, String)> = entries
-                .iter()
-                .map(|e| (e.created_at_ms as f64, member(e.post_id)))
-                .collect();
-            let _: () = pipeline
-                .zadd(&key, None, None, false, false, values)
-                .await?;
-            let _: () = pipeline
-                .zremrangebyrank(&key, 0, -(self.feed_cap as i64) - 1)
-                .await?;
-            let _: () = pipeline.expire(&key, ttl, None).await?;
+    /// Loads durable entries (the newest, or all there are) into a cold
+    /// list and marks it warm.
+    pub async fn warm(
+        &self,
+        list: HotList,
+        entries: &[FeedPosition],
+        loaded: Loaded,
+    ) -> Result<(), StoreError> {
+        let mut args: Vec<Value> = Vec::with_capacity(3 + 2 * entries.len());
+        args.push((self.feed_cap as i64).into());
+        args.push(Self::ttl_secs(self.feed_ttl).into());
+        args.push(
+            match loaded {
+                Loaded::Whole => WHOLE,
+                Loaded::Newest => NEWEST,
+            }
+            .into(),
+        );
+        for e in entries {
+            args.push(e.created_at_ms.into());
+            args.push(member(e.post_id).into());
         }
-        let _: () = pipeline
-            .set(
-                self.warm_key(list),
-                1,
-                Some(Expiration::EX(ttl)),
-                None,
-                false,
-            )
+        let _: i64 = self
+            .pool
+            .next()
+            .eval(WARM, vec![self.list_key(list), self.warm_key(list)], args)
             .await?;
-        let _: Vec<Value> = pipeline.all().await?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use contracts::ids::{NotificationId, PostId, UserId};
-use readmodel::cache::{CacheSettings, HotCache, HotInbox, HotList, INBOX_CAP};
+use readmodel::cache::{CacheSettings, HotCache, HotInbox, HotList, INBOX_CAP, Loaded};
 use readmodel::{FeedPosition, NotificationKind, NotificationRecord, PostRecord, ProfileRecord};
 
 /// A cache on the single Redis and one on the cluster, if there is one.
@@ -38,6 +38,17 @@ async fn cache(url: &str, feed_cap: usize) -> HotCache {
     .expect("the test Redis answers")
 }
 
+/// The entries of a page of `list`, or `None` while it is cold.
+async fn hot_entries(
+    cache: &HotCache,
+    list: HotList,
+    after: Option<FeedPosition>,
+    limit: usize,
+) -> Option<Vec<FeedPosition>> {
+    let page = cache.list_page(list, after, limit).await.unwrap();
+    page.map(|p| p.entries)
+}
+
 fn pos(ms: i64, id: i64) -> FeedPosition {
     FeedPosition {
         created_at_ms: ms,
@@ -52,32 +63,30 @@ async fn a_feed_is_trusted_only_once_warmed() {
         cache.fan_out(&[alice], pos(5_000, 5)).await.unwrap();
         // Fan-out alone may have written a fragment of an expired feed.
         assert_eq!(
-            cache
-                .list_page(HotList::Home(alice), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(alice), None, 10).await,
             None
         );
 
         cache
-            .warm(HotList::Home(alice), &[pos(1_000, 1), pos(2_000, 2)])
+            .warm(
+                HotList::Home(alice),
+                &[pos(1_000, 1), pos(2_000, 2)],
+                Loaded::Newest,
+            )
             .await
             .unwrap();
         // Warming adds to what fan-out wrote meanwhile instead of replacing it.
         assert_eq!(
-            cache
-                .list_page(HotList::Home(alice), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(alice), None, 10).await,
             Some(vec![pos(5_000, 5), pos(2_000, 2), pos(1_000, 1)])
         );
         // An empty warmed feed is a real answer, not a miss.
-        cache.warm(HotList::Home(UserId(2)), &[]).await.unwrap();
+        cache
+            .warm(HotList::Home(UserId(2)), &[], Loaded::Newest)
+            .await
+            .unwrap();
         assert_eq!(
-            cache
-                .list_page(HotList::Home(UserId(2)), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(UserId(2)), None, 10).await,
             Some(vec![])
         );
     }
@@ -88,17 +97,18 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
     for cache in caches(100).await {
         let owner = UserId(1);
         let entries: Vec<FeedPosition> = (1..=30).map(|id| pos(1_000 + id / 10, id)).collect();
-        cache.warm(HotList::Home(owner), &entries).await.unwrap();
+        cache
+            .warm(HotList::Home(owner), &entries, Loaded::Newest)
+            .await
+            .unwrap();
 
         let mut expected = entries.clone();
         expected.sort_unstable_by(|a, b| b.cmp(a));
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = cache
-                .list_page(HotList::Home(owner), after, 4)
+            let page = hot_entries(&cache, HotList::Home(owner), after, 4)
                 .await
-                .unwrap()
                 .unwrap();
             if page.is_empty() {
                 break;
@@ -109,10 +119,8 @@ async fn pages_order_ties_by_id_and_start_strictly_after_the_cursor() {
         assert_eq!(seen, expected);
         // Ids are zero-padded members, so 10 sorts after 9 within one millisecond.
         assert_eq!(
-            cache
-                .list_page(HotList::Home(owner), Some(pos(1_001, 11)), 2)
+            hot_entries(&cache, HotList::Home(owner), Some(pos(1_001, 11)), 2)
                 .await
-                .unwrap()
                 .unwrap(),
             vec![pos(1_001, 10), pos(1_000, 9)]
         );
@@ -124,7 +132,7 @@ async fn feeds_keep_only_the_newest_entries() {
     for cache in caches(3).await {
         let owner = UserId(1);
         cache
-            .warm(HotList::Home(owner), &[pos(1_000, 1)])
+            .warm(HotList::Home(owner), &[pos(1_000, 1)], Loaded::Newest)
             .await
             .unwrap();
         for id in 2..=5 {
@@ -134,10 +142,7 @@ async fn feeds_keep_only_the_newest_entries() {
                 .unwrap();
         }
         assert_eq!(
-            cache
-                .list_page(HotList::Home(owner), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(owner), None, 10).await,
             Some(vec![pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)])
         );
     }
@@ -152,6 +157,7 @@ async fn a_feed_never_takes_an_entry_that_would_leave_a_gap() {
             .warm(
                 HotList::Home(owner),
                 &[pos(5_000, 5), pos(4_000, 4), pos(3_000, 3)],
+                Loaded::Newest,
             )
             .await
             .unwrap();
@@ -166,10 +172,7 @@ async fn a_feed_never_takes_an_entry_that_would_leave_a_gap() {
             .await
             .unwrap();
         assert_eq!(
-            cache
-                .list_page(HotList::Home(owner), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(owner), None, 10).await,
             Some(vec![pos(4_000, 4), pos(3_500, 8), pos(3_000, 3)])
         );
         // An emptied set no longer knows where it ends: the next entry makes it
@@ -182,18 +185,12 @@ async fn a_feed_never_takes_an_entry_that_would_leave_a_gap() {
             .await
             .unwrap();
         assert_eq!(
-            cache
-                .list_page(HotList::Home(owner), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(owner), None, 10).await,
             Some(vec![])
         );
         cache.fan_out(&[owner], pos(9_000, 9)).await.unwrap();
         assert_eq!(
-            cache
-                .list_page(HotList::Home(owner), None, 10)
-                .await
-                .unwrap(),
+            hot_entries(&cache, HotList::Home(owner), None, 10).await,
             None
         );
     }
@@ -204,10 +201,13 @@ async fn an_authors_timeline_is_a_list_of_its_own_beside_their_home_feed() {
     for cache in caches(3).await {
         let user = UserId(1);
         let (home, timeline) = (HotList::Home(user), HotList::Timeline(user));
-        cache.warm(home, &[pos(1_000, 1)]).await.unwrap();
-        assert_eq!(cache.list_page(timeline, None, 10).await.unwrap(), None);
         cache
-            .warm(timeline, &[pos(3_000, 3), pos(2_000, 2)])
+            .warm(home, &[pos(1_000, 1)], Loaded::Newest)
+            .await
+            .unwrap();
+        assert_eq!(hot_entries(&cache, timeline, None, 10).await, None);
+        cache
+            .warm(timeline, &[pos(3_000, 3), pos(2_000, 2)], Loaded::Newest)
             .await
             .unwrap();
         cache
@@ -219,19 +219,82 @@ async fn an_authors_timeline_is_a_list_of_its_own_beside_their_home_feed() {
             .await
             .unwrap();
         assert_eq!(
-            cache.list_page(timeline, None, 10).await.unwrap(),
+            hot_entries(&cache, timeline, None, 10).await,
             Some(vec![pos(5_000, 5), pos(3_000, 3)]),
             "trimmed to the cap, then one removed"
         );
         assert_eq!(
-            cache.list_page(home, None, 10).await.unwrap(),
+            hot_entries(&cache, home, None, 10).await,
             Some(vec![pos(1_000, 1)])
         );
         cache.forget_list(timeline).await.unwrap();
-        assert_eq!(cache.list_page(timeline, None, 10).await.unwrap(), None);
-        assert!(cache.list_page(home, None, 10).await.unwrap().is_some());
+        assert_eq!(hot_entries(&cache, timeline, None, 10).await, None);
+        assert!(hot_entries(&cache, home, None, 10).await.is_some());
     }
 }
+#[tokio::test]
+async fn a_list_loaded_whole_ends_its_pages_until_the_cap_cuts_it() {
+    for cache in caches(3).await {
+        let list = HotList::Timeline(UserId(1));
+        let at_end = |after, limit| {
+            let cache = cache.clone();
+            async move {
+                let page = cache.list_page(list, after, limit).await.unwrap();
+                page.expect("warm").at_end
+            }
+        };
+        cache
+            .warm(list, &[pos(2_000, 2), pos(1_000, 1)], Loaded::Whole)
+            .await
+            .unwrap();
+        assert!(
+            at_end(None, 10).await,
+            "a short page of a whole list ends it"
+        );
+        assert!(!at_end(None, 2).await, "a full page does not know");
+        assert!(at_end(Some(pos(2_000, 2)), 2).await);
+        // A whole list takes entries older than its oldest: there is no gap.
+        cache.add_to_list(list, &[pos(500, 7)]).await.unwrap();
+        assert_eq!(
+            hot_entries(&cache, list, None, 10).await,
+            Some(vec![pos(2_000, 2), pos(1_000, 1), pos(500, 7)])
+        );
+        assert!(at_end(None, 10).await);
+        // Trimmed to the cap, it holds the newest entries only.
+        cache.add_to_list(list, &[pos(3_000, 3)]).await.unwrap();
+        assert!(!at_end(None, 10).await);
+
+        // An emptied whole list is an empty list, and stays warm.
+        let other = HotList::Timeline(UserId(2));
+        cache
+            .warm(other, &[pos(1_000, 1)], Loaded::Whole)
+            .await
+            .unwrap();
+        cache
+            .remove_from_list(other, &[pos(1_000, 1)])
+            .await
+            .unwrap();
+        cache.add_to_list(other, &[pos(2_000, 2)]).await.unwrap();
+        let page = cache.list_page(other, None, 10).await.unwrap().unwrap();
+        assert_eq!((page.entries, page.at_end), (vec![pos(2_000, 2)], true));
+
+        // A warm that finds more than the cap (fan-out added meanwhile)
+        // keeps the newest and says so.
+        let busy = HotList::Home(UserId(3));
+        cache.fan_out(&[UserId(3)], pos(8_000, 8)).await.unwrap();
+        cache.fan_out(&[UserId(3)], pos(9_000, 9)).await.unwrap();
+        cache
+            .warm(busy, &[pos(2_000, 2), pos(1_000, 1)], Loaded::Whole)
+            .await
+            .unwrap();
+        let page = cache.list_page(busy, None, 10).await.unwrap().unwrap();
+        assert_eq!(
+            (page.entries, page.at_end),
+            (vec![pos(9_000, 9), pos(8_000, 8), pos(2_000, 2)], false)
+        );
+    }
+}
+
 fn profile(version: i64) -> ProfileRecord {
     ProfileRecord {
         id: UserId(1),
