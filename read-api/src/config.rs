@@ -22,6 +22,11 @@ pub struct Config {
     /// for a consistency token at once on one replica; more are answered
     /// at once, marked `Consistency-Token-Timeout: true`.
     pub max_waiters: usize,
+    /// `CELEBRITY_TIMELINE_COPY_MS`, default 500: how long a replica merges
+    /// a followed celebrity's timeline from its own copy before reading
+    /// Redis again (how much later followers may see a celebrity's post);
+    /// 0 reads Redis for every page.
+    pub celebrity_timeline_copy: std::time::Duration,
     pub stream: StreamLimits,
 }
 
@@ -56,6 +61,11 @@ impl Config {
                 0..=30_000,
             )?),
             max_waiters: config::in_range("READ_YOUR_WRITES_MAX_WAITERS", 1_000, 0..=1_000_000)?,
+            celebrity_timeline_copy: std::time::Duration::from_millis(config::in_range(
+                "CELEBRITY_TIMELINE_COPY_MS",
+                500,
+                0..=60_000,
+            )?),
             stream: StreamLimits {
                 per_replica: config::in_range("STREAM_MAX_CONNECTIONS", 20_000, 0..=1_000_000)?,
                 per_account: config::in_range("STREAM_MAX_PER_ACCOUNT", 8, 1..=1_000)?,

@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -33,6 +34,7 @@ use readmodel::{
     StoreError, StoresReady,
 };
 
+use crate::copies::{COPY_LEN, TimelineCopies};
 use crate::facts::PostFacts;
 use crate::merge;
 
@@ -127,6 +129,12 @@ pub struct FeedService {
     store: Arc<dyn FeedReader>,
     cache: HotCache,
     facts: Arc<PostFacts>,
+    copies: Arc<TimelineCopies>,
+}
+
+fn count_source(list: HotList, source: &'static str) {
+    metrics::counter!("read_feed_source_total", "list" => list.kind(), "source" => source)
+        .increment(1);
 }
 
 pub(crate) fn cache_failed(operation: &'static str, error: &StoreError) {
@@ -140,7 +148,15 @@ impl FeedService {
             store,
             cache,
             facts: Arc::default(),
+            copies: Arc::new(TimelineCopies::new(Duration::ZERO)),
         }
+    }
+
+    /// Merges followed celebrities' timelines from this replica's copies,
+    /// each kept for `ttl` ([`crate::copies`]).
+    pub fn with_timeline_copies(mut self, ttl: Duration) -> Self {
+        self.copies = Arc::new(TimelineCopies::new(ttl));
+        self
     }
 
     pub fn cache(&self) -> &HotCache {
@@ -174,7 +190,7 @@ impl FeedService {
         }
         metrics::histogram!("read_feed_merged_celebrities").record(celebrities.len() as f64);
         let timelines: Vec<Vec<FeedPosition>> = stream::iter(celebrities.clone())
-            .map(|c| self.entries(HotList::Timeline(c), after, wanted))
+            .map(|c| self.celebrity_entries(c, after, wanted))
             .buffer_unordered(TIMELINE_READS_IN_FLIGHT)
             .try_collect()
             .await?;
@@ -290,6 +306,30 @@ impl FeedService {
         Ok(Page { items, next })
     }
 
+    /// A followed celebrity's timeline entries for a merge: from this
+    /// replica's copy while it is fresh and covers them.
+    async fn celebrity_entries(
+        &self,
+        celebrity: UserId,
+        after: Option<FeedPosition>,
+        wanted: usize,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        let list = HotList::Timeline(celebrity);
+        if !self.copies.enabled() {
+            return self.entries(list, after, wanted).await;
+        }
+        if let Some(page) = self.copies.page(celebrity, after, wanted) {
+            count_source(list, "replica_copy");
+            return Ok(page);
+        }
+        let newest = self.entries(list, None, COPY_LEN).await?;
+        self.copies.keep(celebrity, &newest);
+        match self.copies.page(celebrity, after, wanted) {
+            Some(page) => Ok(page),
+            None => self.entries(list, after, wanted).await,
+        }
+    }
+
     /// Entries of `list` after `after`: from Redis while the list is warm,
     /// continued from the durable store where Redis runs out; a cold list's
     /// first page warms it.
@@ -299,11 +339,7 @@ impl FeedService {
         after: Option<FeedPosition>,
         wanted: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        let kind = list.kind();
-        let counted = |source: &'static str| {
-            metrics::counter!("read_feed_source_total", "list" => kind, "source" => source)
-                .increment(1);
-        };
+        let counted = |source: &'static str| count_source(list, source);
         let hot = match self.cache.list_page(list, after, wanted).await {
             Ok(hot) => hot,
             Err(e) => {

@@ -10,7 +10,8 @@
 //!   the Mastodon-compatible ones in `routes::mastodon`.
 //! - [`feed`]: paging and hydration; [`merge`]: the celebrity merge;
 //!   [`facts`]: who wrote each post, remembered so hydration needs one
-//!   round trip.
+//!   round trip; [`copies`]: each replica's short-lived copies of the
+//!   celebrity timelines that pages merge.
 //! - [`thread`]: replies and context; [`people`]: follow lists and search;
 //!   [`inbox`]: notifications and their read marker; [`favourites`]: what
 //!   a user likes.
@@ -22,6 +23,7 @@
 pub mod app;
 pub mod config;
 pub mod consistency;
+pub mod copies;
 pub mod facts;
 pub mod favourites;
 pub mod feed;
@@ -38,7 +40,7 @@ pub fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "read_feed_source_total",
-        "Home feeds and author timelines read for pages, by list (home, timeline) and where they came from (cache, cache_then_durable, durable_cold, durable_fallback)."
+        "Home feeds and author timelines read for pages, by list (home, timeline) and where they came from (cache, cache_then_durable, durable_cold, durable_fallback, replica_copy)."
     );
     describe_counter!(
         "read_cache_errors_total",

@@ -21,7 +21,9 @@ async fn main() -> anyhow::Result<()> {
     let verifier = TokenVerifier::new(&config.public_key_pem, &config.issuer, &config.audience)
         .context("JWT_PUBLIC_KEY is not an Ed25519 public key in PEM form")?;
     let server_url = format!("http://{}", config.listen_addr);
-    let feeds = Arc::new(FeedService::new(store, cache));
+    let feeds = Arc::new(
+        FeedService::new(store, cache).with_timeline_copies(config.celebrity_timeline_copy),
+    );
     let hub = LiveHub::start(Arc::clone(&feeds), config.stream)
         .await
         .context("cannot subscribe to the live stream's channels")?;
