@@ -26,6 +26,18 @@ use uuid::Uuid;
 
 pub const TIMEOUT_HEADER: &str = "Consistency-Token-Timeout";
 
+tokio::task_local! {
+    /// Set while serving a request that carries a write's token: it must
+    /// see everything the shared read model holds, so it skips the
+    /// replica's own short-lived copies.
+    static FOR_A_WRITE: ();
+}
+
+/// Whether the request being served carries a write's consistency token.
+pub fn reads_for_a_write() -> bool {
+    FOR_A_WRITE.try_with(|_| ()).is_ok()
+}
+
 /// How often the poller checks the pending events.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -163,16 +175,20 @@ pub async fn wait_for_token<E: Endpoint>(
     let token = ConsistencyToken::decode(&text).map_err(|e| {
         poem::Error::from_string(format!("Consistency-Token: {e}"), StatusCode::BAD_REQUEST)
     })?;
+    let Some(event) = token.event() else {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    };
     let mut outcome = Outcome::Applied;
-    if let Some(event) = token.event()
-        && wait.may_wait(&req).await
-    {
+    if wait.may_wait(&req).await {
         let started = Instant::now();
         outcome = wait.waiters.wait(event, wait.bound).await;
         metrics::histogram!("read_consistency_wait_seconds")
             .record(started.elapsed().as_secs_f64());
     }
-    let mut response = ep.call(req).await.map(IntoResponse::into_response)?;
+    let mut response = FOR_A_WRITE
+        .scope((), ep.call(req))
+        .await
+        .map(IntoResponse::into_response)?;
     if outcome != Outcome::Applied {
         let counter = match outcome {
             Outcome::Shed => "read_consistency_shed_total",

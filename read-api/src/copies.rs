@@ -6,9 +6,9 @@
 //! a second (hot keys: a Redis Cluster cannot spread them). A replica keeps
 //! the newest [`COPY_LEN`] entries of each for a moment instead (Twitter's
 //! and Facebook's answer to hot keys: a local cache in front of the shared
-//! one). A follower sees a celebrity's post that much later; nobody waits
-//! for their own write through a copy, since a reader's own timeline is
-//! never served from one.
+//! one). A follower sees a celebrity's post that much later; a read that
+//! carries a write's consistency token skips the copies, and a reader's
+//! own timeline is never merged from one.
 //!
 //! Bounded: past [`CAPACITY`] timelines the memory starts again empty.
 

@@ -315,7 +315,7 @@ impl FeedService {
         wanted: usize,
     ) -> Result<Vec<FeedPosition>, StoreError> {
         let list = HotList::Timeline(celebrity);
-        if !self.copies.enabled() {
+        if !self.copies.enabled() || crate::consistency::reads_for_a_write() {
             return self.entries(list, after, wanted).await;
         }
         if let Some(page) = self.copies.page(celebrity, after, wanted) {

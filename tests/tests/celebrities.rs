@@ -73,3 +73,43 @@ async fn celebrity_posts_are_merged_at_read_time_and_nothing_disappears_at_a_cro
         ["ordinary again", "famous 2", "famous 1", "before fame"]
     );
 }
+
+/// Each read replica merges a celebrity's timeline from its own copy for
+/// `CELEBRITY_TIMELINE_COPY_MS`; a read carrying the celebrity's write
+/// skips the copy and sees it.
+#[tokio::test]
+async fn a_read_carrying_a_celebritys_write_sees_past_the_replicas_copy() {
+    let (stack, http, [star, fan_a, fan_b]) = Stack::with_accounts(
+        &[
+            ("CELEBRITY_FOLLOWER_THRESHOLD", "2"),
+            ("CELEBRITY_TIMELINE_COPY_MS", "60000"),
+        ],
+        ["star", "fan_a", "fan_b"],
+    )
+    .await;
+    // A token that names no write: the read waits for nothing.
+    let no_write = format!("v1.{}", uuid::Uuid::nil().simple());
+    stack.follow(&http, &fan_b.access, &star.id, true).await;
+    stack.follow(&http, &fan_a.access, &star.id, true).await;
+    let (_, first) = stack.post(&http, &star.access, "first").await;
+    assert_eq!(
+        stack.whole_feed(&http, &fan_a.access, &first, 20).await,
+        ["first"]
+    );
+    assert_eq!(
+        stack.whole_feed(&http, &fan_a.access, &no_write, 20).await,
+        ["first"],
+        "this read took the replica's copy"
+    );
+
+    let (_, second) = stack.post(&http, &star.access, "second").await;
+    assert_eq!(
+        stack.whole_feed(&http, &fan_a.access, &second, 20).await,
+        ["second", "first"]
+    );
+    assert_eq!(
+        stack.whole_feed(&http, &fan_b.access, &no_write, 20).await,
+        ["first"],
+        "without the token a page may lag by the copy's lifetime"
+    );
+}
