@@ -5,9 +5,9 @@ use contracts::ids::PostId;
 use platform::auth::{BearerAuth, OptionalBearer};
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 
 use super::Tag;
+use super::typed_json::TypedJson;
 use super::views::{ItemView, PageView, after, bad_cursor, page_view};
 use crate::feed::FeedService;
 use platform::error::{ApiError, ApiResult};
@@ -18,7 +18,7 @@ pub struct FeedApi(pub Arc<FeedService>);
 enum PostResponse {
     /// The post and its author.
     #[oai(status = 200)]
-    Found(Json<ItemView>),
+    Found(TypedJson<ItemView>),
 }
 
 #[OpenApi(tag = "Tag::Feeds")]
@@ -34,7 +34,7 @@ impl FeedApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<PageView>> {
+    ) -> ApiResult<TypedJson<PageView>> {
         let scope = Scope::HomeFeed(auth.0);
         let after = after(cursor.0.as_deref(), scope).map_err(bad_cursor)?;
         let limit = limit.0.unwrap_or(20) as usize;
@@ -60,7 +60,7 @@ impl FeedApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<PageView>> {
+    ) -> ApiResult<TypedJson<PageView>> {
         let author = self
             .0
             .profile_by_username(&username.0)
@@ -81,7 +81,7 @@ impl FeedApi {
     #[oai(path = "/v1/posts/:id", method = "get", operation_id = "post")]
     async fn post(&self, viewer: OptionalBearer, id: Path<i64>) -> ApiResult<PostResponse> {
         let item = self.0.post(PostId(id.0), viewer.user()).await?;
-        item.map(|i| PostResponse::Found(Json(ItemView::from(i))))
+        item.map(|i| PostResponse::Found(TypedJson(ItemView::from(i))))
             .ok_or_else(|| ApiError::not_found("no such post"))
     }
 }

@@ -5,6 +5,7 @@ pub mod mastodon;
 pub(crate) mod notifications;
 pub mod stream;
 mod threads;
+mod typed_json;
 mod users;
 pub(crate) mod views;
 

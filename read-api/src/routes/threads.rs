@@ -5,9 +5,9 @@ use contracts::ids::PostId;
 use platform::auth::OptionalBearer;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 
 use super::Tag;
+use super::typed_json::TypedJson;
 use super::views::{ContextView, ItemView, PageView, after, bad_cursor, page_view};
 use crate::feed::FeedService;
 use platform::error::{ApiError, ApiResult};
@@ -23,13 +23,17 @@ impl ThreadsApi {
         method = "get",
         operation_id = "post_context"
     )]
-    async fn context(&self, viewer: OptionalBearer, id: Path<i64>) -> ApiResult<Json<ContextView>> {
+    async fn context(
+        &self,
+        viewer: OptionalBearer,
+        id: Path<i64>,
+    ) -> ApiResult<TypedJson<ContextView>> {
         let context = self
             .0
             .context(PostId(id.0), viewer.user())
             .await?
             .ok_or_else(|| ApiError::not_found("no such post"))?;
-        Ok(Json(ContextView {
+        Ok(TypedJson(ContextView {
             ancestors: context.ancestors.into_iter().map(ItemView::from).collect(),
             descendants: context
                 .descendants
@@ -55,7 +59,7 @@ impl ThreadsApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<PageView>> {
+    ) -> ApiResult<TypedJson<PageView>> {
         let post = PostId(id.0);
         let scope = Scope::Replies(post);
         let after = after(cursor.0.as_deref(), scope).map_err(bad_cursor)?;

@@ -8,24 +8,41 @@ use poem_openapi::Object;
 use poem_openapi::payload::Json;
 use readmodel::FollowEdge;
 use readmodel::{PostCounts, ProfileRecord};
+use serde::{Serialize, Serializer};
 
+use super::typed_json::TypedJson;
 use crate::feed::{Item, Page};
 use crate::people::ProfilePage;
 use platform::error::ApiError;
 
 /// A post.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct PostView {
     id: String,
     text: String,
+    #[serde(serialize_with = "rfc3339")]
     created_at: DateTime<Utc>,
     /// When the text was last changed; null if never.
     #[oai(nullable)]
+    #[serde(serialize_with = "optional_rfc3339")]
     edited_at: Option<DateTime<Utc>>,
 }
 
+/// Times as poem-openapi writes them (`+00:00`, not serde's `Z`), so a
+/// body reads the same whichever way it was serialized.
+fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339())
+}
+
+fn optional_rfc3339<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// A post's author.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct AuthorView {
     id: String,
     username: String,
@@ -55,7 +72,7 @@ impl From<ProfileRecord> for AuthorView {
 
 /// How many accounts engaged with a post. May lag a write by the
 /// pipeline's delay.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct CountsView {
     likes: i64,
     replies: i64,
@@ -64,14 +81,14 @@ pub struct CountsView {
 
 /// What the signed-in reader did to the post; never lags their own writes
 /// when they send the write's `Consistency-Token`.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct ViewerView {
     liked: bool,
     reposted: bool,
 }
 
 /// A feed item.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(example)]
 pub struct ItemView {
     post: PostView,
@@ -82,19 +99,22 @@ pub struct ItemView {
     in_reply_to_id: Option<String>,
     /// Present on authenticated reads.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     viewer: Option<ViewerView>,
     /// Who reposted the post, when it reached this list as a repost.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     reposted_by: Option<AuthorView>,
 }
 
 /// A page of items.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(example)]
 pub struct PageView {
     items: Vec<ItemView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 
@@ -116,7 +136,7 @@ pub struct ProfilesView {
 }
 
 /// A post's thread: what it answers and what answers it.
-#[derive(Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(example)]
 pub struct ContextView {
     /// Oldest first, at most 40.
@@ -233,8 +253,8 @@ pub fn bad_cursor(e: CursorError) -> ApiError {
     ApiError::bad_field("cursor", e.to_string())
 }
 
-pub fn page_view(page: Page, scope: Scope) -> Json<PageView> {
-    Json(PageView {
+pub fn page_view(page: Page, scope: Scope) -> TypedJson<PageView> {
+    TypedJson(PageView {
         items: page.items.into_iter().map(ItemView::from).collect(),
         next_cursor: page.next.map(|after| Cursor { scope, after }.encode()),
     })
@@ -262,4 +282,83 @@ pub fn profile_page_view(page: ProfilePage, scope: Scope) -> Json<ProfilePageVie
         items: page.profiles.into_iter().map(ProfileView::from).collect(),
         next_cursor: next,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::{Example, ToJSON};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The bytes a `TypedJson` body writes, read back.
+    fn typed<T: Serialize>(view: &T) -> serde_json::Value {
+        serde_json::from_slice(&serde_json::to_vec(view).expect("serializes")).expect("is JSON")
+    }
+
+    fn author() -> impl Strategy<Value = AuthorView> {
+        (any::<String>(), any::<String>(), any::<String>()).prop_map(
+            |(id, username, display_name)| AuthorView {
+                id,
+                username,
+                display_name,
+            },
+        )
+    }
+
+    fn time() -> impl Strategy<Value = DateTime<Utc>> {
+        (0i64..4_000_000_000, 0u32..1_000_000_000)
+            .prop_map(|(s, ns)| DateTime::from_timestamp(s, ns).unwrap_or_default())
+    }
+
+    fn item() -> impl Strategy<Value = ItemView> {
+        (
+            (any::<String>(), time(), proptest::option::of(time())),
+            author(),
+            (any::<i64>(), any::<i64>(), any::<i64>()),
+            proptest::option::of(any::<String>()),
+            proptest::option::of((any::<bool>(), any::<bool>())),
+            proptest::option::of(author()),
+        )
+            .prop_map(
+                |((text, created_at, edited_at), author, counts, reply, viewer, reposted_by)| {
+                    ItemView {
+                        post: PostView {
+                            id: "42".into(),
+                            text,
+                            created_at,
+                            edited_at,
+                        },
+                        author,
+                        counts: CountsView {
+                            likes: counts.0,
+                            replies: counts.1,
+                            reposts: counts.2,
+                        },
+                        in_reply_to_id: reply,
+                        viewer: viewer.map(|(liked, reposted)| ViewerView { liked, reposted }),
+                        reposted_by,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn a_typed_page_reads_as_its_openapi_object(
+            items in proptest::collection::vec(item(), 0..4),
+            next_cursor in proptest::option::of("[A-Za-z0-9_-]{1,40}"),
+        ) {
+            let page = PageView { items, next_cursor };
+            prop_assert_eq!(typed(&page), page.to_json().expect("an object"));
+        }
+    }
+
+    #[test]
+    fn typed_examples_read_as_their_openapi_objects() {
+        let context = ContextView::example();
+        assert_eq!(typed(&context), context.to_json().expect("an object"));
+        let page = PageView::example();
+        assert_eq!(typed(&page), page.to_json().expect("an object"));
+    }
 }
