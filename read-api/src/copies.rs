@@ -13,7 +13,7 @@
 //! Bounded: past [`CAPACITY`] timelines the memory starts again empty.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use contracts::ids::UserId;
@@ -32,6 +32,18 @@ struct Copy {
     entries: Arc<[FeedPosition]>,
     /// The timeline has no entries older than these.
     at_end: bool,
+}
+
+/// What this replica's copy says about one page of a timeline.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The page, from a fresh copy.
+    Page(Vec<FeedPosition>),
+    /// A fresh copy ends before the page does: a deeper page, read from
+    /// the shared read model without refreshing the copy.
+    Beyond,
+    /// No fresh copy.
+    Stale,
 }
 
 pub struct TimelineCopies {
@@ -55,17 +67,14 @@ impl TimelineCopies {
     /// Up to `wanted` entries of `author`'s timeline after `after`, if a
     /// fresh copy covers them: it holds `wanted` of them, or the
     /// timeline's end.
-    pub fn page(
-        &self,
-        author: UserId,
-        after: Option<FeedPosition>,
-        wanted: usize,
-    ) -> Option<Vec<FeedPosition>> {
+    pub fn page(&self, author: UserId, after: Option<FeedPosition>, wanted: usize) -> Lookup {
         let (entries, at_end) = {
-            let copies = self.copies.lock().expect("the lock is never poisoned");
-            let copy = copies.get(&author)?;
+            let copies = self.copies();
+            let Some(copy) = copies.get(&author) else {
+                return Lookup::Stale;
+            };
             if copy.taken.elapsed() >= self.ttl {
-                return None;
+                return Lookup::Stale;
             }
             (Arc::clone(&copy.entries), copy.at_end)
         };
@@ -75,7 +84,11 @@ impl TimelineCopies {
             .filter(|e| after.is_none_or(|a| *e < a))
             .take(wanted)
             .collect();
-        (page.len() == wanted || at_end).then_some(page)
+        if page.len() == wanted || at_end {
+            Lookup::Page(page)
+        } else {
+            Lookup::Beyond
+        }
     }
 
     /// Keeps `newest`, the first [`COPY_LEN`] entries of `author`'s
@@ -86,11 +99,16 @@ impl TimelineCopies {
             entries: newest.iter().copied().take(COPY_LEN).collect(),
             at_end: newest.len() < COPY_LEN,
         };
-        let mut copies = self.copies.lock().expect("the lock is never poisoned");
+        let mut copies = self.copies();
         if copies.len() >= CAPACITY && !copies.contains_key(&author) {
             copies.clear();
         }
         copies.insert(author, copy);
+    }
+
+    fn copies(&self) -> MutexGuard<'_, HashMap<UserId, Copy>> {
+        // A panic while holding the lock leaves a valid map behind.
+        self.copies.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -114,27 +132,30 @@ mod tests {
     fn a_copy_serves_what_it_covers_and_nothing_else() {
         let copies = TimelineCopies::new(Duration::from_secs(60));
         let author = UserId(1);
-        assert_eq!(copies.page(author, None, 3), None);
+        assert_eq!(copies.page(author, None, 3), Lookup::Stale);
         copies.keep(author, &timeline(200));
         assert_eq!(
             copies.page(author, None, 3),
-            Some(timeline(200)[..3].to_vec())
+            Lookup::Page(timeline(200)[..3].to_vec())
         );
         assert_eq!(
             copies.page(author, Some(pos(150)), 2),
-            Some(vec![pos(149), pos(148)])
+            Lookup::Page(vec![pos(149), pos(148)])
         );
         // Past its newest COPY_LEN entries the timeline goes on elsewhere.
-        assert_eq!(copies.page(author, Some(pos(100)), 2), None);
-        assert_eq!(copies.page(UserId(2), None, 3), None);
+        assert_eq!(copies.page(author, Some(pos(100)), 2), Lookup::Beyond);
+        assert_eq!(copies.page(UserId(2), None, 3), Lookup::Stale);
     }
 
     #[test]
     fn a_copy_of_a_short_timeline_reaches_its_end() {
         let copies = TimelineCopies::new(Duration::from_secs(60));
         copies.keep(UserId(1), &timeline(3));
-        assert_eq!(copies.page(UserId(1), None, 21), Some(timeline(3)));
-        assert_eq!(copies.page(UserId(1), Some(pos(0)), 21), Some(vec![]));
+        assert_eq!(copies.page(UserId(1), None, 21), Lookup::Page(timeline(3)));
+        assert_eq!(
+            copies.page(UserId(1), Some(pos(0)), 21),
+            Lookup::Page(vec![])
+        );
     }
 
     #[test]
@@ -142,6 +163,6 @@ mod tests {
         let copies = TimelineCopies::new(Duration::ZERO);
         assert!(!copies.enabled());
         copies.keep(UserId(1), &timeline(3));
-        assert_eq!(copies.page(UserId(1), None, 2), None);
+        assert_eq!(copies.page(UserId(1), None, 2), Lookup::Stale);
     }
 }

@@ -34,7 +34,7 @@ use readmodel::{
     StoreError, StoresReady,
 };
 
-use crate::copies::{COPY_LEN, TimelineCopies};
+use crate::copies::{COPY_LEN, Lookup, TimelineCopies};
 use crate::facts::PostFacts;
 use crate::merge;
 
@@ -318,15 +318,19 @@ impl FeedService {
         if !self.copies.enabled() || crate::consistency::reads_for_a_write() {
             return self.entries(list, after, wanted).await;
         }
-        if let Some(page) = self.copies.page(celebrity, after, wanted) {
-            count_source(list, "replica_copy");
-            return Ok(page);
+        match self.copies.page(celebrity, after, wanted) {
+            Lookup::Page(page) => {
+                count_source(list, "replica_copy");
+                return Ok(page);
+            }
+            Lookup::Beyond => return self.entries(list, after, wanted).await,
+            Lookup::Stale => {}
         }
         let newest = self.entries(list, None, COPY_LEN).await?;
         self.copies.keep(celebrity, &newest);
         match self.copies.page(celebrity, after, wanted) {
-            Some(page) => Ok(page),
-            None => self.entries(list, after, wanted).await,
+            Lookup::Page(page) => Ok(page),
+            Lookup::Beyond | Lookup::Stale => self.entries(list, after, wanted).await,
         }
     }
 

@@ -232,6 +232,7 @@ async fn an_authors_timeline_is_a_list_of_its_own_beside_their_home_feed() {
         assert!(hot_entries(&cache, home, None, 10).await.is_some());
     }
 }
+
 #[tokio::test]
 async fn a_list_loaded_whole_ends_its_pages_until_the_cap_cuts_it() {
     for cache in caches(3).await {
