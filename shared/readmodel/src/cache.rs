@@ -153,19 +153,25 @@ return 0
 ///
 /// A set marked [`WHOLE`] holds the entire list, so every entry belongs in
 /// it, an empty one is an empty list, and trimming it away from the cap
-/// makes it an ordinary warm set.
+/// makes it an ordinary warm set. A set with no marker (cold: nobody
+/// trusts it) takes every entry too: a read may be warming it from a
+/// durable read made before this entry was stored, and warming adds to the
+/// set, so the entry must already be there; whatever the warm's trim does
+/// not cut lies within the list's newest entries, so no gap opens.
 ///
 /// KEYS: feed set, warm marker. ARGV: cap, TTL seconds, then score and
 /// member of each entry.
 const FEED_ADD: &str = r#"
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local whole = redis.call('GET', KEYS[2]) == 'whole'
+local marker = redis.call('GET', KEYS[2])
+local whole = marker == 'whole'
 if #oldest == 0 and not whole then
   redis.call('DEL', KEYS[2])
+  marker = false
 end
 for i = 3, #ARGV, 2 do
   local score, member = tonumber(ARGV[i]), ARGV[i + 1]
-  if whole or #oldest == 0 or score > tonumber(oldest[2])
+  if not marker or whole or score > tonumber(oldest[2])
       or (score == tonumber(oldest[2]) and member >= oldest[1]) then
     redis.call('ZADD', KEYS[1], score, member)
   end

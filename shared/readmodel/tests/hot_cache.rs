@@ -485,3 +485,28 @@ async fn a_full_inbox_drops_the_oldest_and_stops_being_complete() {
         assert_eq!((ids.len(), ids.last()), (INBOX_CAP - 1, Some(&2)));
     }
 }
+
+#[tokio::test]
+async fn a_cold_set_keeps_an_older_entry_for_the_warm_that_read_before_it() {
+    for cache in caches(10).await {
+        let owner = HotList::Home(UserId(1));
+        // A reader found the durable feed holding 1 and 2; then the
+        // projector stored 5 and, a late event, 3, and added both to the
+        // cold set before the reader warmed it.
+        cache.fan_out(&[UserId(1)], pos(5_000, 5)).await.unwrap();
+        cache.add_to_list(owner, &[pos(3_000, 3)]).await.unwrap();
+        cache
+            .warm(owner, &[pos(2_000, 2), pos(1_000, 1)], Loaded::Whole)
+            .await
+            .unwrap();
+        assert_eq!(
+            hot_entries(&cache, owner, None, 10).await,
+            Some(vec![
+                pos(5_000, 5),
+                pos(3_000, 3),
+                pos(2_000, 2),
+                pos(1_000, 1)
+            ])
+        );
+    }
+}
