@@ -65,7 +65,6 @@ use std::time::Duration;
 use fred::interfaces::LuaInterface;
 use fred::prelude::*;
 use fred::types::Expiration;
-use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -201,6 +200,24 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], marker, 'EX', ARGV[2])
 return 0
+"#;
+
+/// One batch of a hot list, newest first, read in one step with its warm
+/// marker: a rebuild drops set and marker together, and a marker read
+/// before the drop must not vouch for the empty set read after it. Extends
+/// both lifetimes; nil while the list is cold.
+///
+/// KEYS: feed set, warm marker. ARGV: TTL seconds, highest score, offset,
+/// count. Returns the marker and the entries, member and score in turn.
+const LIST_PAGE: &str = r#"
+local marker = redis.call('GET', KEYS[2])
+if not marker then
+  return false
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {marker, redis.call('ZRANGE', KEYS[1], ARGV[2], '-inf', 'BYSCORE', 'REV',
+  'LIMIT', ARGV[3], ARGV[4], 'WITHSCORES')}
 "#;
 
 /// The warm marker of a set that holds its entire list: a page that runs
@@ -673,50 +690,29 @@ impl HotCache {
         after: Option<FeedPosition>,
         limit: usize,
     ) -> Result<Option<HotPage>, StoreError> {
-        let key = self.list_key(list);
+        let keys = vec![self.list_key(list), self.warm_key(list)];
         let ttl = Self::ttl_secs(self.feed_ttl);
-        let max = ZRange {
-            kind: ZRangeKind::Inclusive,
-            range: after.map_or(ZRangeBound::InfiniteScore, |p| {
-                ZRangeBound::Score(p.created_at_ms as f64)
-            }),
-        };
-        let min = ZRange {
-            kind: ZRangeKind::Inclusive,
-            range: ZRangeBound::NegInfiniteScore,
-        };
+        let max = after.map_or_else(|| "+inf".to_owned(), |p| p.created_at_ms.to_string());
         // Entries that share the cursor's millisecond but are not after it
         // are skipped, so a page may need more than one batch.
-        let batch = (limit + 16) as i64;
-        let by_score = Some(fred::types::sorted_sets::ZSort::ByScore);
-
-        // The common case in one round trip: extend both lifetimes and read
-        // the first batch; the marker says whether the set is warm, and whole.
-        let pipeline = self.pool.next().pipeline();
-        let _: () = pipeline.expire(self.warm_key(list), ttl, None).await?;
-        let _: () = pipeline.get(self.warm_key(list)).await?;
-        let _: () = pipeline.expire(&key, ttl, None).await?;
-        let _: () = pipeline
-            .zrange(
-                &key,
-                max.clone(),
-                min.clone(),
-                by_score.clone(),
-                true,
-                Some((0, batch)),
-                true,
-            )
-            .await?;
-        let (warm, marker, _, mut rows): (bool, Option<String>, bool, Vec<(String, f64)>) =
-            pipeline.all().await?;
-        if !warm {
-            return Ok(None);
-        }
-        let whole = marker.as_deref() == Some(WHOLE);
-        let mut offset = 0i64;
+        let batch = limit + 16;
+        let client = self.pool.next();
         let mut page = Vec::with_capacity(limit);
+        let mut offset = 0;
         loop {
-            let fetched = rows.len() as i64;
+            let args: Vec<Value> = vec![
+                ttl.into(),
+                max.as_str().into(),
+                (offset as i64).into(),
+                (batch as i64).into(),
+            ];
+            let reply: Option<(String, Vec<(String, f64)>)> =
+                client.eval(LIST_PAGE, keys.clone(), args).await?;
+            // Cold, or dropped since the previous batch.
+            let Some((marker, rows)) = reply else {
+                return Ok(None);
+            };
+            let fetched = rows.len();
             for (member, score) in rows {
                 let post_id = member
                     .parse()
@@ -739,22 +735,10 @@ impl HotCache {
             if fetched < batch {
                 return Ok(Some(HotPage {
                     entries: page,
-                    at_end: whole,
+                    at_end: marker == WHOLE,
                 }));
             }
             offset += batch;
-            rows = self
-                .pool
-                .zrange(
-                    &key,
-                    max.clone(),
-                    min.clone(),
-                    by_score.clone(),
-                    true,
-                    Some((offset, batch)),
-                    true,
-                )
-                .await?;
         }
     }
 

@@ -510,3 +510,33 @@ async fn a_cold_set_keeps_an_older_entry_for_the_warm_that_read_before_it() {
         );
     }
 }
+
+/// A rebuild drops a list (set and marker at once) while readers page it:
+/// a reader must see the list whole or not at all (cold), never the
+/// marker of one moment with the set of another.
+#[tokio::test]
+async fn a_page_never_sees_a_dropped_set_under_its_old_marker() {
+    for cache in caches(50).await {
+        let list = HotList::Home(UserId(1));
+        let entries: Vec<FeedPosition> = (1..=10).rev().map(|n| pos(n * 1_000, n)).collect();
+        cache.warm(list, &entries, Loaded::Whole).await.unwrap();
+        let dropper = tokio::spawn({
+            let (cache, entries) = (cache.clone(), entries.clone());
+            async move {
+                for _ in 0..2_000 {
+                    cache.forget_list(list).await.unwrap();
+                    cache.warm(list, &entries, Loaded::Whole).await.unwrap();
+                }
+            }
+        });
+        let mut warm_pages = 0;
+        while !dropper.is_finished() {
+            if let Some(page) = cache.list_page(list, None, 20).await.unwrap() {
+                assert_eq!(page.entries, entries, "a warm page holds the whole list");
+                warm_pages += 1;
+            }
+        }
+        dropper.await.unwrap();
+        assert!(warm_pages > 0, "some pages were read warm");
+    }
+}
