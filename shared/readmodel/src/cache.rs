@@ -158,27 +158,32 @@ return 0
 /// set, so the entry must already be there; whatever the warm's trim does
 /// not cut lies within the list's newest entries, so no gap opens.
 ///
-/// KEYS: feed set, warm marker. ARGV: cap, TTL seconds, then score and
-/// member of each entry.
+/// KEYS: feed set and warm marker of each list in turn (one list, or one
+/// slot's worth of a fan-out, so a Redis Cluster runs it on one node).
+/// ARGV: cap, TTL seconds, then score and member of each entry.
 const FEED_ADD: &str = r#"
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local marker = redis.call('GET', KEYS[2])
-local whole = marker == 'whole'
-if #oldest == 0 and not whole then
-  redis.call('DEL', KEYS[2])
-  marker = false
-end
-for i = 3, #ARGV, 2 do
-  local score, member = tonumber(ARGV[i]), ARGV[i + 1]
-  if not marker or whole or score > tonumber(oldest[2])
-      or (score == tonumber(oldest[2]) and member >= oldest[1]) then
-    redis.call('ZADD', KEYS[1], score, member)
+local cap = tonumber(ARGV[1])
+for k = 1, #KEYS, 2 do
+  local set, warm = KEYS[k], KEYS[k + 1]
+  local oldest = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+  local marker = redis.call('GET', warm)
+  local whole = marker == 'whole'
+  if #oldest == 0 and marker and not whole then
+    redis.call('DEL', warm)
+    marker = false
   end
+  for i = 3, #ARGV, 2 do
+    local score, member = tonumber(ARGV[i]), ARGV[i + 1]
+    if not marker or whole or score > tonumber(oldest[2])
+        or (score == tonumber(oldest[2]) and member >= oldest[1]) then
+      redis.call('ZADD', set, score, member)
+    end
+  end
+  if redis.call('ZREMRANGEBYRANK', set, 0, -cap - 1) > 0 and whole then
+    redis.call('SET', warm, 'newest', 'KEEPTTL')
+  end
+  redis.call('EXPIRE', set, ARGV[2], 'NX')
 end
-if redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1) > 0 and whole then
-  redis.call('SET', KEYS[2], 'newest', 'KEEPTTL')
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
 return 0
 "#;
 
@@ -219,6 +224,11 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return {marker, redis.call('ZRANGE', KEYS[1], ARGV[2], '-inf', 'BYSCORE', 'REV',
   'LIMIT', ARGV[3], ARGV[4], 'WITHSCORES')}
 "#;
+
+/// Feeds one [`FEED_ADD`] script call adds a fan-out's entry to: enough to
+/// spread the script's cost over many feeds, few enough that Redis, which
+/// runs a script to its end, answers other clients within a millisecond.
+const FAN_OUT_BATCH: usize = 100;
 
 /// The warm marker of a set that holds its entire list: a page that runs
 /// out of the set has reached the list's end, with no durable read.
@@ -464,24 +474,48 @@ impl HotCache {
         i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX)
     }
 
-    /// Adds `entry` to each owner's hot feed (see [`FEED_ADD`]), all sent
-    /// at once on one connection.
+    /// Adds `entry` to each owner's hot feed (see [`FEED_ADD`]): one
+    /// script per [`FAN_OUT_BATCH`] feeds on a single server, per slot on a
+    /// cluster, all sent at once on one connection.
     pub async fn fan_out(&self, owners: &[UserId], entry: FeedPosition) -> Result<(), StoreError> {
+        // Batches of one slot each (everything is slot 0 on one server).
+        let mut batches: Vec<Vec<String>> = Vec::new();
+        let mut filling: std::collections::HashMap<u16, usize> = Default::default();
+        for &owner in owners {
+            let list = HotList::Home(owner);
+            let set = self.list_key(list);
+            let slot = if self.clustered {
+                fred::util::redis_keyslot(set.as_bytes())
+            } else {
+                0
+            };
+            let batch = match filling.get(&slot) {
+                Some(&i) if batches[i].len() < 2 * FAN_OUT_BATCH => i,
+                _ => {
+                    batches.push(Vec::with_capacity(2 * FAN_OUT_BATCH));
+                    filling.insert(slot, batches.len() - 1);
+                    batches.len() - 1
+                }
+            };
+            batches[batch].extend([set, self.warm_key(list)]);
+        }
         let client = self.pool.next();
-        let writes = owners.iter().map(|&owner| {
-            self.add_entries(client, HotList::Home(owner), std::slice::from_ref(&entry))
-        });
+        let entries = std::slice::from_ref(&entry);
+        let writes = batches
+            .into_iter()
+            .map(|keys| self.add_entries(client, keys, entries));
         for result in futures::future::join_all(writes).await {
             result?;
         }
         Ok(())
     }
 
-    /// Runs [`FEED_ADD`] for `entries` on `list`.
+    /// Runs [`FEED_ADD`] for `entries` on the lists whose set and marker
+    /// keys are `keys`.
     async fn add_entries(
         &self,
         client: &Client,
-        list: HotList,
+        keys: Vec<String>,
         entries: &[FeedPosition],
     ) -> Result<(), StoreError> {
         let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * entries.len());
@@ -491,13 +525,7 @@ impl HotCache {
             args.push(e.created_at_ms.into());
             args.push(member(e.post_id).into());
         }
-        let _: i64 = client
-            .eval(
-                FEED_ADD,
-                vec![self.list_key(list), self.warm_key(list)],
-                args,
-            )
-            .await?;
+        let _: i64 = client.eval(FEED_ADD, keys, args).await?;
         Ok(())
     }
 
@@ -529,7 +557,8 @@ impl HotCache {
         if entries.is_empty() {
             return Ok(());
         }
-        self.add_entries(self.pool.next(), list, entries).await
+        let keys = vec![self.list_key(list), self.warm_key(list)];
+        self.add_entries(self.pool.next(), keys, entries).await
     }
 
     /// Removes entries from one hot list.

@@ -540,3 +540,40 @@ async fn a_page_never_sees_a_dropped_set_under_its_old_marker() {
         assert!(warm_pages > 0, "some pages were read warm");
     }
 }
+
+/// Fan-out adds one entry to many feeds a batch of feeds per script: each
+/// feed still follows the rules on its own.
+#[tokio::test]
+async fn a_fan_out_to_many_feeds_treats_each_feed_by_its_own_marker() {
+    for cache in caches(3).await {
+        // More feeds than one script takes, over many slots of a cluster.
+        let owners: Vec<UserId> = (1..=250).map(UserId).collect();
+        for owner in &owners {
+            let loaded = match owner.0 % 10 {
+                0 => Loaded::Newest,
+                1 => Loaded::Whole,
+                _ => continue,
+            };
+            cache
+                .warm(HotList::Home(*owner), &[pos(5_000, 5)], loaded)
+                .await
+                .unwrap();
+        }
+        cache.fan_out(&owners, pos(1_000, 1)).await.unwrap();
+        for owner in &owners {
+            let list = HotList::Home(*owner);
+            let page = hot_entries(&cache, list, None, 10).await;
+            match owner.0 % 10 {
+                // Older than a warm set's oldest: left to the durable store.
+                0 => assert_eq!(page, Some(vec![pos(5_000, 5)]), "{owner:?}"),
+                1 => assert_eq!(page, Some(vec![pos(5_000, 5), pos(1_000, 1)])),
+                _ => {
+                    assert_eq!(page, None, "a cold feed stays untrusted");
+                    cache.warm(list, &[], Loaded::Whole).await.unwrap();
+                    let page = hot_entries(&cache, list, None, 10).await;
+                    assert_eq!(page, Some(vec![pos(1_000, 1)]), "kept for the warm");
+                }
+            }
+        }
+    }
+}
