@@ -5,6 +5,7 @@ use std::sync::Arc;
 use platform::auth::{RevokedSessions, TokenVerifier};
 use platform::openapi::{self, Link};
 use platform::ops;
+use platform::shed::InFlightLimit;
 use platform::telemetry::PrometheusHandle;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -15,11 +16,13 @@ use crate::routes;
 use crate::sessions::RevokedSessionSet;
 use crate::stream::LiveHub;
 
-/// How long and how many reads may wait for a consistency token.
-#[derive(Debug, Clone, Copy)]
+/// How long and how many reads may wait for a consistency token, and how
+/// many requests are worked on at once.
+#[derive(Debug, Clone)]
 pub struct WaitLimits {
     pub bound: std::time::Duration,
     pub max_waiters: usize,
+    pub in_flight: InFlightLimit,
 }
 
 /// Where an answer leads: the post, author and timeline behind an item.
@@ -96,8 +99,10 @@ pub fn build(
             cache,
             bound: limits.bound,
         }),
+        limits.in_flight.clone(),
     );
     let mastodon_routes = Arc::new(mastodon_routes);
+    let in_flight = limits.in_flight;
     let wait = Arc::new(ConsistencyWait {
         waiters,
         bound: limits.bound,
@@ -118,7 +123,12 @@ pub fn build(
         .nest_no_strip("/headers", mastodon_routes)
         .nest(
             "/",
-            api.around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
+            // A read waiting for its token takes no place while it waits.
+            api.around(move |ep, req| {
+                let in_flight = in_flight.clone();
+                async move { in_flight.admit(ep, req).await }
+            })
+            .around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
         );
     let app = ops::attach(route, metrics, ready)
         .data(verifier)

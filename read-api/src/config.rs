@@ -28,6 +28,12 @@ pub struct Config {
     /// 0 reads Redis for every page.
     pub celebrity_timeline_copy: std::time::Duration,
     pub stream: StreamLimits,
+    /// `READ_API_MAX_IN_FLIGHT`, default 256: requests one replica works on
+    /// at once (live streams and operational routes aside).
+    pub max_in_flight: usize,
+    /// `READ_API_QUEUE_MS`, default 100: how long a request past that bound
+    /// waits for a place before it is answered 503 with `Retry-After`.
+    pub queue: std::time::Duration,
 }
 
 /// Limits of the live stream on one replica.
@@ -65,6 +71,12 @@ impl Config {
                 "CELEBRITY_TIMELINE_COPY_MS",
                 500,
                 0..=60_000,
+            )?),
+            max_in_flight: config::in_range("READ_API_MAX_IN_FLIGHT", 256, 1..=100_000)?,
+            queue: std::time::Duration::from_millis(config::in_range(
+                "READ_API_QUEUE_MS",
+                100,
+                0..=10_000,
             )?),
             stream: StreamLimits {
                 per_replica: config::in_range("STREAM_MAX_CONNECTIONS", 20_000, 0..=1_000_000)?,

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         read_api::app::WaitLimits {
             bound: config.consistency_bound,
             max_waiters: config.max_waiters,
+            in_flight: platform::shed::InFlightLimit::new(config.max_in_flight, config.queue),
         },
         platform::ops::cors_from_env().context("invalid CORS_ALLOWED_ORIGINS")?,
         &server_url,

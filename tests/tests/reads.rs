@@ -209,3 +209,52 @@ async fn feeds_are_served_from_the_durable_store_when_redis_is_gone() {
     let response = e2e::send(http.get(stack.read("/v1/users/alice"))).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// With `READ_API_MAX_IN_FLIGHT=1` and no queue, a burst of reads (native
+/// and Mastodon) is partly shed: each read is answered 200, or 503 with
+/// `Retry-After` and an error body; `/health` is never shed.
+#[tokio::test]
+async fn reads_past_the_in_flight_bound_are_shed_with_retry_after() {
+    let (stack, http, [alice]) = Stack::with_accounts(
+        &[("READ_API_MAX_IN_FLIGHT", "1"), ("READ_API_QUEUE_MS", "0")],
+        ["alice"],
+    )
+    .await;
+    let mut shed = 0;
+    // One place among a hundred simultaneous reads: a round in which none
+    // overlaps another is all but impossible; a few rounds make sure.
+    for _ in 0..5 {
+        let reads = (0..100).map(|n| {
+            let path = ["/v1/feed", "/api/v1/timelines/home", "/health"][n % 3];
+            http.get(stack.read(path)).bearer_auth(&alice.access).send()
+        });
+        for (n, response) in futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let response = response.unwrap();
+            if n % 3 == 2 {
+                assert_eq!(response.status(), StatusCode::OK, "/health");
+                continue;
+            }
+            if response.status() == StatusCode::OK {
+                continue;
+            }
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()["retry-after"], "1");
+            let body: Value = response.json().await.unwrap();
+            let said = if n % 3 == 0 {
+                &body["detail"]
+            } else {
+                &body["error"]
+            };
+            assert_eq!(said, "the server is at capacity; retry shortly", "{body}");
+            shed += 1;
+        }
+        if shed > 0 {
+            return;
+        }
+    }
+    panic!("no read was shed");
+}

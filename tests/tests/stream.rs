@@ -319,3 +319,38 @@ async fn streams_close_with_documented_codes_and_limits_are_enforced() {
     let (code, _) = closed(&mut two, Duration::from_secs(10)).await;
     assert_eq!(code, CloseCode::Away, "1001: reconnect elsewhere");
 }
+
+/// A stream holds its request for hours, so open streams take no place
+/// under `READ_API_MAX_IN_FLIGHT`: with one place, pages are still served
+/// beside a WebSocket, an SSE stream and a Mastodon stream.
+#[tokio::test]
+async fn open_streams_take_no_place_among_the_requests_in_progress() {
+    let (stack, http, [alice]) = Stack::with_accounts(
+        &[("READ_API_MAX_IN_FLIGHT", "1"), ("READ_API_QUEUE_MS", "0")],
+        ["alice"],
+    )
+    .await;
+    let _socket = connect(&stack.read_url, &alice.access, Auth::Header)
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for path in ["/v1/stream", "/api/v1/streaming/user"] {
+        let response = http
+            .get(stack.read(path))
+            .bearer_auth(&alice.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        streams.push(response);
+    }
+    for path in ["/v1/feed", "/api/v1/timelines/home", "/health"] {
+        let response = http
+            .get(stack.read(path))
+            .bearer_auth(&alice.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}

@@ -15,6 +15,7 @@
 //! - [`routes`]: the API's route templates, from its OpenAPI document.
 //! - [`openapi`]: the served OpenAPI document, with links between operations.
 //! - [`pg`]: PostgreSQL pools with bounded waits, lock classes, readiness.
+//! - [`shed`]: a bound on the requests in progress, shedding the rest.
 //! - `testing` (feature `testing`): helpers for tests against real services.
 
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod pg;
 pub mod problem;
 pub mod routes;
 pub mod scopes;
+pub mod shed;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -130,6 +130,10 @@ fn describe_shared_metrics() {
         "http_requests_total",
         "HTTP requests answered, by route template, method and status."
     );
+    describe_counter!(
+        "http_requests_shed_total",
+        "Requests answered 503 at once because the process was working on as many as it may (see platform::shed)."
+    );
     describe_histogram!(
         "http_request_duration_seconds",
         Unit::Seconds,

@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use mastodon::errors::MastodonError;
 use mastodon::routes::Table;
-use poem::EndpointExt;
+use platform::shed::InFlightLimit;
 use poem::http::Method;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use readmodel::StoreError;
 
 use crate::consistency::RecentWritesWait;
@@ -33,6 +34,7 @@ pub fn routes(
     feeds: Arc<FeedService>,
     hub: Arc<LiveHub>,
     wait: Arc<RecentWritesWait>,
+    in_flight: InFlightLimit,
 ) -> (impl poem::Endpoint, Vec<(String, String)>) {
     let (route, templates) = Table::new()
         .at(Method::GET, "/api/v1/streaming/health", streaming::health)
@@ -118,8 +120,23 @@ pub fn routes(
     let endpoint = route
         .data(feeds)
         .data(hub)
+        // A read waiting for its caller's writes takes no place while it waits.
+        .around(move |ep, req| admit(ep, req, in_flight.clone()))
         .around(move |ep, req| crate::consistency::wait_for_recent_writes(ep, req, wait.clone()));
     (endpoint, templates)
+}
+
+/// Takes a place among the requests in progress, except for a stream: it
+/// holds its request for hours, and streams have limits of their own.
+async fn admit<E: Endpoint>(
+    ep: E,
+    req: Request,
+    in_flight: InFlightLimit,
+) -> poem::Result<Response> {
+    if req.uri().path().starts_with("/api/v1/streaming") {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    }
+    in_flight.admit(ep, req).await
 }
 
 /// A read-model failure: 503, retry shortly (never a 500 for a client).
