@@ -333,8 +333,15 @@ async fn open_streams_take_no_place_among_the_requests_in_progress() {
     let _socket = connect(&stack.read_url, &alice.access, Auth::Header)
         .await
         .unwrap();
-    let mut streams = Vec::new();
-    for path in ["/v1/stream", "/api/v1/streaming/user"] {
+    // Every response is kept, so the streams stay open behind the pages.
+    let mut open = Vec::new();
+    for path in [
+        "/v1/stream",
+        "/api/v1/streaming/user",
+        "/v1/feed",
+        "/api/v1/timelines/home",
+        "/health",
+    ] {
         let response = http
             .get(stack.read(path))
             .bearer_auth(&alice.access)
@@ -342,15 +349,6 @@ async fn open_streams_take_no_place_among_the_requests_in_progress() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        streams.push(response);
-    }
-    for path in ["/v1/feed", "/api/v1/timelines/home", "/health"] {
-        let response = http
-            .get(stack.read(path))
-            .bearer_auth(&alice.access)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        open.push(response);
     }
 }
