@@ -51,11 +51,7 @@ impl Config {
             max_attempts: config::in_range("PROJECTOR_MAX_ATTEMPTS", 5, 1..=100)?,
             instance_id: config::optional("PROJECTOR_INSTANCE_ID")?,
             batch_max: config::in_range("PROJECTOR_BATCH_MAX", 500, 1..=100_000)?,
-            batch_wait: Duration::from_millis(config::in_range(
-                "PROJECTOR_BATCH_WAIT_MS",
-                5,
-                0..=1000,
-            )?),
+            batch_wait: config::millis_in_range("PROJECTOR_BATCH_WAIT_MS", 5, 0..=1000)?,
             concurrency: config::in_range("PROJECTOR_CONCURRENCY", 4, 1..=1024)?,
         })
     }

@@ -61,23 +61,19 @@ impl Config {
             public_key_pem: config::pem("JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE")?,
             issuer: config::or("JWT_ISSUER", "microblog".to_owned())?,
             audience: config::or("JWT_AUDIENCE", "microblog-api".to_owned())?,
-            consistency_bound: std::time::Duration::from_millis(config::in_range(
+            consistency_bound: config::millis_in_range(
                 "READ_YOUR_WRITES_TIMEOUT_MS",
                 2_000,
                 0..=30_000,
-            )?),
+            )?,
             max_waiters: config::in_range("READ_YOUR_WRITES_MAX_WAITERS", 1_000, 0..=1_000_000)?,
-            celebrity_timeline_copy: std::time::Duration::from_millis(config::in_range(
+            celebrity_timeline_copy: config::millis_in_range(
                 "CELEBRITY_TIMELINE_COPY_MS",
                 500,
                 0..=60_000,
-            )?),
+            )?,
             max_in_flight: config::in_range("READ_API_MAX_IN_FLIGHT", 256, 1..=100_000)?,
-            queue: std::time::Duration::from_millis(config::in_range(
-                "READ_API_QUEUE_MS",
-                100,
-                0..=10_000,
-            )?),
+            queue: config::millis_in_range("READ_API_QUEUE_MS", 100, 0..=10_000)?,
             stream: StreamLimits {
                 per_replica: config::in_range("STREAM_MAX_CONNECTIONS", 20_000, 0..=1_000_000)?,
                 per_account: config::in_range("STREAM_MAX_PER_ACCOUNT", 8, 1..=1_000)?,

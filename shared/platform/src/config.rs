@@ -60,6 +60,15 @@ pub fn millis(name: &'static str, default_ms: u64) -> Result<Duration, ConfigErr
     or(name, default_ms).map(Duration::from_millis)
 }
 
+/// A duration in milliseconds that must lie in `range_ms`.
+pub fn millis_in_range(
+    name: &'static str,
+    default_ms: u64,
+    range_ms: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    in_range(name, default_ms, range_ms).map(Duration::from_millis)
+}
+
 /// A number that must lie in `range`.
 pub fn in_range<T>(
     name: &'static str,

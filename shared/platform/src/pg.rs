@@ -60,16 +60,12 @@ impl PoolConfig {
         Ok(Self {
             url: config::required("DATABASE_URL")?,
             max_connections,
-            lock_timeout: Duration::from_millis(config::in_range(
-                "DATABASE_LOCK_TIMEOUT_MS",
-                2_000,
-                1..=600_000,
-            )?),
-            statement_timeout: Duration::from_millis(config::in_range(
+            lock_timeout: config::millis_in_range("DATABASE_LOCK_TIMEOUT_MS", 2_000, 1..=600_000)?,
+            statement_timeout: config::millis_in_range(
                 "DATABASE_STATEMENT_TIMEOUT_MS",
                 10_000,
                 1..=3_600_000,
-            )?),
+            )?,
         })
     }
 }
