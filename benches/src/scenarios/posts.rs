@@ -54,7 +54,14 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         replication: 1,
         client_debug: None,
     };
-    let consumer: StreamConsumer = kafka.consumer(&format!("bench-{run}")).create()?;
+    // The lag is the record's broker timestamp minus its event's time, so
+    // when this consumer reads a record does not change it: it fetches
+    // lazily, to load the broker under test no more than it must (the local
+    // broker runs SQL for every fetch of every partition).
+    let consumer: StreamConsumer = kafka
+        .consumer(&format!("bench-{run}"))
+        .set("fetch.wait.max.ms", "500")
+        .create()?;
     let metadata = consumer.fetch_metadata(Some(&args.topic), Duration::from_secs(10))?;
     let mut assignment = TopicPartitionList::new();
     for topic in metadata.topics() {
