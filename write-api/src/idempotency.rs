@@ -59,15 +59,18 @@ impl<'a> Request<'a> {
 /// Holds the transaction-scoped lock of `key` and then assigns the
 /// transaction id, so transaction ids per key follow lock order. The wait
 /// is bounded by the session's `lock_timeout`.
+///
+/// One round trip: the id is read from the materialized lock's row, so it
+/// is assigned only once the lock is held.
 pub async fn lock_key(conn: &mut PgConnection, key: UserId) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(LockClass::PartitionKey as i32)
-        .bind(partition_lock_object(key))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($1, $2))
+         SELECT pg_current_xact_id() FROM locked",
+    )
+    .bind(LockClass::PartitionKey as i32)
+    .bind(partition_lock_object(key))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
