@@ -723,8 +723,15 @@ impl HotCache {
         let ttl = Self::ttl_secs(self.feed_ttl);
         let max = after.map_or_else(|| "+inf".to_owned(), |p| p.created_at_ms.to_string());
         // Entries that share the cursor's millisecond but are not after it
-        // are skipped, so a page may need more than one batch.
-        let batch = limit + 16;
+        // are skipped, so a page after a cursor reads a few more and may
+        // need more than one batch. A first page skips nothing; it reads
+        // no more than it returns, since each entry's score is formatted
+        // as text and that is most of the script's cost.
+        let batch = if after.is_some() {
+            limit + 16
+        } else {
+            limit.max(1)
+        };
         let client = self.pool.next();
         let mut page = Vec::with_capacity(limit);
         let mut offset = 0;
