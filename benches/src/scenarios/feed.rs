@@ -2,6 +2,7 @@
 //! rate and at saturation, beside a raw-Redis floor measured in the same
 //! run: the same page read with the bare commands (`ZREVRANGE` of the feed
 //! set, then `MGET` of its posts), so the API's cost is printed as a ratio.
+//! Each fixed-rate phase follows a few unrecorded seconds at its rate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,11 @@ pub struct Args {
     /// Seconds per phase.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
+    /// Seconds of unrecorded load at the fixed rate before each fixed
+    /// phase: the setup's posts are still being fanned out when it ends,
+    /// and the client opens its connections as the rate demands.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
     /// The stack's Redis, for the raw floor.
     #[command(flatten)]
     redis: StackRedis,
@@ -122,6 +128,26 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         ("GET /v1/feed (hydrated)", false),
         ("raw Redis ZREVRANGE+MGET", true),
     ] {
+        let warmup = Duration::from_secs(args.warmup);
+        if raw {
+            load::open_loop(
+                args.rate,
+                warmup,
+                10_000,
+                &Recorder::default(),
+                raw_request.clone(),
+            )
+            .await;
+        } else {
+            load::open_loop(
+                args.rate,
+                warmup,
+                10_000,
+                &Recorder::default(),
+                api_request.clone(),
+            )
+            .await;
+        }
         let fixed = Recorder::default();
         let started = Instant::now();
         if raw {
