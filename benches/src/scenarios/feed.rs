@@ -4,6 +4,7 @@
 //! set, then `MGET` of its posts), so the API's cost is printed as a ratio.
 //! Each fixed-rate phase follows a few unrecorded seconds at its rate.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -128,37 +129,15 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         ("GET /v1/feed (hydrated)", false),
         ("raw Redis ZREVRANGE+MGET", true),
     ] {
-        let warmup = Duration::from_secs(args.warmup);
-        if raw {
-            load::open_loop(
-                args.rate,
-                warmup,
-                10_000,
-                &Recorder::default(),
-                raw_request.clone(),
-            )
-            .await;
+        let (fixed, fixed_elapsed) = if raw {
+            fixed_phase(&args, duration, raw_request.clone()).await
         } else {
-            load::open_loop(
-                args.rate,
-                warmup,
-                10_000,
-                &Recorder::default(),
-                api_request.clone(),
-            )
-            .await;
-        }
-        let fixed = Recorder::default();
-        let started = Instant::now();
-        if raw {
-            load::open_loop(args.rate, duration, 10_000, &fixed, raw_request.clone()).await;
-        } else {
-            load::open_loop(args.rate, duration, 10_000, &fixed, api_request.clone()).await;
-        }
+            fixed_phase(&args, duration, api_request.clone()).await
+        };
         load::report(
             &format!("{name} fixed"),
             &fixed,
-            started.elapsed(),
+            fixed_elapsed,
             Some(args.rate),
         );
         let saturated = Recorder::default();
@@ -189,6 +168,21 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         api_fixed.value_at_quantile(0.99) as f64 / raw_fixed.value_at_quantile(0.99).max(1) as f64,
     );
     Ok(())
+}
+
+/// `request` at the fixed rate: `--warmup` seconds unrecorded, then
+/// `duration` recorded; returns the recording and how long it took.
+async fn fixed_phase<F, Fut>(args: &Args, duration: Duration, request: F) -> (Recorder, Duration)
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let warmup = Duration::from_secs(args.warmup);
+    load::open_loop(args.rate, warmup, 10_000, &Recorder::default(), &request).await;
+    let fixed = Recorder::default();
+    let started = Instant::now();
+    load::open_loop(args.rate, duration, 10_000, &fixed, request).await;
+    (fixed, started.elapsed())
 }
 
 /// One page the way a minimal reader would fetch it from Redis.
