@@ -124,11 +124,8 @@ pub fn build(
         .nest(
             "/",
             // A read waiting for its token takes no place while it waits.
-            api.around(move |ep, req| {
-                let in_flight = in_flight.clone();
-                async move { in_flight.admit(ep, req).await }
-            })
-            .around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
+            api.with(in_flight)
+                .around(move |ep, req| crate::consistency::wait_for_token(ep, req, wait.clone())),
         );
     let app = ops::attach(route, metrics, ready)
         .data(verifier)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::http::StatusCode;
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use tokio::sync::Semaphore;
 
 use crate::problem::Problem;
@@ -22,7 +22,8 @@ use crate::problem::Problem;
 pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// At most `max` requests in progress; a request waits up to `queue` for a
-/// place, then is shed.
+/// place, then is shed. As a [`Middleware`] it admits every request to the
+/// endpoint it wraps.
 #[derive(Debug, Clone)]
 pub struct InFlightLimit {
     places: Arc<Semaphore>,
@@ -38,8 +39,9 @@ impl InFlightLimit {
     }
 
     /// Runs `req` on `ep` once it has a place, or answers 503.
-    pub async fn admit<E: Endpoint>(&self, ep: E, req: Request) -> poem::Result<Response> {
-        let place = match self.places.try_acquire() {
+    pub async fn admit<E: Endpoint>(&self, ep: &E, req: Request) -> poem::Result<Response> {
+        // A free place is taken without arming a timer.
+        let _place = match self.places.try_acquire() {
             Ok(place) => place,
             Err(_) => match tokio::time::timeout(self.queue, self.places.acquire()).await {
                 Ok(Ok(place)) => place,
@@ -47,9 +49,32 @@ impl InFlightLimit {
                 Ok(Err(_)) | Err(_) => return Ok(shed()),
             },
         };
-        let response = ep.call(req).await.map(IntoResponse::into_response);
-        drop(place);
-        response
+        ep.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for InFlightLimit {
+    type Output = Admitted<E>;
+
+    fn transform(&self, inner: E) -> Admitted<E> {
+        Admitted {
+            inner,
+            limit: self.clone(),
+        }
+    }
+}
+
+/// An endpoint behind an [`InFlightLimit`].
+pub struct Admitted<E> {
+    inner: E,
+    limit: InFlightLimit,
+}
+
+impl<E: Endpoint> Endpoint for Admitted<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        self.limit.admit(&self.inner, req).await
     }
 }
 
@@ -78,11 +103,7 @@ mod tests {
     }
 
     fn client(limit: &InFlightLimit) -> TestClient<impl Endpoint> {
-        let limit = limit.clone();
-        TestClient::new(ok.around(move |ep, req| {
-            let limit = limit.clone();
-            async move { limit.admit(ep, req).await }
-        }))
+        TestClient::new(ok.with(limit.clone()))
     }
 
     #[tokio::test]

@@ -136,7 +136,7 @@ async fn admit<E: Endpoint>(
     if req.uri().path().starts_with("/api/v1/streaming") {
         return ep.call(req).await.map(IntoResponse::into_response);
     }
-    in_flight.admit(ep, req).await
+    in_flight.admit(&ep, req).await
 }
 
 /// A read-model failure: 503, retry shortly (never a 500 for a client).
